@@ -1,0 +1,206 @@
+"""The data model of results: samples, tests and sessions as pydantic records.
+
+The JSON report is the serialization of a :class:`SessionRecord`; every other
+view (terminal table, markdown, HTML, the gate) is rendered from that JSON,
+never from live objects, so any report can be re-rendered later. Per-test
+records travel between xdist workers and the controller as JSON too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llmcheck.errors import ReportError
+
+SCHEMA_VERSION = 1
+"""Bumped on every incompatible change of the JSON report.
+
+Version history:
+  1 - first version: session, tests, samples, verdicts.
+"""
+
+Outcome = Literal["passed", "failed", "error"]
+VerdictOutcome = Literal["passed", "failed", "error"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SampleRecord(_Record):
+    """One run of a test body."""
+
+    index: int
+    seed: int
+    outcome: Outcome
+    duration: float = Field(description="seconds spent in the body")
+    message: str | None = Field(None, description="first line of the failure or error")
+    error_type: str | None = Field(None, description="exception class, e.g. AssertionError")
+    traceback: str | None = Field(None, description="short traceback of the failure or error")
+
+
+class Interval(_Record):
+    low: float
+    high: float
+    method: Literal["wilson", "clopper-pearson"] = "wilson"
+    confidence: float
+
+
+class FailureGroup(_Record):
+    """Samples that failed (or errored) with the same message."""
+
+    outcome: Outcome
+    error_type: str | None
+    message: str
+    count: int
+    samples: list[int]
+    example: str | None = Field(None, description="one full example: the traceback")
+
+
+class Verdict(_Record):
+    outcome: VerdictOutcome
+    policy: Literal["threshold", "sequential", "interval"]
+    conclusive: bool
+    reason: str
+    samples_to_conclusive: int | None = None
+    stopped_early: bool = False
+    stop_reason: str | None = None
+    decided_after: int | None = Field(None, description="finished samples when the verdict settled")
+
+
+class TestRecord(_Record):
+    """One pytest item: its samples and the verdict they add up to."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    planned: int
+    run: int
+    passed: int
+    failed: int
+    errors: int
+    pass_rate: float | None
+    interval: Interval
+    min_pass_rate: float
+    confidence: float
+    verdict: Verdict
+    concurrency: int
+    duration: float
+    interrupted: bool = False
+    xfail: str | None = Field(None, description="reason, when the test is expected to fail")
+    pass_hat_k: dict[str, float] = Field(
+        default_factory=dict, description="chance that k runs in a row all pass, by k"
+    )
+    samples: list[SampleRecord]
+    failure_groups: list[FailureGroup] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def scored(self) -> int:
+        return self.passed + self.failed
+
+
+class SessionRecord(_Record):
+    schema_version: int = SCHEMA_VERSION
+    llmcheck_version: str
+    started: datetime
+    finished: datetime | None = None
+    duration: float | None = None
+    seed: int
+    interrupted: bool = False
+    exit_status: int | None = None
+    options: dict[str, object] = Field(default_factory=dict)
+    tests: list[TestRecord] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+def group_failures(samples: list[SampleRecord]) -> list[FailureGroup]:
+    """Group failed and errored samples by the first line of their message, the
+    most common first. (pytest's assertion rewriting appends the compared values
+    on later lines; those differ per sample and would split every group.)"""
+    counts: Counter[tuple[str, str | None, str]] = Counter()
+    members: dict[tuple[str, str | None, str], list[SampleRecord]] = {}
+    for s in samples:
+        if s.outcome == "passed":
+            continue
+        first_line = (s.message or "").splitlines()[0] if s.message else ""
+        key = (s.outcome, s.error_type, first_line)
+        counts[key] += 1
+        members.setdefault(key, []).append(s)
+    groups = []
+    for key, count in counts.most_common():
+        outcome, error_type, message = key
+        first = members[key][0]
+        groups.append(
+            FailureGroup(
+                outcome=outcome,
+                error_type=error_type,
+                message=message,
+                count=count,
+                samples=[s.index for s in members[key]],
+                example=first.traceback,
+            )
+        )
+    return groups
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_session(record: SessionRecord, path: str | os.PathLike[str]) -> Path:
+    """Serialize ``record`` to ``path`` atomically; return the path."""
+    p = Path(path)
+    write_atomic(p, record.model_dump_json(indent=2) + "\n")
+    return p
+
+
+def load_session(path: str | os.PathLike[str]) -> SessionRecord:
+    """Read a JSON report back, with a clear error if it is missing, corrupt or foreign."""
+    p = Path(path)
+    try:
+        raw = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"cannot read report {p}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"report {p} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise ReportError(f"{p} is not an llmcheck report (no schema_version)")
+    version = data["schema_version"]
+    if version != SCHEMA_VERSION:
+        raise ReportError(
+            f"report {p} has schema_version {version!r}; this llmcheck reads version "
+            f"{SCHEMA_VERSION}"
+        )
+    try:
+        return SessionRecord.model_validate(data)
+    except ValidationError as exc:
+        raise ReportError(f"report {p} does not match the llmcheck schema:\n{exc}") from exc

@@ -1,0 +1,134 @@
+"""Plain-text views of records: the failing item's explanation and the
+session's summary table. Rendered from records only, never from live state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from llmcheck.records import TestRecord
+
+MAX_GROUPS_WITH_EXAMPLE = 5
+MAX_EXAMPLE_LINES = 40
+
+
+def fmt_rate(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def fmt_interval(record: TestRecord) -> str:
+    if record.passed + record.failed == 0:
+        return "-"
+    return f"[{record.interval.low:.2f}, {record.interval.high:.2f}]"
+
+
+def interval_label(record: TestRecord) -> str:
+    method = "Wilson" if record.interval.method == "wilson" else "Clopper-Pearson"
+    return f"{record.confidence:.0%} {method} interval"
+
+
+def verdict_label(record: TestRecord) -> str:
+    v = record.verdict
+    word = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}[v.outcome]
+    if v.outcome == "error":
+        return word
+    if v.conclusive:
+        return word
+    more = f", n≈{v.samples_to_conclusive}" if v.samples_to_conclusive else ""
+    return f"{word} (inconclusive{more})"
+
+
+def headline(record: TestRecord) -> str:
+    """One sentence: counts, rate, interval, required rate, verdict."""
+    scored = record.passed + record.failed
+    parts = [
+        f"{record.passed}/{scored} scored samples passed",
+        f"pass rate {fmt_rate(record.pass_rate)}",
+        f"{interval_label(record)} {fmt_interval(record)}",
+        f"required {record.min_pass_rate:.2f}",
+    ]
+    if record.errors:
+        parts.append(f"{record.errors} infrastructure error(s) not scored")
+    return "; ".join(parts)
+
+
+def explain(record: TestRecord) -> str:
+    """Why an item failed (or errored): what a user reads under FAILURES."""
+    v = record.verdict
+    lines = [f"llmcheck {verdict_label(record)}: {headline(record)}"]
+    lines.append(f"verdict ({v.policy}): {v.reason}")
+    if not v.conclusive and v.outcome != "error":
+        if v.samples_to_conclusive:
+            lines.append(
+                f"not conclusive: the interval still contains {record.min_pass_rate:.2f}; "
+                f"about {v.samples_to_conclusive} samples at this rate would settle it"
+            )
+        else:
+            lines.append(f"not conclusive: the interval contains {record.min_pass_rate:.2f}")
+    run = f"ran {record.run} of {record.planned} planned samples"
+    if v.stop_reason:
+        run += f" ({v.stop_reason})"
+    lines.append(run)
+    for warning in record.warnings:
+        lines.append(f"warning: {warning}")
+    groups = record.failure_groups
+    if groups:
+        bad = sum(g.count for g in groups)
+        lines.append("")
+        lines.append(f"{bad} sample(s) did not pass, {len(groups)} distinct message(s):")
+        for g in groups:
+            first = g.message.splitlines()[0] if g.message else ""
+            kind = f"{g.error_type}: " if g.error_type else ""
+            tag = " [error]" if g.outcome == "error" else ""
+            lines.append(f"  {g.count:>4}x {kind}{first}{tag}  (samples {_indices(g.samples)})")
+        for i, g in enumerate(groups[:MAX_GROUPS_WITH_EXAMPLE], 1):
+            lines.append("")
+            lines.append(f"--- example {i}: sample {g.samples[0]} ({g.count}x) ---")
+            lines.extend(_clip_lines(g.example or g.message))
+        if len(groups) > MAX_GROUPS_WITH_EXAMPLE:
+            lines.append(f"... {len(groups) - MAX_GROUPS_WITH_EXAMPLE} more message(s) in the "
+                         "JSON report")
+    return "\n".join(lines)
+
+
+def _indices(indices: list[int], limit: int = 10) -> str:
+    shown = ", ".join(str(i) for i in indices[:limit])
+    return shown + (f", ... (+{len(indices) - limit})" if len(indices) > limit else "")
+
+
+def _clip_lines(text: str) -> list[str]:
+    lines = text.splitlines()
+    if len(lines) <= MAX_EXAMPLE_LINES:
+        return lines
+    keep = MAX_EXAMPLE_LINES // 2
+    return lines[:keep] + [f"... ({len(lines) - 2 * keep} lines cut)"] + lines[-keep:]
+
+
+SUMMARY_HEADERS = ["test", "run/planned", "passed", "failed", "errors", "rate", "interval",
+                   "required", "verdict", "early stop"]
+
+
+def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
+    rows = []
+    for r in records:
+        v = r.verdict
+        if v.stopped_early and v.decided_after is not None and not r.interrupted:
+            early = f"after {v.decided_after}"
+        elif r.interrupted:
+            early = "interrupted"
+        else:
+            early = "-"
+        verdict = verdict_label(r)
+        if r.xfail is not None:
+            verdict += " (xfail)"
+        rows.append([
+            r.nodeid, f"{r.run}/{r.planned}", str(r.passed), str(r.failed), str(r.errors),
+            fmt_rate(r.pass_rate), fmt_interval(r), f"{r.min_pass_rate:.2f}", verdict, early,
+        ])
+    return rows
+
+
+def summary_table(records: Iterable[TestRecord]) -> str:
+    from tabulate import tabulate
+
+    return tabulate(summary_rows(records), headers=SUMMARY_HEADERS, tablefmt="simple",
+                    disable_numparse=True)

@@ -1,0 +1,184 @@
+"""Validation of every user-settable run setting, shared by the decorator,
+the marker, command-line options, environment variables and ini keys.
+
+Each setting has one :class:`Setting` describing its type and accepted range;
+:func:`validate` turns a raw value (a string from the command line or an ini
+file, or a Python value from a decorator) into the typed value, or raises
+:class:`~llmcheck.errors.UsageError` naming where the value came from, the
+value, and what would be accepted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from llmcheck.errors import UsageError
+
+VERDICT_POLICIES = ("threshold", "sequential", "interval")
+INTERVAL_METHODS = ("wilson", "clopper-pearson")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: str  # "int", "float", "bool", "choice", "str"
+    help: str
+    default: Any = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    @property
+    def option(self) -> str:
+        return "--llm-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "llm_" + self.name
+
+    @property
+    def env(self) -> str:
+        return "LLMCHECK_" + self.name.upper()
+
+    def accepted(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "str":
+            return "a non-empty string"
+        noun = "an integer" if self.kind == "int" else "a number"
+        lo = hi = ""
+        if self.low is not None:
+            lo = f"{'>' if self.low_open else '>='} {_fmt(self.low)}"
+        if self.high is not None:
+            hi = f"{'<' if self.high_open else '<='} {_fmt(self.high)}"
+        if lo and hi:
+            return f"{noun} {lo} and {hi}"
+        return f"{noun} {lo or hi}".rstrip()
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in [
+        Setting("runs", "int", "samples per LLM test; overrides the runs= of every marked "
+                "test (default 10; under --llm-verdict=sequential, the smallest fixed-sample "
+                "size that meets alpha and beta)", None, low=1),
+        Setting("concurrency", "int", "samples of one test in flight at once (default 4)",
+                4, low=1),
+        Setting("min_pass_rate", "float", "required pass rate for LLM tests that set none "
+                "(default 0.9)", 0.9, low=0, high=1),
+        Setting("confidence", "float", "confidence level of intervals and verdicts "
+                "(default 0.95)", 0.95, low=0, high=1, low_open=True, high_open=True),
+        Setting("verdict", "choice", "verdict policy: threshold (observed rate >= required), "
+                "sequential (truncated SPRT) or interval (lower bound >= required); "
+                "default threshold", "threshold", choices=VERDICT_POLICIES),
+        Setting("margin", "float", "sequential: half-width of the indifference zone around "
+                "the required rate (default 0.05)", 0.05, low=0, high=0.5, low_open=True,
+                high_open=True),
+        Setting("alpha", "float", "sequential: chance of passing a test whose true rate is "
+                "min_pass_rate - margin (default 0.05)", 0.05, low=0, high=0.5, low_open=True,
+                high_open=True),
+        Setting("beta", "float", "sequential: chance of failing a test whose true rate is "
+                "min_pass_rate + margin (default 0.05)", 0.05, low=0, high=0.5, low_open=True,
+                high_open=True),
+        Setting("interval", "choice", "confidence interval shown in reports: wilson "
+                "(default) or clopper-pearson (exact)", "wilson", choices=INTERVAL_METHODS),
+        Setting("early_stop", "bool", "stop launching samples once the verdict is settled "
+                "(default true)", True),
+        Setting("no_early_stop", "bool", "run every planned sample even once the verdict is "
+                "settled", False),
+        Setting("report_dir", "str", "directory for llmcheck.json (default reports)",
+                "reports"),
+        Setting("seed", "int", "session seed from which every sample's seed derives "
+                "(default: random, printed in the header)", None, low=0),
+        Setting("progress", "choice", "live per-test progress on a terminal: auto (only on an "
+                "interactive terminal, never in CI), on, off", "auto",
+                choices=("auto", "on", "off")),
+    ]
+}
+
+# Settings a test may set for itself with @llmcheck.repeat / @pytest.mark.llm.
+MARKER_SETTINGS = (
+    "runs", "concurrency", "min_pass_rate", "confidence", "verdict", "margin", "alpha",
+    "beta", "interval", "early_stop",
+)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def validate(name: str, value: Any, source: str, *, shown: str | None = None) -> Any:
+    """Return ``value`` converted to the type of setting ``name``.
+
+    ``source`` says where the value came from, e.g. ``"--llm-runs"``; the
+    error message starts with ``source=value`` unless ``shown`` gives the
+    whole assignment as the user wrote it.
+    """
+    spec = SETTINGS[name]
+    if shown is None:
+        shown = f"{source}={value if isinstance(value, str) else repr(value)}"
+
+    def bad(reason: str = "") -> UsageError:
+        extra = f" ({reason})" if reason else ""
+        return UsageError(f"{shown} is invalid{extra}: expected {spec.accepted()}")
+
+    if spec.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise bad()
+    if spec.kind == "choice":
+        if isinstance(value, str) and value.strip().lower() in spec.choices:
+            return value.strip().lower()
+        raise bad()
+    if spec.kind == "str":
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        raise bad()
+    # numbers
+    if isinstance(value, bool):
+        raise bad()
+    try:
+        if spec.kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            number: float = int(value.strip()) if isinstance(value, str) else int(value)
+        else:
+            number = float(value.strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise bad() from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise bad()
+    if spec.low is not None and (number <= spec.low if spec.low_open else number < spec.low):
+        raise bad("out of range")
+    if spec.high is not None and (number >= spec.high if spec.high_open else number > spec.high):
+        raise bad("out of range")
+    return number
+
+
+def validate_marker_kwargs(kwargs: dict[str, Any], where: str) -> dict[str, Any]:
+    """Validate the keywords of ``@llmcheck.repeat`` / ``@pytest.mark.llm``.
+
+    ``None`` values mean "not set here" and are dropped.
+    """
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key not in MARKER_SETTINGS:
+            raise UsageError(
+                f"{where}: unknown keyword {key}={value!r}; accepted keywords: "
+                + ", ".join(MARKER_SETTINGS)
+            )
+        if value is None:
+            continue
+        out[key] = validate(key, value, where, shown=f"{where}({key}={value!r})")
+    return out

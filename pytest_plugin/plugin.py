@@ -1,0 +1,163 @@
+"""llmcheck's pytest plugin: options, the ``llm`` marker, fixtures, hooks.
+
+Thin by design: it translates pytest into library calls. A marked test's call
+phase hands its body to :class:`llmcheck.runner.SampleRunner`; the resulting
+:class:`~llmcheck.records.TestRecord` travels on the test report as JSON (so it
+survives pytest-xdist) and is collected, summarised and written to
+``llmcheck.json`` by the process that owns the terminal.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import random
+from typing import Any
+
+import pytest
+
+from pytest_plugin import options
+from pytest_plugin.progress import LiveProgress
+from pytest_plugin.session import SESSION_KEY, SessionState
+
+ITEM_SETTINGS = pytest.StashKey[dict[str, Any]]()
+ITEM_RECORD = pytest.StashKey[Any]()
+REPORT_ATTR = "llmcheck_record"
+
+MARKER_DOC = (
+    "llm(runs=None, min_pass_rate=0.9, confidence=0.95, concurrency=4, verdict='threshold', "
+    "margin=0.05, alpha=0.05, beta=0.05, interval='wilson', early_stop=True): run this test "
+    "many times and judge it by its pass rate (see @llmcheck.repeat)"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.addoptions(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_DOC)
+    resolved = options.resolve(config)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "llmcheck_seed" in workerinput:
+        seed = int(workerinput["llmcheck_seed"])
+    elif resolved["seed"].value is not None:
+        seed = int(resolved["seed"].value)
+    else:
+        seed = random.SystemRandom().randrange(2**32)
+    state = SessionState(config, resolved, seed, is_worker=workerinput is not None)
+    config.stash[SESSION_KEY] = state
+    config.pluginmanager.register(state, "llmcheck-session")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker uses the controller's session seed."""
+    state = node.config.stash[SESSION_KEY]
+    node.workerinput["llmcheck_seed"] = state.seed
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return None
+    return state.header()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("llm") is None:
+        return
+    state: SessionState = item.config.stash[SESSION_KEY]
+    # A bad keyword on the marker is the test's own error: report it on the item.
+    item.stash[ITEM_SETTINGS] = state.item_settings(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    settings = pyfuncitem.stash.get(ITEM_SETTINGS, None)
+    if settings is None:
+        return None
+    from llmcheck.runner import RunSpec, SampleRunner
+
+    state: SessionState = pyfuncitem.config.stash[SESSION_KEY]
+    testfunction = pyfuncitem.obj
+    funcargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    if inspect.iscoroutinefunction(testfunction):
+
+        async def body() -> None:
+            __tracebackhide__ = True
+            await testfunction(**funcargs)
+    else:
+        body = functools.partial(testfunction, **funcargs)
+
+    progress = LiveProgress.maybe(pyfuncitem.config, state, settings["runs"])
+    spec = RunSpec(
+        test_id=pyfuncitem.nodeid,
+        runs=settings["runs"],
+        policy=settings["policy"],
+        concurrency=settings["concurrency"],
+        early_stop=settings["early_stop"],
+        session_seed=state.seed,
+        interval_method=settings["interval"],
+        failure_types=(pytest.fail.Exception,),
+        progress=progress,
+        warnings=settings["warnings"],
+    )
+    runner = SampleRunner(body, spec)
+    try:
+        record = runner.run()
+    except KeyboardInterrupt:
+        state.add_partial(runner.record())
+        raise
+    finally:
+        if progress is not None:
+            progress.clear()
+    pyfuncitem.stash[ITEM_RECORD] = record
+    if record.verdict.outcome != "passed":
+        from llmcheck.render import explain
+
+        pytest.fail(explain(record), pytrace=False)
+    return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if call.when == "call":
+        record = item.stash.get(ITEM_RECORD, None)
+        if record is not None:
+            setattr(report, REPORT_ATTR, record.model_dump_json())
+            report.llmcheck_outcome = record.verdict.outcome
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """An item whose samples were mostly infrastructure errors is an error, not a failure."""
+    if (report.when == "call" and report.failed
+            and getattr(report, "llmcheck_outcome", None) == "error"):
+        return "error", "E", "ERROR"
+    return None
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    state = config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        state.terminal_summary(terminalreporter, exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return
+    state.finish(int(exitstatus))
+
+
+@pytest.fixture
+def llm_sample() -> Any:
+    """The sample being run: ``.index``, ``.seed``, ``.runs`` and ``.rng`` (a seeded
+    ``random.Random``), so a test can vary its input per sample."""
+    from pytest_plugin.fixtures import SampleProxy
+
+    return SampleProxy()

@@ -1,0 +1,203 @@
+"""Session state: resolved settings, collected records, the JSON file, the summary.
+
+Registered as a plugin object by ``pytest_configure`` so its hooks see the
+state without globals. Under pytest-xdist, workers only run samples; the
+controller receives every test's record on the report and owns the JSON file
+and the terminal summary.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmcheck.errors import UsageError
+from llmcheck.settings import validate_marker_kwargs
+from pytest_plugin.options import Resolved
+
+SAVE_EVERY = 0.5  # seconds: the JSON file is rewritten at most this often during a run
+DEFAULT_RUNS = 10
+
+SESSION_KEY = pytest.StashKey["SessionState"]()
+
+
+class SessionState:
+    def __init__(self, config: pytest.Config, resolved: dict[str, Resolved], seed: int,
+                 *, is_worker: bool) -> None:
+        from datetime import datetime, timezone
+
+        self.config = config
+        self.resolved = resolved
+        self.seed = seed
+        self.is_worker = is_worker
+        self.records: dict[str, Any] = {}
+        self.warnings: list[str] = []
+        self._last_save = 0.0
+        self._t0 = time.perf_counter()
+        self.started = datetime.now(timezone.utc)
+
+    def setting(self, name: str) -> Any:
+        return self.resolved[name].value
+
+    # -- settings of one item --------------------------------------------
+    def item_settings(self, item: pytest.Item) -> dict[str, Any]:
+        """Merge the marker's keywords with the session settings and build the policy.
+
+        A bad value fails the item's setup with a message naming it, rather
+        than stopping the whole session.
+        """
+        from llmcheck import stats
+
+        marker = item.get_closest_marker("llm")
+        assert marker is not None
+        where = "@pytest.mark.llm"
+        try:
+            kwargs = dict(marker.kwargs)
+            if marker.args:
+                if len(marker.args) == 1 and "runs" not in kwargs:
+                    kwargs["runs"] = marker.args[0]
+                else:
+                    raise UsageError(
+                        f"{where}{marker.args!r}: positional arguments are not accepted "
+                        "(except one: runs); pass keywords, e.g. @llmcheck.repeat(runs=20)"
+                    )
+            kw = validate_marker_kwargs(kwargs, where)
+            g = self.resolved
+
+            def pick(name: str) -> Any:
+                return kw[name] if name in kw else g[name].value
+
+            if g["runs"].source in ("command line", "environment"):
+                runs = g["runs"].value
+            elif "runs" in kw:
+                runs = kw["runs"]
+            else:
+                runs = g["runs"].value  # ini, or None (policy default)
+            if g["no_early_stop"].value:
+                early_stop = False
+            else:
+                early_stop = kw.get("early_stop", True)
+            verdict = pick("verdict")
+            if runs is None and verdict != "sequential":
+                runs = DEFAULT_RUNS
+            policy = stats.make_policy(
+                verdict,
+                min_pass_rate=pick("min_pass_rate"),
+                confidence=pick("confidence"),
+                max_samples=runs,
+                margin=pick("margin"),
+                alpha=pick("alpha"),
+                beta=pick("beta"),
+            )
+        except UsageError as exc:
+            pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+        warnings = []
+        warning = getattr(policy, "warning", None)
+        if warning:
+            warnings.append(warning)
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+        return {
+            "runs": policy.max_samples,
+            "policy": policy,
+            "concurrency": pick("concurrency"),
+            "early_stop": early_stop,
+            "interval": pick("interval"),
+            "warnings": warnings,
+        }
+
+    # -- collecting records ----------------------------------------------
+    def add_report(self, report: pytest.TestReport, raw: str) -> None:
+        from llmcheck.records import TestRecord
+
+        record = TestRecord.model_validate_json(raw)
+        wasxfail = getattr(report, "wasxfail", None)
+        if wasxfail is not None:
+            record = record.model_copy(update={"xfail": wasxfail or "expected to fail"})
+        self.records[record.nodeid] = record
+        for w in record.warnings:
+            if w not in self.warnings:
+                self.warnings.append(w)
+        self.save(final=False)
+
+    def add_partial(self, record: Any) -> None:
+        """Keep the samples of an item interrupted mid-run (Ctrl-C)."""
+        if not self.is_worker:
+            self.records[record.nodeid] = record
+
+    # -- the JSON file -----------------------------------------------------
+    @property
+    def report_path(self) -> Path:
+        base = Path(self.config.invocation_params.dir)
+        return base / self.setting("report_dir") / "llmcheck.json"
+
+    def save(self, *, final: bool, exitstatus: int | None = None) -> Path | None:
+        if self.is_worker or not self.records:
+            return None
+        now_t = time.perf_counter()
+        if not final and now_t - self._last_save < SAVE_EVERY:
+            return None
+        self._last_save = now_t
+        import llmcheck
+        from llmcheck.records import SessionRecord, now, save_session
+
+        session = SessionRecord(
+            llmcheck_version=llmcheck.__version__,
+            started=self.started,
+            seed=self.seed,
+            options={name: {"value": r.value, "source": r.source}
+                     for name, r in self.resolved.items()},
+            tests=list(self.records.values()),
+            warnings=list(self.warnings),
+        )
+        if final:
+            session.finished = now()
+            session.duration = now_t - self._t0
+            session.exit_status = exitstatus
+            session.interrupted = exitstatus == int(pytest.ExitCode.INTERRUPTED)
+        return save_session(session, self.report_path)
+
+    def finish(self, exitstatus: int) -> None:
+        try:
+            self.save(final=True, exitstatus=exitstatus)
+        except OSError as exc:
+            tr = self.config.pluginmanager.get_plugin("terminalreporter")
+            if tr is not None:
+                tr.write_line(f"llmcheck: could not write {self.report_path}: {exc}", red=True)
+
+    # -- the terminal ------------------------------------------------------
+    def header(self) -> str:
+        v = self.resolved
+        runs = v["runs"]
+        runs_text = f"{runs.value}" if runs.value is not None else "per test (default 10)"
+        return (f"llmcheck: seed={self.seed} runs={runs_text} verdict={v['verdict'].value} "
+                f"concurrency={v['concurrency'].value} (reproduce with --llm-seed={self.seed})")
+
+    def terminal_summary(self, tr: Any, exitstatus: int) -> None:
+        if self.is_worker or not self.records:
+            return
+        from llmcheck.render import summary_table
+
+        tr.write_sep("=", f"llmcheck pass rates (seed {self.seed})")
+        for line in summary_table(self.records.values()).splitlines():
+            tr.write_line(line)
+        inconclusive = [r for r in self.records.values()
+                        if not r.verdict.conclusive and r.verdict.outcome != "error"]
+        if inconclusive:
+            tr.write_line(
+                f"{len(inconclusive)} verdict(s) inconclusive: the interval still contains the "
+                "required rate, so the verdict could flip on a rerun; n≈ is the number of "
+                "samples that would settle it at the observed rate"
+            )
+        for w in self.warnings:
+            tr.write_line(f"warning: {w}", yellow=True)
+        tr.write_line(f"llmcheck report: {self.report_path}")
+
+    # -- hooks (this object is registered as a plugin) ---------------------
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        raw = getattr(report, "llmcheck_record", None)
+        if raw is not None and report.when == "call":
+            self.add_report(report, raw)

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+# In-process pytester runs restore sys.modules afterwards; a C extension such as
+# scipy's cannot be imported twice in one process, so import it up front.
+import scipy.special  # noqa: E402,F401
+import scipy.stats  # noqa: E402,F401
+
+pytest_plugins = ["pytester"]
+
+
+def load_report(pytester: pytest.Pytester, report_dir: str = "reports") -> dict:
+    path = Path(pytester.path) / report_dir / "llmcheck.json"
+    assert path.exists(), f"no report at {path}"
+    return json.loads(path.read_text())
+
+
+def by_name(report: dict) -> dict[str, dict]:
+    return {t["nodeid"].split("::")[-1]: t for t in report["tests"]}
+
+
+@pytest.fixture
+def report(pytester: pytest.Pytester):
+    return lambda report_dir="reports": load_report(pytester, report_dir)
