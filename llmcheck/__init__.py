@@ -34,7 +34,25 @@ _EXPORTS = {
     "pass_hat_k": "llmcheck.stats",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "InfrastructureError",
+    "LLMCheckError",
+    "ReportError",
+    "SampleContext",
+    "SampleInfo",
+    "SampleRecord",
+    "SessionRecord",
+    "TestRecord",
+    "UsageError",
+    "__version__",
+    "clopper_pearson_interval",
+    "current_sample",
+    "load_session",
+    "pass_at_k",
+    "pass_hat_k",
+    "repeat",
+    "wilson_interval",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from llmcheck.context import SampleContext, current_sample

@@ -359,7 +359,7 @@ def _visible(tb: TracebackType | None) -> TracebackType | None:
     if not frames:
         return None
     # Relink the visible frames (tb_next is writable since Python 3.7).
-    for a, b in zip(frames, frames[1:]):
+    for a, b in zip(frames, frames[1:], strict=False):
         a.tb_next = b
     frames[-1].tb_next = None
     return frames[0]

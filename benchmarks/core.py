@@ -1,0 +1,154 @@
+"""Benchmarks of the sampling core (issue 2), printed as a table of ratios.
+
+1. wall time over the ideal for a body sleeping 50 ms, 40 samples at
+   concurrency 8 (ideal = 40/8 x 50 ms), for sync (threads) and async bodies;
+2. harness overhead per sample for a no-op body over 2,000 samples: the
+   runner's wall time minus a bare loop calling the same body, per sample;
+3. ``pytest --co -q`` over 500 unmarked tests with the plugin vs ``-p no:llmcheck``.
+
+Every figure is a median over repeats, measured in one run, so a noisy shared
+machine affects both sides of each ratio alike.
+
+    python benchmarks/core.py            # full
+    python benchmarks/core.py --smoke    # quick check that it runs (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tabulate import tabulate  # noqa: E402
+
+from llmcheck.runner import RunSpec, SampleRunner  # noqa: E402
+from llmcheck.stats import make_policy  # noqa: E402
+
+
+def _runner(body, runs: int, concurrency: int) -> SampleRunner:
+    policy = make_policy("threshold", min_pass_rate=0.9, max_samples=runs)
+    spec = RunSpec(test_id="bench", runs=runs, policy=policy, concurrency=concurrency,
+                   early_stop=False)
+    return SampleRunner(body, spec)
+
+
+def bench_sleep(repeats: int, runs: int = 40, concurrency: int = 8, delay: float = 0.05):
+    ideal = runs / concurrency * delay
+
+    def sync_body() -> None:
+        time.sleep(delay)
+
+    async def async_body() -> None:
+        await asyncio.sleep(delay)
+
+    rows = []
+    for name, body in (("sync (threads)", sync_body), ("async (event loop)", async_body)):
+        walls = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            record = _runner(body, runs, concurrency).run()
+            walls.append(time.perf_counter() - t0)
+            assert record.run == runs and record.passed == runs
+        wall = statistics.median(walls)
+        rows.append([f"1. sleep 50 ms x{runs} @ concurrency {concurrency}, {name}",
+                     f"{wall * 1000:.0f} ms", f"{ideal * 1000:.0f} ms (ideal)",
+                     f"{wall / ideal:.3f}", "<= 1.2"])
+    return rows
+
+
+def bench_overhead(repeats: int, runs: int = 2000):
+    def body() -> None:
+        pass
+
+    async def abody() -> None:
+        pass
+
+    def bare() -> float:
+        t0 = time.perf_counter()
+        for _ in range(runs):
+            try:
+                body()
+            except Exception:  # noqa: BLE001 - mirror the runner's catch
+                pass
+        return time.perf_counter() - t0
+
+    rows = []
+    for name, fn, conc in (("inline (concurrency 1)", body, 1),
+                           ("threads (concurrency 4)", body, 4),
+                           ("async (concurrency 4)", abody, 4)):
+        ours, base = [], []
+        for _ in range(repeats):
+            base.append(bare())
+            t0 = time.perf_counter()
+            _runner(fn, runs, conc).run()
+            ours.append(time.perf_counter() - t0)
+        per = (statistics.median(ours) - statistics.median(base)) / runs * 1000
+        rows.append([f"2. overhead per sample, no-op body x{runs}, {name}",
+                     f"{statistics.median(ours) * 1000:.1f} ms",
+                     f"{statistics.median(base) * 1000:.2f} ms (bare loop)",
+                     f"{per:.4f} ms/sample", "< 0.5 ms"])
+    return rows
+
+
+def bench_collect(repeats: int, n_tests: int = 500):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "pytest.ini").write_text("[pytest]\n")
+        per_file = 50
+        for f in range(n_tests // per_file):
+            body = "\n".join(f"def test_{f}_{i}():\n    assert True\n" for i in range(per_file))
+            (root / f"test_gen_{f}.py").write_text(body)
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        base_cmd = [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider"]
+
+        def timed(extra: list[str]) -> float:
+            t0 = time.perf_counter()
+            proc = subprocess.run(base_cmd + extra, cwd=root, env=env, capture_output=True,
+                                  text=True)
+            elapsed = time.perf_counter() - t0
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert f"{n_tests} tests collected" in proc.stdout, proc.stdout[-500:]
+            return elapsed
+
+        timed([])  # warm the file system cache
+        with_plugin, without = [], []
+        for _ in range(repeats):  # alternate, so drift hits both sides
+            with_plugin.append(timed([]))
+            without.append(timed(["-p", "no:llmcheck"]))
+        check = subprocess.run(
+            [sys.executable, "-c",
+             "import sys, pytest_plugin.plugin; "
+             "print(','.join(m for m in ('litellm', 'pandas', 'pydantic', 'scipy') "
+             "if m in sys.modules))"],
+            capture_output=True, text=True, env=env)
+        heavy = check.stdout.strip() or "none"
+    ratio = statistics.median(with_plugin) / statistics.median(without)
+    return [[f"3. pytest --co -q, {n_tests} unmarked tests: plugin vs -p no:llmcheck",
+             f"{statistics.median(with_plugin) * 1000:.0f} ms",
+             f"{statistics.median(without) * 1000:.0f} ms", f"{ratio:.3f}",
+             f"<= 1.05 (heavy modules imported by the plugin: {heavy})"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="one quick repeat of each")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+    repeats = 1 if args.smoke else args.repeats
+    rows = bench_sleep(repeats) + bench_overhead(repeats)
+    rows += bench_collect(2 if args.smoke else repeats)
+    print(tabulate(rows, headers=["benchmark", "ours", "baseline", "ratio / figure", "target"],
+                   tablefmt="github"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
