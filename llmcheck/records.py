@@ -35,6 +35,31 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class CheckResult(_Record):
+    """One check (``llmcheck.assert_*``) evaluated in a sample."""
+
+    name: str = Field(description="the check with its key arguments, e.g. 'max_words(50)'")
+    passed: bool
+    message: str | None = Field(None, description="why it failed (None when it passed)")
+    value: float | int | str | bool | None = Field(
+        None, description="what was measured: a similarity score, a word count, ..."
+    )
+
+
+class CallRecord(_Record):
+    """One model call made by a sample (after its retries)."""
+
+    model: str
+    latency: float = Field(description="seconds, retries and backoff included")
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost: float | None = Field(None, description="dollars; None when the price is unknown")
+    retries: int = 0
+    cached: bool = False
+    time_to_first_token: float | None = None
+    error: str | None = Field(None, description="set when no answer came after the retries")
+
+
 class SampleRecord(_Record):
     """One run of a test body."""
 
@@ -45,6 +70,8 @@ class SampleRecord(_Record):
     message: str | None = Field(None, description="first line of the failure or error")
     error_type: str | None = Field(None, description="exception class, e.g. AssertionError")
     traceback: str | None = Field(None, description="short traceback of the failure or error")
+    calls: list[CallRecord] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(default_factory=list)
 
 
 class Interval(_Record):
@@ -63,6 +90,47 @@ class FailureGroup(_Record):
     count: int
     samples: list[int]
     example: str | None = Field(None, description="one full example: the traceback")
+
+
+class Usage(_Record):
+    """Model usage summed over samples (a test) or tests (a session)."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    failed_calls: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = Field(None, description="dollars over the calls whose price is known")
+    unpriced_calls: int = Field(0, description="calls whose cost is unknown")
+
+    @classmethod
+    def of_calls(cls, calls: list[CallRecord]) -> Usage:
+        u = cls()
+        for c in calls:
+            u.calls += 1
+            u.cached_calls += c.cached
+            u.failed_calls += c.error is not None
+            u.retries += c.retries
+            u.prompt_tokens += c.prompt_tokens or 0
+            u.completion_tokens += c.completion_tokens or 0
+            if c.cost is not None:
+                u.cost = (u.cost or 0.0) + c.cost
+            elif not c.cached and c.error is None:
+                u.unpriced_calls += 1
+        return u
+
+    def __add__(self, other: Usage) -> Usage:
+        cost = None if self.cost is None and other.cost is None else \
+            (self.cost or 0.0) + (other.cost or 0.0)
+        return Usage(
+            calls=self.calls + other.calls, cached_calls=self.cached_calls + other.cached_calls,
+            failed_calls=self.failed_calls + other.failed_calls,
+            retries=self.retries + other.retries,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost=cost, unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+        )
 
 
 class Verdict(_Record):
@@ -95,6 +163,9 @@ class TestRecord(_Record):
     concurrency: int
     duration: float
     interrupted: bool = False
+    budget_stopped: bool = Field(False, description="the session budget stopped new samples")
+    model: str | None = None
+    usage: Usage = Field(default_factory=Usage)
     xfail: str | None = Field(None, description="reason, when the test is expected to fail")
     pass_hat_k: dict[str, float] = Field(
         default_factory=dict, description="chance that k runs in a row all pass, by k"
@@ -118,6 +189,10 @@ class SessionRecord(_Record):
     interrupted: bool = False
     exit_status: int | None = None
     options: dict[str, object] = Field(default_factory=dict)
+    model: str | None = Field(None, description="the default model, or the simulator")
+    simulated: bool = False
+    usage: Usage = Field(default_factory=Usage)
+    budget: str | None = Field(None, description="why the budget stopped the run, if it did")
     tests: list[TestRecord] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from llmcheck.records import TestRecord
+from llmcheck.records import TestRecord, Usage
 
 MAX_GROUPS_WITH_EXAMPLE = 5
 MAX_EXAMPLE_LINES = 40
@@ -64,6 +64,8 @@ def explain(record: TestRecord) -> str:
             )
         else:
             lines.append(f"not conclusive: the interval contains {record.min_pass_rate:.2f}")
+    if record.usage.calls:
+        lines.append(usage_line(record.usage))
     run = f"ran {record.run} of {record.planned} planned samples"
     if v.stop_reason:
         run += f" ({v.stop_reason})"
@@ -105,9 +107,35 @@ def _clip_lines(text: str) -> list[str]:
 
 SUMMARY_HEADERS = ["test", "run/planned", "passed", "failed", "errors", "rate", "interval",
                    "required", "verdict", "early stop"]
+USAGE_HEADERS = ["calls", "tokens", "cost"]
+
+
+def fmt_cost(cost: float | None, unpriced: int = 0) -> str:
+    if cost is None:
+        return "?" if unpriced else "-"
+    text = f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
+    return text + ("+?" if unpriced else "")
+
+
+def usage_line(usage: Usage, label: str = "model usage") -> str:
+    """Calls, retries, tokens and cost in one line."""
+    parts = [f"{usage.calls} call(s)"]
+    if usage.cached_calls:
+        parts.append(f"{usage.cached_calls} from cache")
+    if usage.failed_calls:
+        parts.append(f"{usage.failed_calls} failed after retries")
+    parts.append(f"{usage.retries} retries")
+    parts.append(f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens")
+    cost = fmt_cost(usage.cost, usage.unpriced_calls)
+    if usage.unpriced_calls:
+        cost += f" ({usage.unpriced_calls} call(s) with no known price)"
+    parts.append(f"cost {cost}")
+    return f"{label}: " + ", ".join(parts)
 
 
 def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
+    records = list(records)
+    with_usage = any(r.usage.calls for r in records)
     rows = []
     for r in records:
         v = r.verdict
@@ -117,18 +145,28 @@ def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
             early = "interrupted"
         else:
             early = "-"
+        if r.budget_stopped:
+            early = "budget"
         verdict = verdict_label(r)
         if r.xfail is not None:
             verdict += " (xfail)"
-        rows.append([
+        row = [
             r.nodeid, f"{r.run}/{r.planned}", str(r.passed), str(r.failed), str(r.errors),
             fmt_rate(r.pass_rate), fmt_interval(r), f"{r.min_pass_rate:.2f}", verdict, early,
-        ])
+        ]
+        if with_usage:
+            u = r.usage
+            row += [str(u.calls), str(u.prompt_tokens + u.completion_tokens),
+                    fmt_cost(u.cost, u.unpriced_calls)]
+        rows.append(row)
     return rows
 
 
 def summary_table(records: Iterable[TestRecord]) -> str:
     from tabulate import tabulate
 
-    return tabulate(summary_rows(records), headers=SUMMARY_HEADERS, tablefmt="simple",
-                    disable_numparse=True)
+    rows = summary_rows(records)
+    headers = list(SUMMARY_HEADERS)
+    if rows and len(rows[0]) > len(headers):
+        headers += USAGE_HEADERS
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)

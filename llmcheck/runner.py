@@ -25,11 +25,12 @@ from types import TracebackType
 from typing import Any
 
 from llmcheck import context, stats
-from llmcheck.errors import InfrastructureError
+from llmcheck.errors import InfrastructureError, UsageError
 from llmcheck.records import (
     Interval,
     SampleRecord,
     TestRecord,
+    Usage,
     Verdict,
     group_failures,
 )
@@ -85,6 +86,9 @@ class RunSpec:
     (the plugin passes ``pytest.fail.Exception``)."""
     progress: Callable[[Progress], None] | None = None
     warnings: list[str] = field(default_factory=list)
+    stop_check: Callable[[], str | None] | None = None
+    """Asked before each new sample; a returned reason (a spent budget) stops launching."""
+    model: str | None = None
 
 
 @dataclass
@@ -114,6 +118,18 @@ class SampleRunner:
         self._stop_launching = False
         self._interrupted = False
         self._fatal: BaseException | None = None
+        self._budget_reason: str | None = None
+
+    def _may_launch(self) -> bool:
+        if self._stop_launching:
+            return False
+        if self.spec.stop_check is not None:
+            reason = self.spec.stop_check()
+            if reason:
+                self._budget_reason = reason
+                self._stop_launching = True
+                return False
+        return True
 
     # -- one sample -------------------------------------------------------
     def _info(self, index: int) -> SampleInfo:
@@ -128,34 +144,45 @@ class SampleRunner:
     def _run_sync(self, index: int) -> SampleRecord:
         __tracebackhide__ = True
         info = self._info(index)
-        token = context._set(self._ctx(info))
+        ctx = self._ctx(info)
+        token = context._set(ctx)
         start = time.perf_counter()
         try:
             self.body()
         except BaseException as exc:  # noqa: BLE001 - classified below
-            return self._outcome(info, time.perf_counter() - start, exc)
+            return self._outcome(ctx, time.perf_counter() - start, exc)
         finally:
             context._reset(token)
-        return SampleRecord(index=index, seed=info.seed, outcome="passed",
-                            duration=time.perf_counter() - start)
+        return self._sample(ctx, "passed", time.perf_counter() - start)
 
     async def _run_async(self, index: int) -> SampleRecord:
         __tracebackhide__ = True
         info = self._info(index)
-        token = context._set(self._ctx(info))
+        ctx = self._ctx(info)
+        token = context._set(ctx)
         start = time.perf_counter()
         try:
             await self.body()
         except BaseException as exc:  # noqa: BLE001 - classified below
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            return self._outcome(info, time.perf_counter() - start, exc)
+            return self._outcome(ctx, time.perf_counter() - start, exc)
         finally:
             context._reset(token)
-        return SampleRecord(index=index, seed=info.seed, outcome="passed",
-                            duration=time.perf_counter() - start)
+        return self._sample(ctx, "passed", time.perf_counter() - start)
 
-    def _outcome(self, info: SampleInfo, duration: float, exc: BaseException) -> SampleRecord:
+    @staticmethod
+    def _sample(ctx: context.SampleContext, outcome: str, duration: float,
+                **fields: Any) -> SampleRecord:
+        return SampleRecord(index=ctx.index, seed=ctx.seed, outcome=outcome, duration=duration,
+                            calls=list(ctx.calls), checks=list(ctx.checks), **fields)
+
+    def _outcome(self, ctx: context.SampleContext, duration: float,
+                 exc: BaseException) -> SampleRecord:
+        if isinstance(exc, UsageError):
+            # A broken test (bad schema, unknown model...) is not a failing model:
+            # stop the test and show the message.
+            raise exc
         if isinstance(exc, InfrastructureError):
             outcome = "error"
         elif isinstance(exc, Exception) or isinstance(exc, self.spec.failure_types):
@@ -165,15 +192,9 @@ class SampleRunner:
             raise exc
         message = str(exc).strip() or type(exc).__name__
         tb = "".join(traceback.format_exception(type(exc), exc, _visible(exc.__traceback__)))
-        return SampleRecord(
-            index=info.index,
-            seed=info.seed,
-            outcome=outcome,
-            duration=duration,
-            message=_clip(message, MAX_MESSAGE),
-            error_type=_type_name(exc),
-            traceback=_clip(tb.rstrip(), MAX_TRACEBACK),
-        )
+        return self._sample(ctx, outcome, duration, message=_clip(message, MAX_MESSAGE),
+                            error_type=_type_name(exc),
+                            traceback=_clip(tb.rstrip(), MAX_TRACEBACK))
 
     # -- bookkeeping ------------------------------------------------------
     def _finish(self, sample: SampleRecord, in_flight: int) -> None:
@@ -215,7 +236,7 @@ class SampleRunner:
 
     def _schedule_inline(self) -> None:
         for index in range(self.spec.runs):
-            if self._stop_launching:
+            if not self._may_launch():
                 break
             try:
                 sample = self._run_sync(index)
@@ -232,8 +253,8 @@ class SampleRunner:
         next_index = 0
         try:
             while True:
-                while (not self._stop_launching and next_index < spec.runs
-                       and len(in_flight) < spec.concurrency):
+                while (next_index < spec.runs and len(in_flight) < spec.concurrency
+                       and self._may_launch()):
                     # Copy the caller's context at submit time, so context variables
                     # set by fixtures are visible in the sample's thread.
                     ctx = contextvars.copy_context()
@@ -262,8 +283,8 @@ class SampleRunner:
         next_index = 0
         try:
             while True:
-                while (not self._stop_launching and next_index < spec.runs
-                       and len(in_flight) < spec.concurrency):
+                while (next_index < spec.runs and len(in_flight) < spec.concurrency
+                       and self._may_launch()):
                     in_flight.add(asyncio.ensure_future(self._run_async(next_index)))
                     next_index += 1
                 if not in_flight:
@@ -293,12 +314,19 @@ class SampleRunner:
         stopped_early = t.finished < spec.runs
         if self._interrupted:
             stop_reason = f"interrupted after {t.finished} of {spec.runs} samples"
+        elif self._budget_reason is not None and t.decision is None:
+            stop_reason = (f"budget spent after {t.finished} of {spec.runs} samples: "
+                           f"{self._budget_reason}")
         elif stopped_early and t.decision is not None:
             stop_reason = (f"verdict settled after {t.decided_after} of {spec.runs} samples: "
                            f"{t.decision.reason}")
         else:
             stop_reason = None
-        if t.finished and t.errors * 2 > t.finished:
+        if t.finished == 0 and self._budget_reason is not None:
+            verdict_outcome = "error"
+            reason = f"no sample ran: {self._budget_reason}"
+            conclusive = False
+        elif t.finished and t.errors * 2 > t.finished:
             verdict_outcome = "error"
             reason = (f"{t.errors} of {t.finished} samples could not get an answer from the "
                       f"model (infrastructure errors); no verdict on the model")
@@ -334,6 +362,9 @@ class SampleRunner:
             concurrency=spec.concurrency,
             duration=time.perf_counter() - self._started,
             interrupted=self._interrupted,
+            budget_stopped=self._budget_reason is not None and t.decision is None,
+            model=spec.model,
+            usage=Usage.of_calls([c for s in samples for c in s.calls]),
             pass_hat_k=pass_hat,
             samples=samples,
             failure_groups=group_failures(samples),

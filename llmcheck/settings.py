@@ -11,6 +11,7 @@ value, and what would be accepted.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,8 @@ class Setting:
             return "true or false"
         if self.kind == "str":
             return "a non-empty string"
+        if self.kind == "envname":
+            return "the name of an environment variable, e.g. OPENAI_API_KEY"
         noun = "an integer" if self.kind == "int" else "a number"
         lo = hi = ""
         if self.low is not None:
@@ -100,6 +103,34 @@ SETTINGS: dict[str, Setting] = {
                 "reports"),
         Setting("seed", "int", "session seed from which every sample's seed derives "
                 "(default: random, printed in the header)", None, low=0),
+        Setting("model", "str", "litellm model to test, e.g. openai/gpt-4o-mini or "
+                "ollama/llama3 (default: the built-in simulator)"),
+        Setting("api_base", "str", "base URL of the model's API, e.g. "
+                "http://127.0.0.1:8080/v1 for a local server"),
+        Setting("api_key_env", "envname", "NAME of the environment variable that holds the "
+                "API key (never the key itself)"),
+        Setting("temperature", "float", "sampling temperature sent with every call",
+                None, low=0, high=2),
+        Setting("max_tokens", "int", "max_tokens sent with every call", None, low=1),
+        Setting("timeout", "float", "seconds per model request before it counts as a timeout "
+                "(default 60)", 60.0, low=0, low_open=True),
+        Setting("retries", "int", "retries of a call on rate limits, timeouts, connection "
+                "errors and 5xx, with exponential backoff (default 3)", 3, low=0),
+        Setting("backoff", "float", "initial retry backoff in seconds, doubled per retry "
+                "with jitter; a Retry-After header wins (default 0.5)", 0.5, low=0),
+        Setting("rpm", "float", "requests per minute per model, paced on our side (split "
+                "evenly between xdist workers)", None, low=0, low_open=True),
+        Setting("max_cost", "float", "session budget in dollars: once spent, no new sample "
+                "starts (split evenly between xdist workers)", None, low=0, low_open=True),
+        Setting("max_calls", "int", "session budget in model calls: once spent, no new sample "
+                "starts (split evenly between xdist workers)", None, low=1),
+        Setting("cache", "choice", "record/replay of answers: off, read (replay, call on a "
+                "miss), write (call and record), rw (replay, call and record on a miss)",
+                "off", choices=("off", "read", "write", "rw")),
+        Setting("cache_path", "str", "sqlite file of recorded answers (default "
+                ".llmcheck/cache.sqlite)", ".llmcheck/cache.sqlite"),
+        Setting("scenario", "str", "scenario file (YAML or JSON) for the built-in simulator "
+                "(default: the one shipped with llmcheck)"),
         Setting("progress", "choice", "live per-test progress on a terminal: auto (only on an "
                 "interactive terminal, never in CI), on, off", "auto",
                 choices=("auto", "on", "off")),
@@ -109,9 +140,10 @@ SETTINGS: dict[str, Setting] = {
 # Settings a test may set for itself with @llmcheck.repeat / @pytest.mark.llm.
 MARKER_SETTINGS = (
     "runs", "concurrency", "min_pass_rate", "confidence", "verdict", "margin", "alpha",
-    "beta", "interval", "early_stop",
+    "beta", "interval", "early_stop", "model", "temperature", "max_tokens",
 )
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -144,6 +176,15 @@ def validate(name: str, value: Any, source: str, *, shown: str | None = None) ->
     if spec.kind == "str":
         if isinstance(value, str) and value.strip():
             return value.strip()
+        raise bad()
+    if spec.kind == "envname":
+        if isinstance(value, str) and _ENV_NAME.fullmatch(value.strip()):
+            return value.strip()
+        if isinstance(value, str) and value.strip():
+            # Never echo what may be a secret.
+            raise UsageError(f"{source} must be the NAME of the environment variable holding "
+                             "the key (e.g. OPENAI_API_KEY), not the key itself; the value "
+                             "given is not a valid variable name and is not shown")
         raise bad()
     # numbers
     if isinstance(value, bool):

@@ -16,6 +16,7 @@ still change, stops launching samples once it cannot, and then asks
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from abc import ABC, abstractmethod
@@ -908,22 +909,36 @@ def make_policy(
     """Build the verdict policy called ``name`` (one of :data:`POLICY_NAMES`).
 
     ``margin``, ``alpha`` and ``beta`` only matter to ``"sequential"``; for it
-    ``max_samples=None`` means the equivalent fixed test's n.
+    ``max_samples=None`` means the equivalent fixed test's n. Policies are
+    immutable, so equal arguments share one instance: a sequential policy's
+    exact boundary tuning runs once per session, not once per test.
     """
+    if name == "sequential":
+        return _sequential(min_pass_rate, margin, alpha, beta, max_samples, confidence)
     if name == "threshold":
         return ThresholdPolicy(min_pass_rate, confidence, max_samples)
     if name == "interval":
         return IntervalPolicy(min_pass_rate, confidence, max_samples)
-    if name == "sequential":
-        return SequentialPolicy(
-            min_pass_rate,
-            margin=margin,
-            alpha=alpha,
-            beta=beta,
-            max_samples=max_samples,
-            confidence=confidence,
-        )
     raise UsageError(f"unknown verdict policy {name!r}; accepted: {', '.join(POLICY_NAMES)}")
+
+
+@functools.lru_cache(maxsize=64)
+def _sequential(
+    min_pass_rate: float,
+    margin: float,
+    alpha: float,
+    beta: float,
+    max_samples: int | None,
+    confidence: float,
+) -> SequentialPolicy:
+    return SequentialPolicy(
+        min_pass_rate,
+        margin=margin,
+        alpha=alpha,
+        beta=beta,
+        max_samples=max_samples,
+        confidence=confidence,
+    )
 
 
 def simulate_policy(

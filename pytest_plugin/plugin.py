@@ -16,18 +16,26 @@ from typing import Any
 
 import pytest
 
+from llmcheck.errors import UsageError
 from pytest_plugin import options
 from pytest_plugin.progress import LiveProgress
 from pytest_plugin.session import SESSION_KEY, SessionState
 
+LITELLM_WARNING_FILTERS = (
+    "ignore::DeprecationWarning:litellm.*",
+    "ignore:.* on TypedDict class .* the `ReadOnly` qualifier:UserWarning",
+    "ignore:Pydantic serializer warnings:UserWarning",
+)
 ITEM_SETTINGS = pytest.StashKey[dict[str, Any]]()
 ITEM_RECORD = pytest.StashKey[Any]()
+ITEM_MODEL = pytest.StashKey[str]()
 REPORT_ATTR = "llmcheck_record"
 
 MARKER_DOC = (
     "llm(runs=None, min_pass_rate=0.9, confidence=0.95, concurrency=4, verdict='threshold', "
-    "margin=0.05, alpha=0.05, beta=0.05, interval='wilson', early_stop=True): run this test "
-    "many times and judge it by its pass rate (see @llmcheck.repeat)"
+    "margin=0.05, alpha=0.05, beta=0.05, interval='wilson', early_stop=True, model=None, "
+    "temperature=None, max_tokens=None): run this test many times and judge it by its pass "
+    "rate (see @llmcheck.repeat)"
 )
 
 
@@ -37,6 +45,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
+    # litellm's own import and calls raise pydantic deprecation/user warnings that
+    # say nothing about the user's code; keep them out of the warnings summary.
+    for line in LITELLM_WARNING_FILTERS:
+        config.addinivalue_line("filterwarnings", line)
     resolved = options.resolve(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "llmcheck_seed" in workerinput:
@@ -102,6 +114,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         failure_types=(pytest.fail.Exception,),
         progress=progress,
         warnings=settings["warnings"],
+        stop_check=state.budget_exhausted,
+        model=pyfuncitem.stash.get(ITEM_MODEL, None),
     )
     runner = SampleRunner(body, spec)
     try:
@@ -109,10 +123,14 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     except KeyboardInterrupt:
         state.add_partial(runner.record())
         raise
+    except UsageError as exc:
+        pytest.fail(f"llmcheck: {exc}", pytrace=False)
     finally:
         if progress is not None:
             progress.clear()
     pyfuncitem.stash[ITEM_RECORD] = record
+    if record.run == 0 and record.budget_stopped:
+        pytest.skip(f"llmcheck: {record.verdict.reason}")
     if record.verdict.outcome != "passed":
         from llmcheck.render import explain
 
@@ -152,6 +170,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None:
         return
     state.finish(int(exitstatus))
+
+
+@pytest.fixture(scope="session")
+def llm_endpoint(request: pytest.FixtureRequest) -> Any:
+    """Where the ``llm`` fixture sends calls: the configured model, or the built-in
+    simulator, started on first use (on a free loopback port) and stopped at the end."""
+    state: SessionState = request.config.stash[SESSION_KEY]
+    endpoint = state.endpoint()
+    yield endpoint
+    state.stop_simulator()
+
+
+@pytest.fixture
+def llm(request: pytest.FixtureRequest, llm_endpoint: Any) -> Any:
+    """The model client: ``llm(prompt)``, ``llm.chat(messages)``, ``await llm.acall(...)``
+    return a ``Completion`` (text, json(), tool_calls, usage, cost, latency, retries...)."""
+    from llmcheck.client import set_default_client
+
+    state: SessionState = request.config.stash[SESSION_KEY]
+    item_settings = request.node.stash.get(ITEM_SETTINGS, {})
+    client = state.client(llm_endpoint, item_settings.get("model_overrides", {}))
+    request.node.stash[ITEM_MODEL] = client.model
+    set_default_client(client)
+    yield client
+    set_default_client(None)
 
 
 @pytest.fixture

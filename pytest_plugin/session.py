@@ -38,6 +38,85 @@ class SessionState:
         self._last_save = 0.0
         self._t0 = time.perf_counter()
         self.started = datetime.now(timezone.utc)
+        self.simulator: Any = None
+        self._endpoint: Any = None
+        self.model_session = self._model_session()
+
+    # -- the model ---------------------------------------------------------
+    def _model_session(self) -> Any:
+        """Pacing, budget and cache shared by every client in this process.
+        Under xdist, limits are split evenly between the workers."""
+        import os
+
+        from llmcheck.client import Budget, ModelSession, RateLimiter, budget_split, calls_split
+
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+        cache = None
+        if self.setting("cache") != "off":
+            from llmcheck.cache import ResponseCache
+
+            path = Path(self.config.invocation_params.dir) / self.setting("cache_path")
+            try:
+                cache = ResponseCache(path, self.setting("cache"))
+            except UsageError as exc:
+                raise pytest.UsageError(f"--llm-cache: {exc}") from None
+        return ModelSession(
+            limiter=RateLimiter(budget_split(self.setting("rpm"), workers)),
+            budget=Budget(budget_split(self.setting("max_cost"), workers),
+                          calls_split(self.setting("max_calls"), workers)),
+            cache=cache,
+        )
+
+    def budget_exhausted(self) -> str | None:
+        return self.model_session.budget.exhausted
+
+    def endpoint(self) -> Any:
+        """The configured model, or the simulator (started now, once)."""
+        from llmcheck.client import SIMULATOR_MODEL, ModelConfig
+
+        if self._endpoint is not None:
+            return self._endpoint
+        params = {k: self.setting(k) for k in ("temperature", "max_tokens")
+                  if self.setting(k) is not None}
+        common = dict(params=params, timeout=self.setting("timeout"),
+                      retries=self.setting("retries"), backoff=self.setting("backoff"))
+        if self.setting("model"):
+            self._endpoint = ModelConfig(model=self.setting("model"),
+                                         api_base=self.setting("api_base"),
+                                         api_key_env=self.setting("api_key_env"), **common)
+        else:
+            from llmcheck.simulator import SimulatorServer
+
+            scenario = self.setting("scenario")
+            if scenario is not None:
+                scenario = Path(self.config.invocation_params.dir) / scenario
+            try:
+                self.simulator = SimulatorServer(scenario=scenario).start()
+            except UsageError as exc:
+                raise pytest.UsageError(f"--llm-scenario: {exc}") from None
+            self._endpoint = ModelConfig(model=SIMULATOR_MODEL, api_base=self.simulator.url,
+                                         simulated=True, **common)
+        return self._endpoint
+
+    def client(self, endpoint: Any, overrides: dict[str, Any]) -> Any:
+        from dataclasses import replace
+
+        from llmcheck.client import LLMClient
+
+        config = endpoint
+        params = {k: overrides[k] for k in ("temperature", "max_tokens") if k in overrides}
+        if params:
+            config = replace(config, params={**config.params, **params})
+        client = LLMClient(config, self.model_session)
+        if "model" in overrides and overrides["model"] != config.model:
+            client = client.with_model(overrides["model"])
+        return client
+
+    def stop_simulator(self) -> None:
+        if self.simulator is not None:
+            self.simulator.stop()
+            self.simulator = None
+        self._endpoint = None
 
     def setting(self, name: str) -> Any:
         return self.resolved[name].value
@@ -100,7 +179,9 @@ class SessionState:
             warnings.append(warning)
             if warning not in self.warnings:
                 self.warnings.append(warning)
+        overrides = {k: kw[k] for k in ("model", "temperature", "max_tokens") if k in kw}
         return {
+            "model_overrides": overrides,
             "runs": policy.max_samples,
             "policy": policy,
             "concurrency": pick("concurrency"),
@@ -152,6 +233,7 @@ class SessionState:
                      for name, r in self.resolved.items()},
             tests=list(self.records.values()),
             warnings=list(self.warnings),
+            **self._model_summary(),
         )
         if final:
             session.finished = now()
@@ -159,6 +241,23 @@ class SessionState:
             session.exit_status = exitstatus
             session.interrupted = exitstatus == int(pytest.ExitCode.INTERRUPTED)
         return save_session(session, self.report_path)
+
+    def _model_summary(self) -> dict[str, Any]:
+        from llmcheck.client import SIMULATOR_MODEL
+        from llmcheck.records import Usage
+
+        usage = Usage()
+        for r in self.records.values():
+            usage = usage + r.usage
+        models = {r.model for r in self.records.values() if r.model}
+        budget = next((r.verdict.stop_reason for r in self.records.values()
+                       if r.budget_stopped), None)
+        return {
+            "model": self.setting("model") or (SIMULATOR_MODEL if models else None),
+            "simulated": SIMULATOR_MODEL in models,
+            "usage": usage,
+            "budget": budget,
+        }
 
     def finish(self, exitstatus: int) -> None:
         try:
@@ -194,6 +293,21 @@ class SessionState:
             )
         for w in self.warnings:
             tr.write_line(f"warning: {w}", yellow=True)
+        from llmcheck.render import usage_line
+
+        summary = self._model_summary()
+        if summary["usage"].calls:
+            tr.write_line(usage_line(summary["usage"], "llmcheck model usage"))
+        if summary["budget"]:
+            tr.write_line(f"llmcheck budget: {summary['budget']}; tests marked 'budget' "
+                          "got their verdict from the samples collected before it ran out",
+                          red=True)
+        if summary["simulated"]:
+            tr.write_line(
+                "llmcheck: no model configured, so these tests ran against the built-in "
+                "simulator; to test a real model pass --llm-model=openai/gpt-4o-mini "
+                "--llm-api-key-env=OPENAI_API_KEY (or any litellm model, with --llm-api-base "
+                "for a local server)", cyan=True)
         tr.write_line(f"llmcheck report: {self.report_path}")
 
     # -- hooks (this object is registered as a plugin) ---------------------

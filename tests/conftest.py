@@ -26,3 +26,31 @@ def by_name(report: dict) -> dict[str, dict]:
 @pytest.fixture
 def report(pytester: pytest.Pytester):
     return lambda report_dir="reports": load_report(pytester, report_dir)
+
+
+@pytest.fixture(scope="session")
+def model_stack():
+    """litellm and the simulator, imported once in this process: in-process pytester
+    runs restore sys.modules afterwards, and re-importing litellm would cost seconds
+    (and C extensions cannot be imported twice)."""
+    from llmcheck.client import import_litellm
+
+    litellm = import_litellm()
+    import llmcheck.simulator  # noqa: F401
+
+    return litellm
+
+
+@pytest.fixture
+def simulator(model_stack):
+    """A fresh simulator on a free loopback port, with the default scenario."""
+    from llmcheck.simulator import SimulatorServer
+
+    with SimulatorServer() as server:
+        yield server
+
+
+def scenario_server(scenario: dict):
+    from llmcheck.simulator import SimulatorServer
+
+    return SimulatorServer(scenario=scenario)

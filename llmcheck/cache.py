@@ -1,0 +1,131 @@
+"""Record and replay of model answers, in one sqlite file.
+
+Keyed by model, messages, the parameters that shape the answer, and the sample
+index, so a suite replays exactly the answers it recorded: checks can be
+changed and re-scored without paying for calls again, and CI can replay at
+zero cost. API keys, auth headers and transport settings are never part of
+the key or the stored value.
+
+Modes: ``off`` (no cache), ``read`` (answer from the cache when it has the
+key, otherwise call the model and store nothing), ``write`` (always call the
+model and store the answer), ``rw`` (answer from the cache, call and store on
+a miss).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from llmcheck.errors import UsageError
+
+CACHE_MODES = ("off", "read", "write", "rw")
+_APP = "llmcheck-cache"
+_VERSION = "1"
+# Parameters that never belong in a key: they change how we reach the model,
+# not what it answers (and some are secrets).
+_NOT_IN_KEY = frozenset({
+    "api_key", "api_base", "base_url", "headers", "extra_headers", "timeout",
+    "num_retries", "max_retries", "metadata", "stream_options", "drop_params",
+    "authorization", "organization",
+})
+
+
+def cache_key(model: str, messages: Any, params: dict[str, Any], sample_index: int) -> str:
+    """A stable hex key for one call of one sample."""
+    shaping = {k: v for k, v in sorted(params.items())
+               if k not in _NOT_IN_KEY and v is not None}
+    blob = json.dumps(
+        {"model": model, "messages": messages, "params": shaping, "sample": sample_index},
+        sort_keys=True, default=str, ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """A thread-safe sqlite store of answers (as ``Completion.to_dict()`` dicts)."""
+
+    def __init__(self, path: str | Path, mode: str) -> None:
+        if mode not in CACHE_MODES:
+            raise UsageError(f"cache mode {mode!r} is invalid: expected one of "
+                             + ", ".join(CACHE_MODES))
+        self.path = Path(path)
+        self.mode = mode
+        self.hits = 0
+        self.misses = 0
+        self.writes = 0
+        self._lock = threading.Lock()
+        self._db = self._open()
+
+    @property
+    def reads(self) -> bool:
+        return self.mode in ("read", "rw")
+
+    @property
+    def writes_enabled(self) -> bool:
+        return self.mode in ("write", "rw")
+
+    def _open(self) -> sqlite3.Connection:
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        if not existed and self.mode == "read":
+            raise UsageError(f"--llm-cache=read but the cache file {self.path} does not exist; "
+                             "record it first with --llm-cache=write or rw")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            if existed:
+                rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+                if rows.get("app") != _APP:
+                    raise UsageError(f"{self.path} is not an llmcheck cache (no llmcheck "
+                                     "metadata); refusing to use or overwrite it")
+                if rows.get("version") != _VERSION:
+                    raise UsageError(f"{self.path} is an llmcheck cache of version "
+                                     f"{rows.get('version')!r}; this llmcheck reads version "
+                                     f"{_VERSION}. Use another --llm-cache-path or delete it")
+                db.execute("SELECT key, payload FROM answers LIMIT 1").fetchall()
+            else:
+                db.executescript(
+                    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                    "CREATE TABLE answers (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
+                    "payload TEXT NOT NULL, created REAL DEFAULT (julianday('now')));"
+                )
+                db.executemany("INSERT INTO meta VALUES (?, ?)",
+                               [("app", _APP), ("version", _VERSION)])
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"{self.path} is not a usable llmcheck cache ({exc}); refusing to "
+                             "overwrite it: choose another --llm-cache-path or delete it") from None
+        return db
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if not self.reads:
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT payload FROM answers WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            self.misses += 1
+            return None
+        try:
+            payload = json.loads(row[0])
+        except json.JSONDecodeError:
+            raise UsageError(f"{self.path}: the cached answer for key {key[:12]}... is "
+                             "corrupt; delete the cache file or re-record it") from None
+        self.hits += 1
+        return payload
+
+    def put(self, key: str, model: str, payload: dict[str, Any]) -> None:
+        if not self.writes_enabled:
+            return
+        text = json.dumps(payload, ensure_ascii=False)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO answers (key, model, payload) "
+                             "VALUES (?, ?, ?)", (key, model, text))
+            self.writes += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

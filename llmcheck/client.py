@@ -1,0 +1,606 @@
+"""The model client: every call to a model goes through here, then litellm.
+
+:class:`LLMClient` is what the ``llm`` fixture hands a test: ``llm(prompt)``,
+``llm.chat(messages)`` and their awaitable forms ``llm.acall`` / ``llm.achat``
+return a :class:`~llmcheck.completion.Completion`. Around each call it:
+
+- retries (tenacity) on rate limits, timeouts, connection errors and 5xx, with
+  exponential backoff and jitter, honouring ``Retry-After``; litellm's own
+  retries are turned off (``num_retries=0``, ``max_retries=0``) because they
+  stack (the design page measured 2N+1 requests for ``num_retries=N``);
+- raises :class:`ModelCallError` (an ``InfrastructureError``: the sample is an
+  ``error``, not a failure) when the retries are exhausted, and
+  :class:`~llmcheck.errors.UsageError` for what retrying cannot fix (an
+  unknown model, a missing or rejected key);
+- paces requests per model (``rpm``), charges a session :class:`Budget`,
+  answers from and records into a :class:`~llmcheck.cache.ResponseCache`;
+- records a :class:`~llmcheck.records.CallRecord` in the current sample.
+
+litellm is imported on the first call, offline (see :func:`import_litellm`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import random
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from llmcheck import context
+from llmcheck.cache import ResponseCache, cache_key
+from llmcheck.completion import Completion, ToolCall, Usage
+from llmcheck.errors import InfrastructureError, UsageError
+
+SIMULATOR_MODEL = "openai/llmcheck-sim"
+MAX_RETRY_AFTER = 60.0  # seconds: a longer Retry-After is capped (and the call likely fails)
+
+
+class ModelCallError(InfrastructureError):
+    """The model could not be reached or kept failing after every retry."""
+
+    def __init__(self, message: str, *, attempts: int, cause: BaseException | None = None):
+        super().__init__(message)
+        self.attempts = attempts
+        self.cause = cause
+
+
+class BudgetExhausted(InfrastructureError):
+    """A call was refused because the session's budget is spent."""
+
+
+_litellm_lock = threading.Lock()
+
+
+def import_litellm() -> Any:
+    """Import litellm offline: no cost-map download, no tokenizer hub, no debug noise."""
+    with _litellm_lock:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import litellm
+        litellm.suppress_debug_info = True
+        litellm.telemetry = False
+        return litellm
+
+
+# --------------------------------------------------------------------------
+# configuration and session-wide resources
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model to call and how."""
+
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    """Name of the environment variable holding the key (never the key itself)."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Provider parameters sent with every call (temperature, max_tokens, ...)."""
+    timeout: float = 60.0
+    retries: int = 3
+    backoff: float = 0.5
+    """Initial backoff in seconds; doubles per retry, with jitter, up to 30 s."""
+    simulated: bool = False
+
+    def api_key(self) -> str | None:
+        if self.api_key_env is None:
+            # Local servers (the simulator, llama.cpp, vLLM, Ollama's OpenAI API) need no
+            # key, but OpenAI-compatible clients refuse to send a request without one.
+            return "sk-no-key-required" if self.simulated or self.api_base else None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise UsageError(
+                f"the environment variable {self.api_key_env} (named by --llm-api-key-env) is "
+                "not set or empty; export the API key there"
+            )
+        return key
+
+
+class RateLimiter:
+    """Spaces requests to at most ``rpm`` per minute (per model), across threads
+    and event loops: each caller reserves the next free slot, then waits for it."""
+
+    def __init__(self, rpm: float | None) -> None:
+        self.interval = 60.0 / rpm if rpm else 0.0
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _reserve(self, model: str) -> float:
+        if not self.interval:
+            return 0.0
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next.get(model, now))
+            self._next[model] = slot + self.interval
+            return slot - now
+
+    def wait(self, model: str) -> None:
+        delay = self._reserve(model)
+        if delay > 0:
+            time.sleep(delay)
+
+    async def await_slot(self, model: str) -> None:
+        delay = self._reserve(model)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class Budget:
+    """Session limits on dollars and calls. Once spent, no new sample starts;
+    calls of samples already running still go through."""
+
+    def __init__(self, max_cost: float | None = None, max_calls: int | None = None) -> None:
+        self.max_cost = max_cost
+        self.max_calls = max_calls
+        self.cost = 0.0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def charge(self, cost: float | None) -> None:
+        with self._lock:
+            self.calls += 1
+            self.cost += cost or 0.0
+
+    @property
+    def exhausted(self) -> str | None:
+        """Why the budget is spent, or ``None``."""
+        with self._lock:
+            if self.max_calls is not None and self.calls >= self.max_calls:
+                return f"--llm-max-calls={self.max_calls} reached ({self.calls} calls)"
+            if self.max_cost is not None and self.cost >= self.max_cost:
+                return f"--llm-max-cost={self.max_cost:g} reached (${self.cost:.4f} spent)"
+        return None
+
+
+@dataclass
+class ModelSession:
+    """What all clients of a session share: pacing, budget, cache."""
+
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
+    budget: Budget = field(default_factory=Budget)
+    cache: ResponseCache | None = None
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+
+# --------------------------------------------------------------------------
+# classifying litellm's exceptions
+
+
+def _status(exc: BaseException) -> int | None:
+    code = getattr(exc, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    litellm = import_litellm()
+    if isinstance(exc, (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
+                        litellm.ServiceUnavailableError, litellm.InternalServerError,
+                        litellm.BadGatewayError)):
+        return not _is_credentials_problem(exc)
+    code = _status(exc)
+    return code is not None and (code == 429 or code >= 500) and not _is_credentials_problem(exc)
+
+
+def _is_credentials_problem(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "missing credentials" in text or "api key" in text and "missing" in text
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (``Retry-After`` or ``retry-after-ms``)."""
+    headers: Any = None
+    response = getattr(exc, "response", None)
+    if response is not None:
+        headers = getattr(response, "headers", None)
+    headers = headers or getattr(exc, "headers", None) or {}
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return max(0.0, float(ms) / 1000.0)
+        value = headers.get("retry-after")
+        if value is not None:
+            return max(0.0, float(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return None
+
+
+def _usage_error(exc: BaseException, config: ModelConfig) -> UsageError | None:
+    """Translate what no retry can fix into a usage error that says what to do."""
+    litellm = import_litellm()
+    text = str(exc)
+    if isinstance(exc, litellm.BadRequestError) and "LLM Provider NOT provided" in text:
+        return UsageError(
+            f"model {config.model!r} is not a model litellm knows how to call: prefix it with "
+            "the provider, e.g. --llm-model=openai/gpt-4o-mini, anthropic/claude-3-5-haiku-"
+            "latest or ollama/llama3 (see litellm's provider list)"
+        )
+    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or \
+            _is_credentials_problem(exc):
+        where = (f"the key in ${config.api_key_env}" if config.api_key_env
+                 else "no key (set --llm-api-key-env=NAME_OF_THE_ENV_VAR)")
+        return UsageError(f"the provider rejected the credentials for {config.model!r}: "
+                          f"{where}. Provider said: {_short(text)}")
+    if isinstance(exc, litellm.NotFoundError):
+        return UsageError(f"model {config.model!r} was not found at the provider: "
+                          f"{_short(text)}")
+    if isinstance(exc, litellm.ContentPolicyViolationError):
+        return None  # the model's (or provider's) behaviour: a sample failure
+    if isinstance(exc, litellm.BadRequestError):
+        return UsageError(f"the provider rejected the request to {config.model!r} as invalid: "
+                          f"{_short(text)}")
+    return None
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------
+# the client
+
+
+class LLMClient:
+    """Calls one configured model; what the ``llm`` fixture returns."""
+
+    def __init__(self, config: ModelConfig, session: ModelSession | None = None) -> None:
+        self.config = config
+        self.session = session or ModelSession()
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    def with_model(self, model: str, **params: Any) -> LLMClient:
+        """A client for another model sharing this one's session (judges, comparisons)."""
+        simulated = self.config.simulated and model == self.config.model
+        config = replace(self.config, model=model, simulated=simulated,
+                         params={**self.config.params, **params})
+        if not simulated and self.config.simulated:
+            config = replace(config, api_base=None)
+        return LLMClient(config, self.session)
+
+    # -- public calls ------------------------------------------------------
+    def __call__(self, prompt: str, **params: Any) -> Completion:
+        """Send one user message; return the answer."""
+        return self.chat([{"role": "user", "content": prompt}], **params)
+
+    def chat(self, messages: list[dict[str, Any]], **params: Any) -> Completion:
+        """Send a conversation; return the answer. ``stream=True`` streams it."""
+        request = self._request(messages, params)
+        cached = self._from_cache(request)
+        if cached is not None:
+            return cached
+        started = time.perf_counter()
+        attempts = 0
+        litellm = import_litellm()
+        while True:
+            attempts += 1
+            self.session.limiter.wait(self.model)
+            try:
+                if request.stream:
+                    completion = self._consume_stream(
+                        litellm.completion(**request.kwargs), started)
+                else:
+                    completion = self._parse(litellm.completion(**request.kwargs))
+                break
+            except Exception as exc:  # noqa: BLE001 - classified below
+                delay = self._after_failure(exc, attempts, request, started)
+                time.sleep(delay)
+        return self._finish(request, completion, attempts, started)
+
+    async def acall(self, prompt: str, **params: Any) -> Completion:
+        """Awaitable form of ``llm(prompt)``."""
+        return await self.achat([{"role": "user", "content": prompt}], **params)
+
+    async def achat(self, messages: list[dict[str, Any]], **params: Any) -> Completion:
+        """Awaitable form of :meth:`chat`."""
+        request = self._request(messages, params)
+        cached = self._from_cache(request)
+        if cached is not None:
+            return cached
+        started = time.perf_counter()
+        attempts = 0
+        litellm = import_litellm()
+        while True:
+            attempts += 1
+            await self.session.limiter.await_slot(self.model)
+            try:
+                response = await litellm.acompletion(**request.kwargs)
+                if request.stream:
+                    completion = await self._consume_astream(response, started)
+                else:
+                    completion = self._parse(response)
+                break
+            except Exception as exc:  # noqa: BLE001 - classified below
+                delay = self._after_failure(exc, attempts, request, started)
+                await asyncio.sleep(delay)
+        return self._finish(request, completion, attempts, started)
+
+    def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
+        """Embedding vectors for ``texts`` (through ``litellm.embedding``)."""
+        litellm = import_litellm()
+        kwargs: dict[str, Any] = {"model": model or self.model, "input": list(texts),
+                                  "timeout": self.config.timeout, "num_retries": 0,
+                                  "max_retries": 0}
+        if self.config.api_base and (model is None or self.config.simulated):
+            kwargs["api_base"] = self.config.api_base
+        key = self.config.api_key()
+        if key:
+            kwargs["api_key"] = key
+        try:
+            response = litellm.embedding(**kwargs)
+        except Exception as exc:  # noqa: BLE001
+            usage = _usage_error(exc, self.config)
+            if usage is not None:
+                raise usage from None
+            raise ModelCallError(f"embedding call to {kwargs['model']} failed: {_short(str(exc))}",
+                                 attempts=1, cause=exc) from exc
+        return [list(item["embedding"]) for item in response.data]
+
+    # -- internals ---------------------------------------------------------
+    def _request(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> _Request:
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            raise UsageError(f"messages must be a list of dicts with 'role' and 'content', got "
+                             f"{type(messages).__name__}")
+        merged = {**self.config.params, **params}
+        stream = bool(merged.pop("stream", False))
+        timeout = merged.pop("timeout", self.config.timeout)
+        ctx = context.current_sample()
+        if ctx is not None and "seed" not in merged:
+            merged["seed"] = ctx.seed  # reproducible per sample where the provider supports it
+        kwargs: dict[str, Any] = {
+            "model": self.model, "messages": messages, **merged, "timeout": timeout,
+            "num_retries": 0, "max_retries": 0, "drop_params": True,
+        }
+        if self.config.api_base:
+            kwargs["api_base"] = self.config.api_base
+        key = self.config.api_key()
+        if key:
+            kwargs["api_key"] = key
+        if stream:
+            kwargs["stream"] = True
+            kwargs["stream_options"] = {"include_usage": True}
+        index = ctx.index if ctx is not None else -1
+        key_params = {**merged, "stream": stream}
+        return _Request(kwargs, stream, cache_key(self.model, messages, key_params, index))
+
+    def _from_cache(self, request: _Request) -> Completion | None:
+        cache = self.session.cache
+        if cache is None:
+            return None
+        payload = cache.get(request.key)
+        if payload is None:
+            return None
+        completion = replace(Completion.from_dict(payload), cached=True, retries=0)
+        _record(completion, error=None)
+        return completion
+
+    def _after_failure(self, exc: Exception, attempts: int, request: _Request,
+                       started: float) -> float:
+        """Decide what a failed attempt means: raise, or return the delay to retry after."""
+        usage = _usage_error(exc, self.config)
+        if usage is not None:
+            raise usage from None
+        if not _is_retryable(exc):
+            raise exc
+        if attempts > self.config.retries:
+            message = (f"{self.model}: no answer after {attempts} attempt(s): "
+                       f"{type(exc).__name__}: {_short(str(exc))}")
+            _record(None, error=message, model=self.model, retries=attempts - 1,
+                    latency=time.perf_counter() - started)
+            self.session.budget.charge(None)
+            raise ModelCallError(message, attempts=attempts, cause=exc) from exc
+        asked = retry_after(exc)
+        if asked is not None:
+            return min(asked, MAX_RETRY_AFTER)
+        base = self.config.backoff * (2 ** (attempts - 1))
+        return min(30.0, base) * random.uniform(0.5, 1.5)
+
+    def _finish(self, request: _Request, completion: Completion, attempts: int,
+                started: float) -> Completion:
+        completion = replace(completion, retries=attempts - 1,
+                             latency=time.perf_counter() - started,
+                             cost=self._cost(completion))
+        self.session.budget.charge(completion.cost)
+        _record(completion, error=None)
+        cache = self.session.cache
+        if cache is not None:
+            cache.put(request.key, self.model, completion.to_dict())
+        return completion
+
+    def _cost(self, completion: Completion) -> float | None:
+        if self.config.simulated:
+            return 0.0  # the built-in simulator is free
+        u = completion.usage
+        if u.prompt_tokens is None and u.completion_tokens is None:
+            return None
+        litellm = import_litellm()
+        try:
+            prompt_cost, completion_cost = litellm.cost_per_token(
+                model=self.model, prompt_tokens=u.prompt_tokens or 0,
+                completion_tokens=u.completion_tokens or 0)
+        except Exception:  # noqa: BLE001 - unknown model: cost unknown, not an error
+            return None
+        return float(prompt_cost + completion_cost)
+
+    def _parse(self, response: Any) -> Completion:
+        choice = response.choices[0]
+        message = choice.message
+        calls = tuple(
+            ToolCall(name=c.function.name or "", arguments=c.function.arguments or "", id=c.id)
+            for c in (getattr(message, "tool_calls", None) or [])
+        )
+        usage = getattr(response, "usage", None)
+        return Completion(
+            text=message.content or "",
+            model=getattr(response, "model", None) or self.model,
+            finish_reason=choice.finish_reason,
+            tool_calls=calls,
+            usage=Usage(getattr(usage, "prompt_tokens", None),
+                        getattr(usage, "completion_tokens", None)),
+        )
+
+    def _consume_stream(self, chunks: Iterable[Any], started: float) -> Completion:
+        acc = _StreamAccumulator(self.model, started)
+        for chunk in chunks:
+            acc.add(chunk)
+        return acc.completion()
+
+    async def _consume_astream(self, chunks: Any, started: float) -> Completion:
+        acc = _StreamAccumulator(self.model, started)
+        async for chunk in chunks:
+            acc.add(chunk)
+        return acc.completion()
+
+    def __repr__(self) -> str:
+        where = " (simulator)" if self.config.simulated else ""
+        return f"<LLMClient {self.model}{where}>"
+
+
+@dataclass
+class _Request:
+    kwargs: dict[str, Any]
+    stream: bool
+    key: str
+
+
+class _StreamAccumulator:
+    """Assembles streamed chunks into one Completion, timing the first token."""
+
+    def __init__(self, model: str, started: float) -> None:
+        self.model = model
+        self.started = started
+        self.first: float | None = None
+        self.parts: list[str] = []
+        self.tools: dict[int, dict[str, Any]] = {}
+        self.finish: str | None = None
+        self.usage = Usage()
+        self.response_model: str | None = None
+
+    def add(self, chunk: Any) -> None:
+        usage = getattr(chunk, "usage", None)
+        if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
+            self.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
+        self.response_model = getattr(chunk, "model", None) or self.response_model
+        if not getattr(chunk, "choices", None):
+            return
+        choice = chunk.choices[0]
+        delta = choice.delta
+        content = getattr(delta, "content", None)
+        tool_deltas = getattr(delta, "tool_calls", None) or []
+        if (content or tool_deltas) and self.first is None:
+            self.first = time.perf_counter() - self.started
+        if content:
+            self.parts.append(content)
+        for td in tool_deltas:
+            slot = self.tools.setdefault(getattr(td, "index", 0) or 0,
+                                         {"id": None, "name": "", "arguments": ""})
+            if getattr(td, "id", None):
+                slot["id"] = td.id
+            fn = getattr(td, "function", None)
+            if fn is not None:
+                if getattr(fn, "name", None):
+                    slot["name"] = fn.name
+                if getattr(fn, "arguments", None):
+                    slot["arguments"] += fn.arguments
+        if choice.finish_reason:
+            self.finish = choice.finish_reason
+
+    def completion(self) -> Completion:
+        calls = tuple(ToolCall(t["name"], t["arguments"], t["id"])
+                      for _, t in sorted(self.tools.items()))
+        return Completion(
+            text="".join(self.parts), model=self.response_model or self.model,
+            finish_reason=self.finish, tool_calls=calls, usage=self.usage,
+            time_to_first_token=self.first,
+        )
+
+
+def _record(completion: Completion | None, *, error: str | None, model: str | None = None,
+            retries: int = 0, latency: float = 0.0) -> None:
+    """Add a CallRecord to the running sample (no-op outside a sample)."""
+    ctx = context.current_sample()
+    if ctx is None:
+        return
+    from llmcheck.records import CallRecord
+
+    if completion is None:
+        ctx.calls.append(CallRecord(model=model or "?", latency=latency, retries=retries,
+                                    error=error))
+        return
+    ctx.calls.append(CallRecord(
+        model=completion.model, latency=completion.latency,
+        prompt_tokens=completion.usage.prompt_tokens,
+        completion_tokens=completion.usage.completion_tokens, cost=completion.cost,
+        retries=completion.retries, cached=completion.cached,
+        time_to_first_token=completion.time_to_first_token, error=error,
+    ))
+
+
+# --------------------------------------------------------------------------
+# defaults for code outside the plugin (checks' judge, scripts)
+
+_default: LLMClient | None = None
+
+
+def set_default_client(client: LLMClient | None) -> None:
+    """Make ``client`` the one used by checks that call a model (the judge,
+    semantic similarity) when they are not given one. The plugin sets it."""
+    global _default
+    _default = client
+
+
+def default_client(model: str | None = None) -> LLMClient:
+    """The session's client (or one for ``model`` sharing its session).
+
+    Outside pytest, configure it from ``LLMCHECK_MODEL`` / ``LLMCHECK_API_BASE``
+    / ``LLMCHECK_API_KEY_ENV``, or call :func:`set_default_client`.
+    """
+    base = _default
+    if base is None:
+        env_model = os.environ.get("LLMCHECK_MODEL")
+        if not env_model:
+            raise UsageError(
+                "no model client is configured: run under pytest with the llmcheck plugin, "
+                "set LLMCHECK_MODEL, or call llmcheck.client.set_default_client(...)"
+            )
+        base = LLMClient(ModelConfig(model=env_model,
+                                     api_base=os.environ.get("LLMCHECK_API_BASE"),
+                                     api_key_env=os.environ.get("LLMCHECK_API_KEY_ENV")))
+    if model is None or model == base.model:
+        return base
+    return base.with_model(model)
+
+
+def default_embedder(model: str | None = None) -> Callable[[list[str]], list[list[float]]]:
+    """An ``embed(texts) -> vectors`` function through the default client."""
+    client = default_client()
+    return lambda texts: client.embed(texts, model=model)
+
+
+def budget_split(value: float | None, workers: int) -> float | None:
+    """A per-worker share of a session limit (pytest-xdist splits limits evenly)."""
+    if value is None or workers <= 1:
+        return value
+    return value / workers
+
+
+def calls_split(value: int | None, workers: int) -> int | None:
+    if value is None or workers <= 1:
+        return value
+    return max(1, math.floor(value / workers))

@@ -1,0 +1,133 @@
+"""What a model call returns: :class:`Completion`, and its :class:`ToolCall` s.
+
+Plain data, independent of litellm, so checks, caches and reports can build
+and read completions without importing it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)\r?\n?[ \t]*```", re.DOTALL)
+
+
+def strip_code_fence(text: str) -> str | None:
+    """The body of the first markdown code fence in ``text`` (preferring one
+    tagged ``json``), or ``None`` if there is no fence."""
+    matches = list(_FENCE.finditer(text))
+    if not matches:
+        return None
+    for m in matches:
+        if m.group(1).lower() == "json":
+            return m.group(2)
+    return matches[0].group(2)
+
+
+def parse_json_text(text: str, *, allow_fence: bool = True) -> Any:
+    """Parse ``text`` as JSON; with ``allow_fence``, also the body of a
+    surrounding markdown code fence. Raises ``ValueError`` with the reason."""
+    stripped = text.strip()
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError as first:
+        if allow_fence:
+            body = strip_code_fence(stripped)
+            if body is not None:
+                try:
+                    return json.loads(body)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"the code fence does not hold valid JSON: {exc}") from None
+        preview = stripped[:80] + ("..." if len(stripped) > 80 else "")
+        raise ValueError(f"not valid JSON ({first.msg} at line {first.lineno} column "
+                         f"{first.colno}): {preview!r}") from None
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model asked for."""
+
+    name: str
+    arguments: str
+    """The arguments exactly as the model wrote them (a JSON string, maybe invalid)."""
+    id: str | None = None
+
+    def args(self) -> Any:
+        """The arguments parsed as JSON (``ValueError`` if they are not valid JSON)."""
+        return parse_json_text(self.arguments, allow_fence=False)
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer and what it cost to get it."""
+
+    text: str
+    model: str
+    finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = None
+    """Dollars, from litellm's offline cost map; ``None`` when the model is unknown."""
+    latency: float = 0.0
+    """Seconds from the first attempt's request to the full answer (retries included)."""
+    time_to_first_token: float | None = None
+    """Seconds to the first streamed chunk (``stream=True`` only)."""
+    retries: int = 0
+    cached: bool = False
+
+    def json(self, *, allow_fence: bool = True) -> Any:
+        """The answer parsed as JSON, tolerating a surrounding markdown code fence."""
+        return parse_json_text(self.text, allow_fence=allow_fence)
+
+    def tool_call(self, name: str) -> ToolCall | None:
+        """The first call of tool ``name``, or ``None``."""
+        return next((c for c in self.tool_calls if c.name == name), None)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "tool_calls": [{"name": c.name, "arguments": c.arguments, "id": c.id}
+                           for c in self.tool_calls],
+            "usage": {"prompt_tokens": self.usage.prompt_tokens,
+                      "completion_tokens": self.usage.completion_tokens},
+            "cost": self.cost,
+            "latency": self.latency,
+            "time_to_first_token": self.time_to_first_token,
+            "retries": self.retries,
+            "cached": self.cached,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Completion:
+        return cls(
+            text=data["text"],
+            model=data["model"],
+            finish_reason=data.get("finish_reason"),
+            tool_calls=tuple(ToolCall(c["name"], c["arguments"], c.get("id"))
+                             for c in data.get("tool_calls", [])),
+            usage=Usage(**data.get("usage", {})),
+            cost=data.get("cost"),
+            latency=data.get("latency", 0.0),
+            time_to_first_token=data.get("time_to_first_token"),
+            retries=data.get("retries", 0),
+            cached=data.get("cached", False),
+        )
