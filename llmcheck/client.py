@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import tenacity
+
 from llmcheck import context
 from llmcheck.cache import ResponseCache, cache_key
 from llmcheck.completion import Completion, ToolCall, Usage
@@ -285,23 +287,19 @@ class LLMClient:
         cached = self._from_cache(request)
         if cached is not None:
             return cached
-        started = time.perf_counter()
-        attempts = 0
         litellm = import_litellm()
-        while True:
-            attempts += 1
-            self.session.limiter.wait(self.model)
-            try:
-                if request.stream:
-                    completion = self._consume_stream(
-                        litellm.completion(**request.kwargs), started)
-                else:
-                    completion = self._parse(litellm.completion(**request.kwargs))
-                break
-            except Exception as exc:  # noqa: BLE001 - classified below
-                delay = self._after_failure(exc, attempts, request, started)
-                time.sleep(delay)
-        return self._finish(request, completion, attempts, started)
+        started = time.perf_counter()
+        attempt = None
+        try:
+            for attempt in self._retrying(tenacity.Retrying):
+                with attempt:
+                    self.session.limiter.wait(self.model)
+                    response = litellm.completion(**request.kwargs)
+                    completion = (self._consume_stream(response, started) if request.stream
+                                  else self._parse(response))
+        except Exception as exc:  # noqa: BLE001 - translated below
+            raise self._failure(exc, attempt, started) from exc
+        return self._finish(request, completion, _attempts(attempt), started)
 
     async def acall(self, prompt: str, **params: Any) -> Completion:
         """Awaitable form of ``llm(prompt)``."""
@@ -313,23 +311,19 @@ class LLMClient:
         cached = self._from_cache(request)
         if cached is not None:
             return cached
-        started = time.perf_counter()
-        attempts = 0
         litellm = import_litellm()
-        while True:
-            attempts += 1
-            await self.session.limiter.await_slot(self.model)
-            try:
-                response = await litellm.acompletion(**request.kwargs)
-                if request.stream:
-                    completion = await self._consume_astream(response, started)
-                else:
-                    completion = self._parse(response)
-                break
-            except Exception as exc:  # noqa: BLE001 - classified below
-                delay = self._after_failure(exc, attempts, request, started)
-                await asyncio.sleep(delay)
-        return self._finish(request, completion, attempts, started)
+        started = time.perf_counter()
+        attempt = None
+        try:
+            async for attempt in self._retrying(tenacity.AsyncRetrying):
+                with attempt:
+                    await self.session.limiter.await_slot(self.model)
+                    response = await litellm.acompletion(**request.kwargs)
+                    completion = (await self._consume_astream(response, started)
+                                  if request.stream else self._parse(response))
+        except Exception as exc:  # noqa: BLE001 - translated below
+            raise self._failure(exc, attempt, started) from exc
+        return self._finish(request, completion, _attempts(attempt), started)
 
     def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
         """Embedding vectors for ``texts`` (through ``litellm.embedding``)."""
@@ -390,26 +384,31 @@ class LLMClient:
         _record(completion, error=None)
         return completion
 
-    def _after_failure(self, exc: Exception, attempts: int, request: _Request,
-                       started: float) -> float:
-        """Decide what a failed attempt means: raise, or return the delay to retry after."""
+    def _retrying(self, kind: Any) -> Any:
+        """tenacity retry policy: retryable errors only, ``retries`` extra attempts,
+        waiting what the server asked (Retry-After) or exponential backoff with jitter."""
+        return kind(
+            retry=tenacity.retry_if_exception(_is_retryable),
+            stop=tenacity.stop_after_attempt(self.config.retries + 1),
+            wait=_Wait(self.config.backoff),
+            reraise=True,
+        )
+
+    def _failure(self, exc: Exception, attempt: Any, started: float) -> Exception:
+        """What a call that failed for good raises: a usage error for what retrying
+        cannot fix, a ModelCallError once retries are exhausted, else the error itself."""
         usage = _usage_error(exc, self.config)
         if usage is not None:
-            raise usage from None
+            return usage
         if not _is_retryable(exc):
-            raise exc
-        if attempts > self.config.retries:
-            message = (f"{self.model}: no answer after {attempts} attempt(s): "
-                       f"{type(exc).__name__}: {_short(str(exc))}")
-            _record(None, error=message, model=self.model, retries=attempts - 1,
-                    latency=time.perf_counter() - started)
-            self.session.budget.charge(None)
-            raise ModelCallError(message, attempts=attempts, cause=exc) from exc
-        asked = retry_after(exc)
-        if asked is not None:
-            return min(asked, MAX_RETRY_AFTER)
-        base = self.config.backoff * (2 ** (attempts - 1))
-        return min(30.0, base) * random.uniform(0.5, 1.5)
+            return exc
+        attempts = _attempts(attempt)
+        message = (f"{self.model}: no answer after {attempts} attempt(s): "
+                   f"{type(exc).__name__}: {_short(str(exc))}")
+        _record(None, error=message, model=self.model, retries=attempts - 1,
+                latency=time.perf_counter() - started)
+        self.session.budget.charge(None)
+        return ModelCallError(message, attempts=attempts, cause=exc)
 
     def _finish(self, request: _Request, completion: Completion, attempts: int,
                 started: float) -> Completion:
@@ -470,6 +469,26 @@ class LLMClient:
     def __repr__(self) -> str:
         where = " (simulator)" if self.config.simulated else ""
         return f"<LLMClient {self.model}{where}>"
+
+
+def _attempts(attempt: Any) -> int:
+    return attempt.retry_state.attempt_number if attempt is not None else 1
+
+
+class _Wait:
+    """tenacity wait: the server's Retry-After when it gave one (capped), else
+    exponential backoff from ``initial`` seconds with full jitter, up to 30 s."""
+
+    def __init__(self, initial: float) -> None:
+        self.initial = initial
+
+    def __call__(self, state: Any) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        asked = retry_after(exc) if exc is not None else None
+        if asked is not None:
+            return min(asked, MAX_RETRY_AFTER)
+        base = min(30.0, self.initial * 2 ** (state.attempt_number - 1))
+        return base * random.uniform(0.5, 1.5)
 
 
 @dataclass
