@@ -514,6 +514,20 @@ class IntervalPolicy(_RatePolicy):
 
     name = "interval"
 
+    @property
+    def warning(self) -> str | None:
+        """One line when even ``max_samples`` passes out of ``max_samples`` cannot
+        clear the bar (the test can only fail), naming the N that could."""
+        n = self.max_samples
+        m = self.min_pass_rate
+        if n is None or wilson_interval(n, n, self.confidence)[0] >= m:
+            return None
+        needed = samples_for_conclusive(1.0, m, self.confidence) if m < 1 else None
+        tail = (f"N={needed} all passing could" if needed
+                else "no N can (a required rate of 1 is never proven)")
+        return (f"interval: even {n}/{n} passing cannot show a rate >= {_fmt(m)} at "
+                f"{self.confidence:.0%} confidence; {tail}")
+
     def _meets(self, passes: int, scored: int) -> bool:
         return scored > 0 and wilson_interval(passes, scored, self.confidence)[0] >= (
             self.min_pass_rate

@@ -40,7 +40,16 @@ class SessionState:
         self.started = datetime.now(timezone.utc)
         self.simulator: Any = None
         self._endpoint: Any = None
-        self.model_session = self._model_session()
+        self._model_session_obj: Any = None
+        if self.setting("cache") != "off":
+            self.model_session  # noqa: B018 - open the cache now: a bad file is a usage error
+
+    @property
+    def model_session(self) -> Any:
+        """Created on first use, so a run without LLM tests never imports the client."""
+        if self._model_session_obj is None:
+            self._model_session_obj = self._model_session()
+        return self._model_session_obj
 
     # -- the model ---------------------------------------------------------
     def _model_session(self) -> Any:
@@ -68,6 +77,8 @@ class SessionState:
         )
 
     def budget_exhausted(self) -> str | None:
+        if self._model_session_obj is None:
+            return None
         return self.model_session.budget.exhausted
 
     def endpoint(self) -> Any:
@@ -260,6 +271,8 @@ class SessionState:
         }
 
     def finish(self, exitstatus: int) -> None:
+        if self._model_session_obj is not None:
+            self._model_session_obj.close()
         try:
             self.save(final=True, exitstatus=exitstatus)
         except OSError as exc:

@@ -704,3 +704,19 @@ def test_library_does_not_import_pytest_or_heavy_dependencies():
 
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_interval_policy_warns_when_n_cannot_prove_the_rate(pytester):
+    pytester.makepyfile("""
+        import llmcheck
+
+        @llmcheck.repeat(runs=20, min_pass_rate=0.95, verdict="interval")
+        def test_strict():
+            pass
+    """)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*warning: interval: even 20/20 passing cannot show a rate >= 0.95 at 95% "
+        "confidence; N=73 all passing could*"
+    ])
