@@ -71,6 +71,15 @@ def import_litellm() -> Any:
             import litellm
         litellm.suppress_debug_info = True
         litellm.telemetry = False
+        if SIMULATOR_MODEL not in litellm.model_cost:
+            # Known to litellm, the simulator costs nothing and skips litellm's slow
+            # search for the capabilities of an unknown model on every call.
+            litellm.register_model({SIMULATOR_MODEL: {
+                "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+                "litellm_provider": "openai", "mode": "chat", "max_tokens": 8192,
+                "max_input_tokens": 128000, "max_output_tokens": 8192,
+                "supports_function_calling": True, "supports_tool_choice": True,
+            }})
         return litellm
 
 

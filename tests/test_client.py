@@ -67,7 +67,7 @@ class MinimalOpenAI(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
         with self.lock:
-            type(self).requests.append({"path": self.path, "body": body,
+            type(self).requests.append({"path": self.path, "body": body, "at": time.monotonic(),
                                         "auth": self.headers.get("authorization")})
             step = type(self).script.pop(0) if type(self).script else (200, None, {})
         status, payload, headers = step
@@ -485,3 +485,36 @@ def test_api_key_value_is_refused_as_a_variable_name(pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "sk-live-abcdef123" not in result.stderr.str() + result.stdout.str()
     result.stderr.fnmatch_lines(["*must be the NAME of the environment variable*"])
+
+
+def test_rpm_paces_requests_through_the_plugin(pytester, minimal_server, model_stack):
+    pytester.makepyfile("""
+        import llmcheck
+
+        @llmcheck.repeat(runs=5, concurrency=5, min_pass_rate=0.0)
+        def test_paced(llm):
+            llm("hi")
+    """)
+    pytester.runpytest("--llm-rpm=600", "--llm-no-early-stop", "--llm-model=openai/x",
+                       f"--llm-api-base={minimal_server.url}").assert_outcomes(passed=1)
+    arrivals = sorted(r["at"] for r in MinimalOpenAI.requests)
+    assert len(arrivals) == 5
+    # 600 rpm = a slot every 0.1 s, although all 5 samples were in flight at once.
+    # Slots are reserved before the request goes out, so a slow first send can bunch
+    # two arrivals, but no window of k slots ever holds more than k + 1 requests.
+    for i in range(5):
+        for j in range(i + 1, 5):
+            assert arrivals[j] - arrivals[i] >= (j - i - 1) * 0.1 - 0.01, arrivals
+    assert arrivals[-1] - arrivals[0] >= 0.3
+
+
+def test_xdist_workers_each_use_a_simulator_and_merge(pytester, report, model_stack):
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_a=SUITE, test_b=SUITE.replace("test_extract", "test_other"))
+    result = pytester.runpytest_subprocess("-n", "2", "--llm-seed=4")
+    result.assert_outcomes(passed=2)
+    data = report()
+    assert sorted(t["nodeid"] for t in data["tests"]) == ["test_a.py::test_extract",
+                                                          "test_b.py::test_other"]
+    assert data["simulated"] is True
+    assert data["usage"]["calls"] == sum(t["usage"]["calls"] for t in data["tests"]) > 0
