@@ -22,6 +22,7 @@ litellm is imported on the first call, offline (see :func:`import_litellm`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import random
@@ -59,8 +60,18 @@ class BudgetExhausted(InfrastructureError):
 _litellm_lock = threading.Lock()
 
 
+_litellm: Any = None
+
+
 def import_litellm() -> Any:
     """Import litellm offline: no cost-map download, no tokenizer hub, no debug noise."""
+    if _litellm is not None:
+        return _litellm
+    return _import_litellm()
+
+
+def _import_litellm() -> Any:
+    global _litellm
     with _litellm_lock:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
@@ -80,6 +91,10 @@ def import_litellm() -> Any:
                 "max_input_tokens": 128000, "max_output_tokens": 8192,
                 "supports_function_calling": True, "supports_tool_choice": True,
             }})
+        # litellm logs a warning whenever its logging worker meets a new event loop,
+        # which every async test (one asyncio.run each) does: not the user's concern.
+        logging.getLogger("LiteLLM").setLevel(logging.ERROR)
+        _litellm = litellm
         return litellm
 
 

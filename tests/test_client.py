@@ -10,8 +10,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from conftest import by_name, scenario_server
+
 from llmcheck.client import (
     Budget,
     LLMClient,

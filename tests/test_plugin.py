@@ -656,10 +656,16 @@ def test_xdist_merges_into_one_report(pytester, report):
     assert data["seed"] == 5
     result.stdout.fnmatch_lines(["*llmcheck pass rates (seed 5)*"])
     # workers use the controller's seed: the same samples as a run without xdist
-    seeds = {t["nodeid"]: [s["seed"] for s in t["samples"]] for t in data["tests"]}
+    def seeds(d):
+        return {(t["nodeid"], s["index"]): s["seed"] for t in d["tests"] for s in t["samples"]}
+
+    under_xdist = seeds(data)
     pytester.runpytest_subprocess("--llm-seed=5")
-    again = {t["nodeid"]: [s["seed"] for s in t["samples"]] for t in report()["tests"]}
-    assert again == seeds
+    alone = seeds(report())
+    # Early stopping may launch a different number of samples; the ones both ran match.
+    common = under_xdist.keys() & alone.keys()
+    assert len(common) >= 12
+    assert {k: under_xdist[k] for k in common} == {k: alone[k] for k in common}
 
 
 def test_interrupted_session_still_writes_what_it_measured(pytester, report):

@@ -1,0 +1,93 @@
+"""``llmcheck serve``: run the simulator in the foreground until Ctrl-C.
+
+Wired into the ``llmcheck`` console script through :func:`add_parser` and
+:func:`run`; also runnable alone as ``python -m llmcheck.simulator.cli serve``.
+The first line printed is ``llmcheck simulator listening on <base URL>`` so
+scripts can read the URL (useful with ``--port 0``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from llmcheck.errors import UsageError
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``serve`` subcommand to an argparse subparsers object and return it."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the built-in OpenAI-compatible LLM simulator",
+        description=(
+            "Serve the llmcheck LLM simulator (an OpenAI-compatible API) until Ctrl-C. "
+            "Point any OpenAI client or litellm at the printed base URL."
+        ),
+    )
+    parser.add_argument(
+        "--scenario",
+        metavar="FILE",
+        default=None,
+        help="scenario file (YAML or JSON); default: the shipped default scenario",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (0 picks a free one)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C or SIGTERM; return the process exit code."""
+    from llmcheck.simulator.server import SimulatorServer
+
+    try:
+        server = SimulatorServer(args.scenario, host=args.host, port=args.port, seed=args.seed)
+        server.start()
+    except UsageError as exc:
+        print(f"llmcheck serve: error: {exc}", file=sys.stderr)
+        return 2
+    url = server.url
+    done = threading.Event()
+    previous = None
+    try:  # from here on, Ctrl-C at any point still stops the server cleanly
+        print(f"llmcheck simulator listening on {url}", flush=True)
+        print(
+            f"  scenario: {server.scenario.name} ({len(server.scenario.routes)} routes, "
+            f"seed {server.scenario.seed})\n"
+            '  litellm:  litellm.completion(model="openai/sim", '
+            f'api_base="{url}", api_key="sk-sim", messages=[...])\n'
+            f"  env:      OPENAI_BASE_URL={url} OPENAI_API_KEY=sk-sim\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    print(f"llmcheck simulator stopped after {server.request_count} requests", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry point: ``python -m llmcheck.simulator.cli serve [...]``."""
+    parser = argparse.ArgumentParser(prog="llmcheck")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

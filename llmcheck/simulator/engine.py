@@ -1,0 +1,522 @@
+"""Deciding what the simulator answers: route, fault, latency and answer variant.
+
+The engine is the HTTP-free half of the simulator, so its choices can be tested
+and reused without a socket. Request content is only matched against regexes
+and hashed; nothing from a request or a scenario is ever evaluated.
+
+Randomness:
+
+* With a ``seed`` in the request, the answer variant is a pure function of
+  (scenario seed, request seed, messages, choice index): the same sample index
+  replays the same answer on any server, streaming or not. The fault draw and
+  the latency are a function of the same key plus the *attempt number* (how
+  often this server has seen that exact key), so a retry of a seeded request
+  that drew a 429 is not doomed to draw it again, while a fresh server replays
+  the same sequence of attempts identically.
+* Without ``seed``, everything is drawn from one per-server RNG seeded with the
+  scenario seed, under a lock (the engine may be shared between threads).
+* At ``temperature: 0`` the highest-weight variant is always chosen (the first
+  one listed on ties), like a greedy decoder; faults and latency are still drawn.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import hashlib
+import json
+import math
+import random
+import re
+import struct
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from llmcheck.simulator.scenario import (
+    _PLACEHOLDER,
+    DEFAULT_ROUTE_NAME,
+    FAULT_KINDS,
+    DefaultRoute,
+    ErrorRates,
+    Fault,
+    Latency,
+    Route,
+    Scenario,
+    Variant,
+)
+
+MAX_CHOICES = 16
+"""Largest ``n`` accepted in a chat completion request."""
+_ATTEMPT_MEMORY = 100_000
+"""Seeded keys remembered for attempt numbering; the memory is reset past this."""
+
+
+class RequestError(ValueError):
+    """A request the simulator rejects with a 400, OpenAI style."""
+
+    def __init__(self, message: str, param: str | None = None, code: str = "invalid_value"):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ToolCallOut:
+    """A tool call as it goes on the wire."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One rendered choice of a chat completion."""
+
+    content: str | None
+    tool_calls: tuple[ToolCallOut, ...]
+    finish_reason: str
+    label: str | None
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Everything the server needs to respond to one chat completion request."""
+
+    route: str
+    model: str
+    stream: bool
+    include_usage: bool
+    latency_s: float
+    fault: str | None = None
+    fault_source: str | None = None
+    """``header``, ``script`` or ``rate``: why the fault happened."""
+    retry_after_s: float = 1.0
+    timeout_s: float = 30.0
+    answers: tuple[Answer, ...] = ()
+    prompt_tokens: int = 0
+
+    @property
+    def completion_tokens(self) -> int:
+        """Completion tokens over all choices."""
+        return sum(a.completion_tokens for a in self.answers)
+
+    @property
+    def labels(self) -> list[str | None]:
+        """The defect label of each choice (None for a good answer)."""
+        return [a.label for a in self.answers]
+
+
+@dataclass
+class _RoutePlan:
+    """Per-route data precomputed once: effective latency/errors, cumulative weights."""
+
+    route: Route | DefaultRoute
+    name: str
+    latency: Latency
+    errors: ErrorRates
+    cumulative: list[float] = field(default_factory=list)
+    top: int = 0
+
+
+def approx_tokens(text: str) -> int:
+    """Deterministic token estimate: one token per 4 characters, rounded up."""
+    return (len(text) + 3) // 4
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """The text of a message: its string content, or its text parts joined by newlines."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part["text"]
+            for part in content
+            if isinstance(part, Mapping) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def offered_tools(body: Mapping[str, Any]) -> set[str]:
+    """Names of the tools (or legacy functions) the request offers the model."""
+    if body.get("tool_choice") == "none":
+        return set()
+    names: set[str] = set()
+    for tool in body.get("tools") or ():
+        if isinstance(tool, Mapping) and isinstance(tool.get("function"), Mapping):
+            name = tool["function"].get("name")
+            if isinstance(name, str):
+                names.add(name)
+    for function in body.get("functions") or ():
+        if isinstance(function, Mapping) and isinstance(function.get("name"), str):
+            names.add(function["name"])
+    return names
+
+
+class Engine:
+    """Chooses the route, fault, latency and answers of each request for one scenario.
+
+    Thread-safe: the counters behind scripted faults and the unseeded RNG are
+    guarded by a lock. One engine belongs to one server, so fault numbering
+    and the unseeded RNG stream are per server.
+    """
+
+    def __init__(self, scenario: Scenario, seed: int | None = None):
+        if seed is not None:
+            scenario = scenario.model_copy(update={"seed": seed})
+        self.scenario = scenario
+        self._lock = threading.Lock()
+        self._rng = random.Random(scenario.seed)
+        self._total = 0
+        self._by_route: dict[str, int] = {}
+        self._attempts: dict[bytes, int] = {}
+        self._plans = {r.name: self._plan(r, r.name) for r in scenario.routes}
+        self._default = self._plan(scenario.default, DEFAULT_ROUTE_NAME)
+
+    def _plan(self, route: Route | DefaultRoute, name: str) -> _RoutePlan:
+        weights = [v.weight for v in route.answers]
+        cumulative, total = [], 0.0
+        for w in weights:
+            total += w
+            cumulative.append(total)
+        return _RoutePlan(
+            route=route,
+            name=name,
+            latency=route.latency or self.scenario.latency,
+            errors=self.scenario.errors.merged(route.errors),
+            cumulative=cumulative,
+            top=max(range(len(weights)), key=lambda i: (weights[i], -i)),
+        )
+
+    # ------------------------------------------------------------------ routing
+
+    def match(
+        self, messages: Sequence[Mapping[str, Any]], tools: set[str] | None = None
+    ) -> tuple[str, dict[str, str]]:
+        """Name of the first route matching the messages, and its named regex groups."""
+        last_user = next(
+            (message_text(m) for m in reversed(messages) if m.get("role") == "user"), ""
+        )
+        conversation: str | None = None
+        for route in self.scenario.routes:
+            if route.requires_tool is not None and route.requires_tool not in (tools or ()):
+                continue
+            if route.scope == "conversation":
+                if conversation is None:
+                    conversation = "\n".join(
+                        f"{m.get('role', '')}: {message_text(m)}" for m in messages
+                    )
+                haystack = conversation
+            else:
+                haystack = last_user
+            groups: dict[str, str] = {}
+            for pattern in route.patterns:
+                found = pattern.search(haystack)
+                if found is None:
+                    break
+                groups.update({k: v for k, v in found.groupdict().items() if v is not None})
+            else:
+                return route.name, groups
+        return DEFAULT_ROUTE_NAME, {}
+
+    # ----------------------------------------------------------------- deciding
+
+    def decide(self, body: Any, forced_fault: str | None = None) -> Decision:
+        """Validate a chat completion request body and decide the response.
+
+        ``forced_fault`` (from the ``X-Llmcheck-Fault`` header) overrides every draw.
+        Raises :class:`RequestError` for a request OpenAI would reject with a 400.
+        """
+        req = _parse_chat_request(body, self.scenario.models[0])
+        if forced_fault is not None and forced_fault not in FAULT_KINDS:
+            raise RequestError(
+                f"unknown X-Llmcheck-Fault {forced_fault!r}; use one of {', '.join(FAULT_KINDS)}",
+                param="X-Llmcheck-Fault",
+            )
+        messages = req["messages"]
+        route_name, groups = self.match(messages, offered_tools(body))
+        plan = self._plans.get(route_name, self._default)
+        n = req["n"]
+        greedy = req["temperature"] == 0
+        seed = req["seed"]
+
+        key = None
+        if seed is not None:
+            key = hashlib.sha256(
+                json.dumps(
+                    [self.scenario.seed, seed, messages],
+                    sort_keys=True,
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                ).encode()
+            ).digest()
+
+        attempt = 0
+        with self._lock:
+            self._total += 1
+            route_number = self._by_route.get(route_name, 0) + 1
+            self._by_route[route_name] = route_number
+            scripted = self._scripted_fault(self._total, route_name, route_number)
+            if key is None:  # the per-server stream, drawn under the lock
+                draw, latency_s, picks = self._draw(plan, self._rng, [self._rng] * n, greedy)
+            else:
+                if len(self._attempts) >= _ATTEMPT_MEMORY:
+                    self._attempts.clear()
+                attempt = self._attempts.get(key, 0)
+                self._attempts[key] = attempt + 1
+        if key is not None:
+            draw, latency_s, picks = self._draw(
+                plan,
+                random.Random(key + b"|draw|" + str(attempt).encode()),
+                [random.Random(key + b"|answer|" + str(i).encode()) for i in range(n)],
+                greedy,
+            )
+
+        errors = plan.errors
+        fault, source = None, None
+        if forced_fault is not None:
+            fault, source = forced_fault, "header"
+        elif scripted is not None:
+            fault, source = scripted.kind, "script"
+        else:
+            fault = _draw_fault(errors, draw)
+            source = "rate" if fault is not None else None
+        retry_after = errors.retry_after_s
+        timeout_s = errors.timeout_s
+        if scripted is not None and source == "script":  # a fault's own parameters win
+            retry_after = scripted.retry_after if scripted.retry_after is not None else retry_after
+            timeout_s = scripted.timeout_s if scripted.timeout_s is not None else timeout_s
+
+        context = {"model": req["model"], "last_user": _last_user(messages), **groups}
+        answers = tuple(
+            self._render(plan.route.answers[index], call_id, context, req["max_tokens"])
+            for index, call_id in picks
+        )
+        return Decision(
+            route=route_name,
+            model=req["model"],
+            stream=req["stream"],
+            include_usage=req["include_usage"],
+            latency_s=latency_s,
+            fault=fault,
+            fault_source=source,
+            retry_after_s=retry_after,
+            timeout_s=timeout_s,
+            answers=answers,
+            prompt_tokens=_prompt_tokens(messages, body.get("tools")),
+        )
+
+    def _scripted_fault(self, total: int, route: str, route_number: int) -> Fault | None:
+        for fault in self.scenario.faults:
+            if fault.route is None:
+                if fault.applies_to(total):
+                    return fault
+            elif fault.route == route and fault.applies_to(route_number):
+                return fault
+        return None
+
+    @classmethod
+    def _draw(
+        cls,
+        plan: _RoutePlan,
+        draw_rng: random.Random,
+        choice_rngs: list[random.Random],
+        greedy: bool,
+    ) -> tuple[float, float, list[tuple[int, str]]]:
+        """The fault draw, the latency, and a (variant index, tool-call id) per choice."""
+        draw = draw_rng.random()
+        latency_s = plan.latency.sample_seconds(draw_rng)
+        return draw, latency_s, [cls._pick(plan, rng, greedy) for rng in choice_rngs]
+
+    @staticmethod
+    def _pick(plan: _RoutePlan, rng: random.Random, greedy: bool) -> tuple[int, str]:
+        """Index of the chosen variant and a tool-call id, both drawn from ``rng``."""
+        u = rng.random()
+        index = (
+            plan.top
+            if greedy
+            else min(
+                bisect.bisect_right(plan.cumulative, u * plan.cumulative[-1]),
+                len(plan.cumulative) - 1,
+            )
+        )
+        return index, f"call_{rng.getrandbits(96):024x}"
+
+    @staticmethod
+    def _render(
+        variant: Variant, call_id: str, context: Mapping[str, str], max_tokens: int | None
+    ) -> Answer:
+        content = variant.text
+        if content is not None and variant.template:
+            content = _PLACEHOLDER.sub(lambda m: context.get(m.group(1), ""), content)
+        finish = variant.effective_finish_reason
+        if content is not None and max_tokens is not None and approx_tokens(content) > max_tokens:
+            content = content[: max_tokens * 4]
+            finish = "length"
+        calls: tuple[ToolCallOut, ...] = ()
+        tokens = approx_tokens(content or "")
+        if variant.tool_call is not None:
+            args = variant.tool_call.arguments_json()
+            calls = (ToolCallOut(call_id, variant.tool_call.name, args),)
+            tokens += approx_tokens(variant.tool_call.name) + approx_tokens(args) + 3
+        return Answer(content, calls, finish, variant.label, tokens)
+
+    # ------------------------------------------------------------- inspection
+
+    @property
+    def request_numbers(self) -> dict[str, int]:
+        """Chat completion requests seen so far: ``total`` and per route name."""
+        with self._lock:
+            return {"total": self._total, **self._by_route}
+
+
+def _draw_fault(errors: ErrorRates, u: float) -> str | None:
+    edge = 0.0
+    for kind in FAULT_KINDS:
+        edge += getattr(errors, kind)
+        if u < edge:
+            return kind
+    return None
+
+
+def _last_user(messages: Sequence[Mapping[str, Any]]) -> str:
+    return next((message_text(m) for m in reversed(messages) if m.get("role") == "user"), "")
+
+
+def _prompt_tokens(messages: Sequence[Mapping[str, Any]], tools: Any) -> int:
+    total = 3 + sum(4 + approx_tokens(message_text(m)) for m in messages)
+    if tools:
+        total += approx_tokens(json.dumps(tools, separators=(",", ":")))
+    return total
+
+
+def _optional_int(body: Mapping[str, Any], name: str, low: int, high: int | None) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f"'{name}' must be an integer, got {value!r}", param=name)
+    if value < low or (high is not None and value > high):
+        upper = f" and at most {high}" if high is not None else ""
+        raise RequestError(f"'{name}' must be at least {low}{upper}, got {value}", param=name)
+    return value
+
+
+def _parse_chat_request(body: Any, default_model: str) -> dict[str, Any]:
+    """Check the fields the simulator uses, the way OpenAI would, and normalise them."""
+    if not isinstance(body, Mapping):
+        raise RequestError("the request body must be a JSON object", code="invalid_request")
+    messages = body.get("messages")
+    if messages is None:
+        raise RequestError(
+            "Missing required parameter: 'messages'.",
+            param="messages",
+            code="missing_required_parameter",
+        )
+    if not isinstance(messages, list) or not messages:
+        raise RequestError("'messages' must be a non-empty array", param="messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
+            raise RequestError(
+                f"messages[{i}] must be an object with a string 'role'", param=f"messages[{i}]"
+            )
+    for name in ("tools", "functions"):
+        if body.get(name) is not None and not isinstance(body[name], list):
+            raise RequestError(f"'{name}' must be an array", param=name)
+    model = body.get("model", default_model)
+    if not isinstance(model, str) or not model:
+        raise RequestError("'model' must be a non-empty string", param="model")
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise RequestError("'stream' must be a boolean", param="stream")
+    temperature = body.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not 0 <= temperature <= 2
+        or math.isnan(temperature)
+    ):
+        raise RequestError(
+            f"'temperature' must be a number between 0 and 2, got {temperature!r}",
+            param="temperature",
+        )
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise RequestError(f"'seed' must be an integer, got {seed!r}", param="seed")
+    n = _optional_int(body, "n", 1, MAX_CHOICES) or 1
+    max_tokens = _optional_int(body, "max_completion_tokens", 1, None)
+    if max_tokens is None:
+        max_tokens = _optional_int(body, "max_tokens", 1, None)
+    options = body.get("stream_options")
+    include_usage = bool(isinstance(options, Mapping) and options.get("include_usage"))
+    return {
+        "messages": messages,
+        "model": model,
+        "stream": stream,
+        "temperature": temperature,
+        "seed": seed,
+        "n": n,
+        "max_tokens": max_tokens,
+        "include_usage": include_usage,
+    }
+
+
+# ---------------------------------------------------------------- embeddings
+
+_WORD = re.compile(r"\w+")
+
+
+@lru_cache(maxsize=1 << 16)
+def _feature_hash(feature: str) -> int:
+    # blake2b, not hash(): stable across processes regardless of PYTHONHASHSEED.
+    return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+
+
+def embed(text: str, dimensions: int = 256) -> list[float]:
+    """A deterministic, L2-normalised hashed bag of words and character trigrams.
+
+    Texts sharing words (or word pieces) get a high cosine similarity,
+    identical texts exactly 1.0; unrelated texts land near 0. Each feature is
+    hashed to a slot with a sign bit, so collisions cancel out on average.
+    """
+    vector = [0.0] * dimensions
+    words = _WORD.findall(text.lower()) or ["<empty>"]
+    for word in words:
+        features: list[tuple[str, float]] = [("w:" + word, 1.0)]
+        padded = f"^{word}$"
+        features.extend(("c:" + padded[i : i + 3], 0.3) for i in range(len(padded) - 2))
+        for feature, weight in features:
+            h = _feature_hash(feature)
+            vector[h % dimensions] += -weight if h >> 63 else weight
+    norm = math.sqrt(sum(x * x for x in vector))
+    if norm == 0.0:  # every feature cancelled out: fall back to a fixed unit vector
+        vector[_feature_hash("<zero>") % dimensions] = 1.0
+        return vector
+    return [x / norm for x in vector]
+
+
+def embedding_base64(vector: Sequence[float]) -> str:
+    """A vector as OpenAI's ``encoding_format: base64``: little-endian float32, base64."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+__all__ = [
+    "Answer",
+    "Decision",
+    "Engine",
+    "RequestError",
+    "ToolCallOut",
+    "approx_tokens",
+    "embed",
+    "embedding_base64",
+    "message_text",
+    "offered_tools",
+]

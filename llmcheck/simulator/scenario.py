@@ -1,0 +1,523 @@
+"""Scenario files: what the simulator answers, how fast, and how often it fails.
+
+A scenario maps prompt patterns to weighted answer variants. Each variant is a
+text, a tool call, or both, with an optional ``label`` naming the defect it
+stands for, so a suite can be pointed at a model that is "right 80% of the time,
+wraps its JSON in prose 10% of the time, ...". Latency and error rates are set
+per scenario and may be overridden per route; ``faults`` script exact failures
+("the first two requests get a 429") for tests of retry logic.
+
+Example (YAML; JSON with the same structure works too)::
+
+    name: demo
+    seed: 7
+    latency: {median_ms: 20, p95_ms: 80}       # or {ms: 100} for a fixed delay
+    errors: {rate_limit: 0.02, retry_after_s: 0.5}
+    faults:
+      - {kind: server_error, after: 0, count: 1}   # request #1 gets a 500
+    routes:
+      - name: extraction
+        match: ['ada lovelace', '\\bjson\\b']      # every pattern must match
+        answers:
+          - {text: '{"name": "Ada Lovelace", "age": 36}', weight: 8}
+          - {text: 'Sure! {"name": "Ada Lovelace", "age": 36}', weight: 1,
+             label: prose_around_json}
+      - name: weather
+        match: 'weather in (?P<city>\\w+)'
+        requires_tool: get_weather
+        answers:
+          - tool_call: {name: get_weather, arguments: {city: Paris, unit: celsius}}
+    default:
+      answers:
+        - text: 'A short answer.'
+
+Patterns are regular expressions searched (case-insensitively unless
+``ignore_case: false``) in the last user message (``scope: last_user``) or in the
+whole conversation rendered as ``role: text`` lines (``scope: conversation``).
+Routes are tried in order and the first whose patterns all match wins; nothing
+matching means ``default``. A variant with ``template: true`` may use
+``{{name}}`` placeholders, filled by plain substitution (never evaluated) from
+the route's named regex groups, ``{{model}}`` and ``{{last_user}}``.
+
+Loading errors raise :class:`llmcheck.errors.UsageError` naming the file, the
+field path (``routes[2].answers[0].weight``) and, for YAML, the line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import types
+import typing
+from collections.abc import Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from llmcheck.errors import UsageError
+
+FaultKind = Literal["rate_limit", "server_error", "timeout", "malformed"]
+FAULT_KINDS: tuple[str, ...] = typing.get_args(FaultKind)
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+BUILTIN_PLACEHOLDERS = frozenset({"model", "last_user"})
+DEFAULT_ROUTE_NAME = "default"
+
+
+class _Strict(BaseModel):
+    """Base of every scenario model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToolCall(_Strict):
+    """A function call the simulated model makes instead of (or beside) answering."""
+
+    name: str = Field(min_length=1)
+    arguments: Any = Field(default_factory=dict)
+    """A mapping (sent JSON-encoded) or a string (sent verbatim, e.g. broken JSON)."""
+
+    @field_validator("arguments")
+    @classmethod
+    def _check_arguments(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Mapping):
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"arguments must be JSON-serialisable: {exc}") from exc
+            return dict(value)
+        raise ValueError(
+            "arguments must be a mapping (sent JSON-encoded) or a string (sent verbatim), "
+            f"got {type(value).__name__}"
+        )
+
+    def arguments_json(self) -> str:
+        """The ``function.arguments`` string OpenAI puts on the wire."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments, ensure_ascii=False)
+
+
+class Variant(_Strict):
+    """One possible answer of a route, drawn with probability proportional to ``weight``.
+
+    A bare string is shorthand for ``{text: <string>}`` with weight 1.
+    """
+
+    text: str | None = None
+    tool_call: ToolCall | None = None
+    weight: float = Field(default=1.0, gt=0)
+    label: str | None = None
+    """The defect this variant represents (``wrong_type``, ``truncated``...); None = good."""
+    finish_reason: FinishReason | None = None
+    """Defaults to ``tool_calls`` for a tool call, ``length`` for label ``truncated``,
+    else ``stop``."""
+    template: bool = False
+    """Fill ``{{name}}`` placeholders in ``text`` (plain substitution, no evaluation)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_shorthand(cls, value: Any) -> Any:
+        return {"text": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _needs_content(self) -> Variant:
+        if self.text is None and self.tool_call is None:
+            raise ValueError("an answer needs `text`, `tool_call`, or both")
+        return self
+
+    @property
+    def effective_finish_reason(self) -> str:
+        """The finish_reason sent when the request does not cut the answer short."""
+        if self.finish_reason is not None:
+            return self.finish_reason
+        if self.tool_call is not None:
+            return "tool_calls"
+        if self.label == "truncated":
+            return "length"
+        return "stop"
+
+
+class Latency(_Strict):
+    """Response delay: fixed (``ms``) or lognormal (``median_ms`` and optional ``p95_ms``)."""
+
+    ms: float | None = Field(default=None, ge=0)
+    median_ms: float | None = Field(default=None, gt=0)
+    p95_ms: float | None = Field(default=None, gt=0)
+    max_ms: float | None = Field(default=None, ge=0)
+    """Upper cap on any drawn delay."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Latency:
+        if (self.ms is None) == (self.median_ms is None):
+            raise ValueError(
+                "give either `ms` (fixed delay) or `median_ms` (lognormal, optionally "
+                "with `p95_ms`), not both or neither"
+            )
+        if self.p95_ms is not None:
+            if self.median_ms is None:
+                raise ValueError("`p95_ms` needs `median_ms`")
+            if self.p95_ms < self.median_ms:
+                raise ValueError(
+                    f"`p95_ms` ({self.p95_ms}) must be >= `median_ms` ({self.median_ms})"
+                )
+        return self
+
+    def sample_seconds(self, rng: random.Random) -> float:
+        """Draw one delay in seconds. Lognormal sigma is fitted so the 95th percentile
+        equals ``p95_ms`` (sigma = ln(p95/median) / 1.6449); without p95, sigma = 0.5."""
+        if self.ms is not None:
+            ms = self.ms
+        else:
+            assert self.median_ms is not None
+            if self.p95_ms is None:
+                sigma = 0.5
+            else:
+                sigma = math.log(self.p95_ms / self.median_ms) / 1.6449
+            ms = self.median_ms * math.exp(sigma * rng.gauss(0.0, 1.0))
+        if self.max_ms is not None:
+            ms = min(ms, self.max_ms)
+        return ms / 1000.0
+
+
+class ErrorRates(_Strict):
+    """Probabilities of each fault per request, plus the parameters of the faults."""
+
+    rate_limit: float = Field(default=0.0, ge=0, le=1)
+    server_error: float = Field(default=0.0, ge=0, le=1)
+    timeout: float = Field(default=0.0, ge=0, le=1)
+    malformed: float = Field(default=0.0, ge=0, le=1)
+    retry_after_s: float = Field(default=1.0, ge=0)
+    """Sent in the ``Retry-After`` header of a 429."""
+    timeout_s: float = Field(default=30.0, gt=0)
+    """How long a ``timeout`` fault holds the request before closing the connection."""
+
+    @model_validator(mode="after")
+    def _sum_at_most_one(self) -> ErrorRates:
+        total = self.rate_limit + self.server_error + self.timeout + self.malformed
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"error rates add up to {total:g}, more than 1")
+        return self
+
+    def merged(self, override: ErrorRates | None) -> ErrorRates:
+        """These rates with the fields explicitly set on ``override`` replacing them."""
+        if override is None:
+            return self
+        data = self.model_dump()
+        data.update({k: getattr(override, k) for k in override.model_fields_set})
+        return ErrorRates.model_validate(data)
+
+
+class Fault(_Strict):
+    """A scripted fault: requests ``after+1`` .. ``after+count`` get ``kind``.
+
+    Requests are numbered per server from 1, over all chat completions, or over
+    the requests that matched ``route`` when it is given.
+    """
+
+    kind: FaultKind
+    after: int = Field(default=0, ge=0)
+    count: int = Field(default=1, ge=1)
+    route: str | None = None
+    retry_after: float | None = Field(default=None, ge=0)
+    """Overrides ``errors.retry_after_s`` for a ``rate_limit`` fault."""
+    timeout_s: float | None = Field(default=None, gt=0)
+    """Overrides ``errors.timeout_s`` for a ``timeout`` fault."""
+
+    def applies_to(self, number: int) -> bool:
+        """Whether request number ``number`` (1-based) gets this fault."""
+        return self.after < number <= self.after + self.count
+
+
+class _RouteBase(_Strict):
+    answers: list[Variant] = Field(min_length=1)
+    latency: Latency | None = None
+    """Overrides the scenario's latency for this route."""
+    errors: ErrorRates | None = None
+    """Fields set here override the scenario's ``errors`` for this route."""
+
+
+class Route(_RouteBase):
+    """Prompts matching every pattern in ``match`` get one of ``answers``."""
+
+    name: str = Field(min_length=1)
+    match: list[str] = Field(min_length=1)
+    scope: Literal["last_user", "conversation"] = "last_user"
+    ignore_case: bool = True
+    requires_tool: str | None = None
+    """Match only when the request offers a tool of this name."""
+
+    _patterns: list[re.Pattern[str]] = PrivateAttr(default_factory=list)
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        name = info.data.get("name", "?")
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"route {name!r}: invalid regular expression {pattern!r}: {exc}"
+                ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _compile_and_check_templates(self) -> Route:
+        flags = re.IGNORECASE | re.DOTALL if self.ignore_case else re.DOTALL
+        self._patterns = [re.compile(p, flags) for p in self.match]
+        groups = {g for p in self._patterns for g in p.groupindex}
+        _check_placeholders(self.answers, groups, f"route {self.name!r}")
+        return self
+
+    @property
+    def patterns(self) -> list[re.Pattern[str]]:
+        """The compiled ``match`` patterns."""
+        return self._patterns
+
+
+class DefaultRoute(_RouteBase):
+    """Answers for prompts that no route matches."""
+
+    @model_validator(mode="after")
+    def _check_templates(self) -> DefaultRoute:
+        _check_placeholders(self.answers, set(), "default route")
+        return self
+
+
+def _check_placeholders(answers: list[Variant], groups: set[str], where: str) -> None:
+    allowed = groups | BUILTIN_PLACEHOLDERS
+    for i, variant in enumerate(answers):
+        if not variant.template or variant.text is None:
+            continue
+        for name in _PLACEHOLDER.findall(variant.text):
+            if name not in allowed:
+                raise ValueError(
+                    f"{where}, answers[{i}]: unknown placeholder {{{{{name}}}}}; "
+                    f"allowed: {', '.join(sorted(allowed))}"
+                )
+
+
+class Scenario(_Strict):
+    """Everything the simulator needs: routes, default answers, latency, errors, faults."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = 0
+    """Seeds the per-server RNG and every seeded draw."""
+    models: list[str] = Field(default_factory=lambda: ["llmcheck-sim"], min_length=1)
+    """Listed by ``GET /v1/models``; any model name is accepted in requests."""
+    embedding_dimensions: int = Field(default=256, ge=8, le=4096)
+    latency: Latency = Field(default_factory=lambda: Latency(ms=0))
+    errors: ErrorRates = Field(default_factory=ErrorRates)
+    faults: list[Fault] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    default: DefaultRoute = Field(
+        default_factory=lambda: DefaultRoute(
+            answers=[Variant(text="This is a simulated answer from llmcheck.")]
+        )
+    )
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        seen: set[str] = set()
+        for route in self.routes:
+            if route.name == DEFAULT_ROUTE_NAME:
+                raise ValueError(f"route name {DEFAULT_ROUTE_NAME!r} is reserved")
+            if route.name in seen:
+                raise ValueError(f"duplicate route name {route.name!r}")
+            seen.add(route.name)
+        known = seen | {DEFAULT_ROUTE_NAME}
+        for i, fault in enumerate(self.faults):
+            if fault.route is not None and fault.route not in known:
+                raise ValueError(
+                    f"faults[{i}].route: unknown route {fault.route!r}; "
+                    f"known: {', '.join(sorted(known))}"
+                )
+        for part in (*self.routes, self.default):
+            self.errors.merged(part.errors)  # rates combined must still add up to <= 1
+        return self
+
+    def route_named(self, name: str) -> Route | DefaultRoute:
+        """The route called ``name`` (``default`` for the default route)."""
+        if name == DEFAULT_ROUTE_NAME:
+            return self.default
+        for route in self.routes:
+            if route.name == name:
+                return route
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_scenario(source: str | Path | Mapping[str, Any] | Scenario | None = None) -> Scenario:
+    """Load a scenario from a YAML/JSON file path, a mapping, or pass a Scenario through.
+
+    ``None`` gives the shipped default (:func:`default_scenario`). Raises
+    :class:`UsageError` naming the file, field path and line of anything invalid.
+    """
+    if source is None:
+        return default_scenario()
+    if isinstance(source, Scenario):
+        return source
+    if isinstance(source, Mapping):
+        return _validate(dict(source), "<scenario dict>", None)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read scenario file {str(path)!r}: {exc.strerror}") from exc
+        return parse_scenario(text, str(path), fmt="json" if path.suffix == ".json" else "yaml")
+    raise UsageError(
+        f"scenario must be a file path, a mapping or a Scenario, got {type(source).__name__}"
+    )
+
+
+def parse_scenario(text: str, source: str = "<string>", fmt: str = "yaml") -> Scenario:
+    """Parse scenario text (``fmt`` is ``yaml`` or ``json``); ``source`` names it in errors."""
+    node: yaml.Node | None = None
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(
+                f"{source}:{exc.lineno}: invalid JSON in scenario file: {exc.msg}"
+            ) from exc
+    elif fmt == "yaml":
+        try:
+            data = yaml.safe_load(text)
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{source}:{mark.line + 1}" if mark is not None else source
+            raise UsageError(f"{where}: invalid YAML in scenario file: {exc}") from exc
+    else:
+        raise UsageError(f"unknown scenario format {fmt!r}; use 'yaml' or 'json'")
+    if not isinstance(data, dict):
+        raise UsageError(
+            f"{source}: a scenario must be a mapping at the top level, got {type(data).__name__}"
+        )
+    return _validate(data, source, node)
+
+
+@lru_cache(maxsize=1)
+def default_scenario() -> Scenario:
+    """The scenario shipped as ``llmcheck/simulator/default.yaml`` (parsed once)."""
+    resource = resources.files("llmcheck.simulator").joinpath("default.yaml")
+    return parse_scenario(resource.read_text(encoding="utf-8"), "llmcheck/simulator/default.yaml")
+
+
+def _validate(data: dict[str, Any], source: str, node: yaml.Node | None) -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"invalid scenario {source}:"]
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                allowed = _allowed_keys(loc[:-1])
+                message = "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+            line = _line_of(node, loc)
+            suffix = f" (line {line})" if line is not None else ""
+            lines.append(f"  {format_loc(loc) or '<top level>'}: {message}{suffix}")
+        raise UsageError("\n".join(lines)) from None
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """Render a pydantic error location as ``routes[2].answers[0].weight``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The BaseModel inside ``X``, ``X | None`` or ``list[X]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (list, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_of(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The field names accepted at ``loc`` (for 'unknown key' messages)."""
+    model: type[BaseModel] | None = Scenario
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _model_of(field.annotation) if field is not None else None
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at ``loc`` (the deepest one that exists)."""
+    line = None
+    for part in loc:
+        if node is None:
+            break
+        nxt: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == part:
+                    line = key.start_mark.line + 1
+                    nxt = value
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(node.value):
+                nxt = node.value[part]
+                line = nxt.start_mark.line + 1
+        node = nxt
+    return line
+
+
+__all__ = [
+    "FAULT_KINDS",
+    "DefaultRoute",
+    "ErrorRates",
+    "Fault",
+    "FaultKind",
+    "Latency",
+    "Route",
+    "Scenario",
+    "ToolCall",
+    "Variant",
+    "default_scenario",
+    "format_loc",
+    "load_scenario",
+    "parse_scenario",
+]

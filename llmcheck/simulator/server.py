@@ -1,0 +1,767 @@
+"""The simulator's HTTP server: an OpenAI-compatible API on loopback.
+
+Built on aiohttp (already installed as a litellm dependency) rather than
+``http.server``: one event loop holds hundreds of slow requests with plain
+``asyncio.sleep`` and no thread per connection, and its C HTTP parser with
+keep-alive gives several thousand requests per second on one core.
+
+The server runs its event loop in a background thread, so tests and the
+pytest plugin use it synchronously::
+
+    with SimulatorServer() as sim:            # the shipped default scenario
+        litellm.completion(model="openai/sim", api_base=sim.url, api_key="sk-sim", ...)
+
+Endpoints: ``POST /v1/chat/completions`` (plain and SSE streaming, tool calls),
+``POST /v1/embeddings``, ``GET /v1/models``, ``GET /v1/models/{id}`` and
+``GET /health``; the same paths without ``/v1`` work too. Any other path is a
+404 with an OpenAI-style error body. aiohttp is imported only when a server
+starts, so importing :mod:`llmcheck.simulator` stays cheap.
+
+Debug headers on chat completions: ``X-Llmcheck-Route`` (the route that
+matched), ``X-Llmcheck-Label`` (defect labels of the choices, ``-`` for a good
+one; absent when all are good) and ``X-Llmcheck-Fault`` (``kind; source`` of a
+served fault). A request header ``X-Llmcheck-Fault: rate_limit|server_error|
+timeout|malformed`` forces that fault on that one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import itertools
+import json
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from llmcheck.errors import UsageError
+from llmcheck.simulator.engine import (
+    Answer,
+    Decision,
+    Engine,
+    RequestError,
+    approx_tokens,
+    embed,
+    embedding_base64,
+)
+from llmcheck.simulator.scenario import FAULT_KINDS, Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+ScenarioSource = str | Path | Mapping[str, Any] | Scenario | None
+
+FAULT_HEADER = "X-Llmcheck-Fault"
+_MODEL_CREATED = 1_700_000_000
+_PIECE = re.compile(r"\S+\s*|\s+")
+_KNOWN_PATHS = {
+    "/v1/chat/completions": "POST",
+    "/chat/completions": "POST",
+    "/v1/embeddings": "POST",
+    "/embeddings": "POST",
+    "/v1/models": "GET",
+    "/models": "GET",
+    "/health": "GET",
+}
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class SimulatorServer:
+    """An OpenAI-compatible simulated model, served on ``host:port`` from a background thread.
+
+    ``scenario`` is a path to a YAML/JSON file, a mapping, a :class:`Scenario`, or
+    None for the shipped default; ``port=0`` picks a free port. ``seed`` overrides
+    the scenario seed. On :meth:`stop`, simulated delays end at once (a held
+    ``timeout`` request is dropped, a delayed answer is sent early); anything
+    else still running gets ``shutdown_grace_s`` seconds before it is cancelled.
+    ``history`` bounds :attr:`recent_requests`.
+    """
+
+    def __init__(
+        self,
+        scenario: ScenarioSource = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        seed: int | None = None,
+        shutdown_grace_s: float = 1.0,
+        history: int = 1000,
+    ) -> None:
+        self.engine = Engine(load_scenario(scenario), seed=seed)
+        self.scenario: Scenario = self.engine.scenario
+        """The scenario served (with ``seed`` applied)."""
+        self.host = host
+        self._requested_port = port
+        self._port: int | None = None
+        self._grace = shutdown_grace_s
+        self._fingerprint = (
+            "fp_" + hashlib.sha256(self.engine.scenario.model_dump_json().encode()).hexdigest()[:10]
+        )
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(6).hex()
+        self._stats_lock = threading.Lock()
+        self._request_count = 0
+        self._by_path: collections.Counter[str] = collections.Counter()
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._history: collections.deque[dict[str, Any]] = collections.deque(maxlen=history)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._startup_error: BaseException | None = None
+        self._sleepers: set[asyncio.Future[None]] = set()
+        self._closing = False
+
+    # ------------------------------------------------------------- lifecycle
+
+    def start(self) -> SimulatorServer:
+        """Bind, start serving in a background thread, and return once listening."""
+        if self._thread is not None:
+            raise RuntimeError("this SimulatorServer has already been started")
+        sock = self._bind()
+        self._port = sock.getsockname()[1]
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._serve,
+            args=(sock, ready),
+            name=f"llmcheck-simulator:{self._port}",
+            daemon=True,  # a server the user forgot to stop must not hang interpreter exit
+        )
+        self._thread.start()
+        ready.wait()
+        if self._startup_error is not None:
+            self._thread.join()
+            raise RuntimeError(f"simulator failed to start: {self._startup_error}") from (
+                self._startup_error
+            )
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop listening, let in-flight requests finish (up to the grace period), join.
+
+        Idempotent. ``timeout`` bounds the join (default: grace period + 10 s).
+        """
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None or not thread.is_alive():
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(self._grace + 10.0 if timeout is None else timeout)
+        if thread.is_alive():
+            raise RuntimeError("simulator thread did not stop in time")
+
+    def __enter__(self) -> SimulatorServer:
+        if self._thread is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _bind(self) -> socket.socket:
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                self.host, self._requested_port, type=socket.SOCK_STREAM
+            )[0]
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:
+            raise UsageError(f"simulator cannot resolve host {self.host!r}: {exc}") from exc
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+        except OSError as exc:
+            sock.close()
+            raise UsageError(
+                f"simulator cannot listen on {self.host}:{self._requested_port}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        return sock
+
+    def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
+        """Thread body: run the event loop until :meth:`stop`, then shut down cleanly."""
+        from aiohttp import web
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        runner = web.AppRunner(
+            self._make_app(),
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=self._grace,
+            handler_cancellation=True,  # a client that hangs up cancels its request
+        )
+        try:
+            loop.run_until_complete(runner.setup())
+            site = web.SockSite(runner, sock, backlog=1024)
+            loop.run_until_complete(site.start())
+        except BaseException as exc:  # reported to start() in the caller's thread
+            self._startup_error = exc
+            sock.close()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+            ready.set()
+            return
+        self._loop = loop
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            self._wake_sleepers()
+            loop.run_until_complete(runner.cleanup())
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep without blocking the loop, but wake at once when the server stops.
+
+        Latency and held ``timeout`` faults use this, so :meth:`stop` never waits
+        for a long simulated delay.
+        """
+        if self._closing:
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        handle = loop.call_later(seconds, _resolve, future)
+        self._sleepers.add(future)
+        try:
+            await future
+        finally:
+            handle.cancel()
+            self._sleepers.discard(future)
+
+    def _wake_sleepers(self) -> None:
+        self._closing = True
+        for future in list(self._sleepers):
+            _resolve(future)
+
+    # ------------------------------------------------------------ inspection
+
+    @property
+    def port(self) -> int:
+        """The port listened on (known once started)."""
+        if self._port is None:
+            raise RuntimeError("the simulator has not been started")
+        return self._port
+
+    @property
+    def root_url(self) -> str:
+        """``http://host:port`` without the ``/v1`` prefix."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The base URL to give an OpenAI client as ``api_base``, e.g. ``http://127.0.0.1:5000/v1``."""
+        return self.root_url + "/v1"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is serving."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests received so far, on every path."""
+        with self._stats_lock:
+            return self._request_count
+
+    @property
+    def requests_by_path(self) -> dict[str, int]:
+        """HTTP requests received so far, per URL path."""
+        with self._stats_lock:
+            return dict(self._by_path)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled right now."""
+        with self._stats_lock:
+            return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests handled at the same moment since start (or the last reset)."""
+        with self._stats_lock:
+            return self._max_in_flight
+
+    @property
+    def recent_requests(self) -> list[dict[str, Any]]:
+        """The latest chat/embedding requests: path, body, route, fault and labels served."""
+        with self._stats_lock:
+            return list(self._history)
+
+    def reset_stats(self) -> None:
+        """Zero the request counters, the in-flight maximum and the history."""
+        with self._stats_lock:
+            self._request_count = 0
+            self._by_path.clear()
+            self._max_in_flight = self._in_flight
+            self._history.clear()
+
+    def __repr__(self) -> str:
+        where = self.url if self._port is not None else "not started"
+        return f"<SimulatorServer {self.scenario.name!r} {where}>"
+
+    # ---------------------------------------------------------------- the app
+
+    def _make_app(self) -> web.Application:
+        from aiohttp import web
+
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        for prefix in ("/v1", ""):
+            app.router.add_post(f"{prefix}/chat/completions", self._counted(self._chat))
+            app.router.add_post(f"{prefix}/embeddings", self._counted(self._embeddings))
+            app.router.add_get(f"{prefix}/models", self._counted(self._models))
+            app.router.add_get(f"{prefix}/models/{{model:.+}}", self._counted(self._model))
+        app.router.add_get("/health", self._counted(self._health))
+        app.router.add_route("*", "/{tail:.*}", self._counted(self._not_found))
+        return app
+
+    def _counted(self, handler: Any) -> Any:
+        """Wrap a handler so it counts requests and in-flight concurrency."""
+
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            with self._stats_lock:
+                self._request_count += 1
+                self._by_path[request.path] += 1
+                self._in_flight += 1
+                if self._in_flight > self._max_in_flight:
+                    self._max_in_flight = self._in_flight
+            try:
+                return await handler(request)
+            finally:
+                with self._stats_lock:
+                    self._in_flight -= 1
+
+        return wrapper
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        with self._stats_lock:
+            self._history.append(entry)
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}{self._id_prefix}{next(self._ids):012x}"
+
+    @staticmethod
+    def _json(
+        obj: Any, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> web.Response:
+        from aiohttp import web
+
+        return web.Response(
+            body=_dumps(obj), status=status, content_type="application/json", headers=headers
+        )
+
+    def _error(
+        self,
+        status: int,
+        message: str,
+        kind: str,
+        code: str | None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> web.Response:
+        body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+        return self._json(body, status=status, headers=headers)
+
+    async def _read_json(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        raw = await request.read()
+        try:
+            return json.loads(raw), None
+        except (ValueError, UnicodeDecodeError) as exc:
+            return None, self._error(
+                400,
+                f"We could not parse the JSON body of your request. ({exc})",
+                "invalid_request_error",
+                "invalid_json",
+            )
+
+    # -------------------------------------------------------------- handlers
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body, bad = await self._read_json(request)
+        if bad is not None:
+            return bad
+        forced = request.headers.get(FAULT_HEADER)
+        try:
+            decision = self.engine.decide(body, forced.strip().lower() if forced else None)
+        except RequestError as exc:
+            return self._error(400, exc.message, "invalid_request_error", exc.code, exc.param)
+        self._record(
+            {
+                "path": request.path,
+                "body": body,
+                "route": decision.route,
+                "fault": decision.fault,
+                "labels": decision.labels,
+            }
+        )
+        headers = {"X-Llmcheck-Route": decision.route, "x-request-id": self._new_id("req_")}
+        if any(label is not None for label in decision.labels):
+            headers["X-Llmcheck-Label"] = ",".join(label or "-" for label in decision.labels)
+        if decision.fault is not None:
+            headers[FAULT_HEADER] = f"{decision.fault}; {decision.fault_source}"
+            return await self._fault(request, decision.fault, decision, headers)
+        if decision.latency_s > 0:
+            await self._sleep(decision.latency_s)
+        if decision.stream:
+            return await self._stream(request, decision, headers)
+        return self._json(self._completion(decision), headers=headers)
+
+    async def _fault(
+        self, request: web.Request, kind: str, decision: Decision | None, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """Serve a fault: 429, 500, a held-then-dropped connection, or a broken 200 body."""
+        from aiohttp import web
+
+        retry_after = decision.retry_after_s if decision else self.scenario.errors.retry_after_s
+        timeout_s = decision.timeout_s if decision else self.scenario.errors.timeout_s
+        if kind == "timeout":
+            await self._sleep(timeout_s)
+            # Drop the connection without an answer; aiohttp then skips the response.
+            if request.protocol is not None:
+                request.protocol.force_close()
+            return web.Response(status=504)
+        if decision is not None and decision.latency_s > 0:
+            await self._sleep(decision.latency_s)
+        if kind == "rate_limit":
+            headers = {
+                **headers,
+                "Retry-After": f"{retry_after:g}",
+                "retry-after-ms": str(round(retry_after * 1000)),
+                "x-ratelimit-remaining-requests": "0",
+            }
+            return self._error(
+                429,
+                "Rate limit reached for requests (simulated by llmcheck). "
+                f"Please try again in {retry_after:g}s.",
+                "requests",
+                "rate_limit_exceeded",
+                headers=headers,
+            )
+        if kind == "server_error":
+            return self._error(
+                500,
+                "The server had an error while processing your request (simulated by llmcheck).",
+                "server_error",
+                "server_error",
+                headers=headers,
+            )
+        # malformed: a 200 whose body is cut in the middle
+        if decision is not None and decision.stream:
+            chunks = self._chunks(decision)
+            first = chunks[0] if chunks else b""
+            broken = b"data: " + _dumps(self._chunk_base(decision))[:-1] + b',"choices":[{"de'
+            resp = web.StreamResponse(
+                status=200, headers={**headers, "Content-Type": "text/event-stream"}
+            )
+            await resp.prepare(request)
+            await resp.write(first + broken + b"\n\ndata: [DONE]\n\n")
+            await resp.write_eof()
+            return resp
+        if decision is not None:
+            full = _dumps(self._completion(decision))
+        else:
+            full = _dumps({"object": "list", "data": [{"object": "embedding", "index": 0}]})
+        return web.Response(
+            body=full[: max(1, len(full) // 2)],
+            status=200,
+            content_type="application/json",
+            headers=headers,
+        )
+
+    def _completion(self, decision: Decision) -> dict[str, Any]:
+        choices = []
+        for index, answer in enumerate(decision.answers):
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": answer.content,
+                "refusal": None,
+            }
+            if answer.tool_calls:
+                message["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments},
+                    }
+                    for call in answer.tool_calls
+                ]
+            choices.append(
+                {
+                    "index": index,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": answer.finish_reason,
+                }
+            )
+        return {
+            "id": self._new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": decision.model,
+            "system_fingerprint": self._fingerprint,
+            "choices": choices,
+            "usage": self._usage(decision),
+        }
+
+    @staticmethod
+    def _usage(decision: Decision) -> dict[str, int]:
+        completion = decision.completion_tokens
+        return {
+            "prompt_tokens": decision.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": decision.prompt_tokens + completion,
+        }
+
+    def _chunk_base(self, decision: Decision) -> dict[str, Any]:
+        return {
+            "id": self._new_id("chatcmpl-"),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": decision.model,
+            "system_fingerprint": self._fingerprint,
+        }
+
+    def _chunks(self, decision: Decision) -> list[bytes]:
+        """The SSE events of a streamed completion, in OpenAI's chunk format."""
+        base = self._chunk_base(decision)
+        usage_field: dict[str, Any] = {"usage": None} if decision.include_usage else {}
+        events: list[bytes] = []
+
+        def emit(index: int, delta: dict[str, Any], finish: str | None = None) -> None:
+            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+            events.append(
+                b"data: " + _dumps({**base, "choices": [choice], **usage_field}) + b"\n\n"
+            )
+
+        for index, answer in enumerate(decision.answers):
+            _emit_answer(emit, index, answer)
+        if decision.include_usage:
+            final = {**base, "choices": [], "usage": self._usage(decision)}
+            events.append(b"data: " + _dumps(final) + b"\n\n")
+        events.append(b"data: [DONE]\n\n")
+        return events
+
+    async def _stream(
+        self, request: web.Request, decision: Decision, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        from aiohttp import web
+
+        resp = web.StreamResponse(
+            status=200,
+            headers={
+                **headers,
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+            },
+        )
+        await resp.prepare(request)
+        for event in self._chunks(decision):
+            await resp.write(event)
+        await resp.write_eof()
+        return resp
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        body, bad = await self._read_json(request)
+        if bad is not None:
+            return bad
+        forced = request.headers.get(FAULT_HEADER)
+        if forced is not None and forced.strip().lower() not in FAULT_KINDS:
+            return self._error(
+                400,
+                f"unknown {FAULT_HEADER} {forced!r}; use one of {', '.join(FAULT_KINDS)}",
+                "invalid_request_error",
+                "invalid_value",
+                FAULT_HEADER,
+            )
+        try:
+            texts, model, dims, fmt = self._embedding_request(body)
+        except RequestError as exc:
+            return self._error(400, exc.message, "invalid_request_error", exc.code, exc.param)
+        self._record({"path": request.path, "body": body, "fault": forced})
+        if forced is not None:
+            kind = forced.strip().lower()
+            return await self._fault(request, kind, None, {FAULT_HEADER: f"{kind}; header"})
+        data = []
+        for index, text in enumerate(texts):
+            vector = embed(text, dims)
+            data.append(
+                {
+                    "object": "embedding",
+                    "index": index,
+                    "embedding": embedding_base64(vector) if fmt == "base64" else vector,
+                }
+            )
+        tokens = sum(approx_tokens(t) for t in texts)
+        return self._json(
+            {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    def _embedding_request(self, body: Any) -> tuple[list[str], str, int, str]:
+        if not isinstance(body, Mapping):
+            raise RequestError("the request body must be a JSON object", code="invalid_request")
+        raw = body.get("input")
+        if raw is None:
+            raise RequestError(
+                "Missing required parameter: 'input'.",
+                param="input",
+                code="missing_required_parameter",
+            )
+        if isinstance(raw, str):
+            texts = [raw]
+        elif isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw):
+            texts = [" ".join(map(str, raw))]  # one pre-tokenised input
+        elif isinstance(raw, list) and raw:
+            texts = []
+            for i, item in enumerate(raw):
+                if isinstance(item, str):
+                    texts.append(item)
+                elif isinstance(item, list) and all(isinstance(x, int) for x in item):
+                    texts.append(" ".join(map(str, item)))
+                else:
+                    raise RequestError(
+                        f"input[{i}] must be a string or an array of tokens", param="input"
+                    )
+        else:
+            raise RequestError("'input' must be a string or a non-empty array", param="input")
+        model = body.get("model") or self.scenario.models[0]
+        dims = body.get("dimensions")
+        if dims is None:
+            dims = self.scenario.embedding_dimensions
+        if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 4096:
+            raise RequestError("'dimensions' must be an integer from 1 to 4096", param="dimensions")
+        fmt = body.get("encoding_format") or "float"
+        if fmt not in ("float", "base64"):
+            raise RequestError(
+                "'encoding_format' must be 'float' or 'base64'", param="encoding_format"
+            )
+        return texts, str(model), dims, fmt
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        return self._json({"object": "list", "data": [_model(m) for m in self.scenario.models]})
+
+    async def _model(self, request: web.Request) -> web.StreamResponse:
+        # Any model name is served, so any name "exists".
+        return self._json(_model(request.match_info["model"]))
+
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        with self._stats_lock:
+            stats = {
+                "requests": self._request_count,
+                "in_flight": self._in_flight,
+                "max_in_flight": self._max_in_flight,
+            }
+        return self._json({"status": "ok", "scenario": self.scenario.name, **stats})
+
+    async def _not_found(self, request: web.Request) -> web.StreamResponse:
+        expected = _KNOWN_PATHS.get(request.path)
+        if expected is not None:
+            return self._error(
+                405,
+                f"{request.method} is not allowed on {request.path}; use {expected}",
+                "invalid_request_error",
+                "method_not_allowed",
+                headers={"Allow": expected},
+            )
+        return self._error(
+            404,
+            f"Invalid URL ({request.method} {request.path})",
+            "invalid_request_error",
+            "unknown_url",
+        )
+
+
+def _emit_answer(emit: Any, index: int, answer: Answer) -> None:
+    """Stream one choice: role, content pieces, tool-call pieces, then the finish chunk."""
+    if answer.tool_calls and not answer.content:
+        first = answer.tool_calls[0]
+        emit(
+            index,
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": first.id,
+                        "type": "function",
+                        "function": {"name": first.name, "arguments": ""},
+                    }
+                ],
+                "refusal": None,
+            },
+        )
+        calls = [(0, first, False), *((i, c, True) for i, c in enumerate(answer.tool_calls) if i)]
+    else:
+        emit(index, {"role": "assistant", "content": "", "refusal": None})
+        for piece in _PIECE.findall(answer.content or ""):
+            emit(index, {"content": piece})
+        calls = [(i, c, True) for i, c in enumerate(answer.tool_calls)]
+    for call_index, call, announce in calls:
+        if announce:
+            emit(
+                index,
+                {
+                    "tool_calls": [
+                        {
+                            "index": call_index,
+                            "id": call.id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": ""},
+                        }
+                    ]
+                },
+            )
+        args = call.arguments
+        for start in range(0, len(args), 16):
+            emit(
+                index,
+                {
+                    "tool_calls": [
+                        {"index": call_index, "function": {"arguments": args[start : start + 16]}}
+                    ]
+                },
+            )
+    emit(index, {}, answer.finish_reason)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": _MODEL_CREATED, "owned_by": "llmcheck"}
+
+
+def start_simulator(
+    scenario: ScenarioSource = None, port: int = 0, host: str = "127.0.0.1", **kwargs: Any
+) -> SimulatorServer:
+    """Create and start a :class:`SimulatorServer`; the caller stops it (or uses ``with``)."""
+    return SimulatorServer(scenario, host=host, port=port, **kwargs).start()
+
+
+__all__ = ["FAULT_HEADER", "SimulatorServer", "start_simulator"]

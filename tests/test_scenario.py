@@ -1,0 +1,388 @@
+"""Scenario files: the shipped default, routing, and the errors a bad file gets."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from llmcheck.errors import UsageError
+from llmcheck.simulator import Engine, Latency, Scenario, default_scenario, load_scenario
+from llmcheck.simulator.scenario import Variant
+
+GET_WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+
+# The trigger prompts documented at the top of default.yaml.
+DOCUMENTED_PROMPTS = [
+    ("extraction", "Return Ada Lovelace as JSON with name and age.", None),
+    (
+        "sentiment_positive",
+        "Classify the sentiment of this review as positive, negative or neutral. "
+        "Review: I love this blender, works great!",
+        None,
+    ),
+    (
+        "sentiment_negative",
+        "Classify the sentiment of this review. Review: Terrible, it arrived broken.",
+        None,
+    ),
+    (
+        "sentiment_neutral",
+        "Classify the sentiment of this review. Review: It arrived on Tuesday in a box.",
+        None,
+    ),
+    ("weather_tool", "What's the weather in Paris?", [GET_WEATHER]),
+    ("weather_no_tool", "What's the weather in Paris?", None),
+    (
+        "summary",
+        "Summarize this passage in 1-3 sentences: Apollo 11 was the first crewed "
+        "Moon landing, on July 20, 1969.",
+        None,
+    ),
+    ("default", "What is a good name for a cat?", None),
+]
+
+
+def route_for(prompt: str, tools: list[dict[str, Any]] | None = None, system: str = "") -> str:
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt})
+    body: dict[str, Any] = {"messages": messages}
+    if tools:
+        body["tools"] = tools
+    return Engine(default_scenario()).decide(body).route
+
+
+def write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ----------------------------------------------------------- default scenario
+
+
+def test_default_scenario_loads() -> None:
+    scenario = load_scenario(None)
+    assert scenario is default_scenario()
+    assert scenario.name == "default"
+    assert {r.name for r in scenario.routes} >= {
+        "extraction",
+        "sentiment_positive",
+        "sentiment_negative",
+        "sentiment_neutral",
+        "weather_tool",
+        "summary",
+    }
+    assert scenario.latency.median_ms is not None and scenario.latency.median_ms <= 10
+
+
+@pytest.mark.parametrize(("route", "prompt", "tools"), DOCUMENTED_PROMPTS)
+def test_documented_prompts_reach_their_route(
+    route: str, prompt: str, tools: list[dict[str, Any]] | None
+) -> None:
+    assert route_for(prompt, tools) == route
+
+
+def test_classification_instructions_may_sit_in_the_system_message() -> None:
+    system = "Classify the sentiment of the user's review: positive, negative or neutral."
+    assert route_for("The worst purchase ever.", system=system) == "sentiment_negative"
+    assert route_for("Amazing sound quality!", system=system) == "sentiment_positive"
+
+
+def test_tool_choice_none_hides_the_tool() -> None:
+    body = {
+        "messages": [{"role": "user", "content": "What's the weather in Paris?"}],
+        "tools": [GET_WEATHER],
+        "tool_choice": "none",
+    }
+    assert Engine(default_scenario()).decide(body).route == "weather_no_tool"
+
+
+def _answers(route: str) -> list[Variant]:
+    return list(default_scenario().route_named(route).answers)
+
+
+def _good_share(route: str) -> float:
+    answers = _answers(route)
+    return sum(v.weight for v in answers if v.label is None) / sum(v.weight for v in answers)
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["extraction", "sentiment_positive", "sentiment_negative", "summary", "weather_tool"],
+)
+def test_topics_are_mostly_good_with_some_defects(route: str) -> None:
+    assert 0.8 <= _good_share(route) < 1.0
+
+
+def test_extraction_answers_are_what_their_labels_say() -> None:
+    expected = {"name": "Ada Lovelace", "age": 36}
+    labels = set()
+    for variant in _answers("extraction"):
+        assert variant.text is not None
+        if variant.label is None:
+            assert json.loads(variant.text) == expected
+            continue
+        labels.add(variant.label)
+        try:
+            parsed = json.loads(variant.text)
+        except json.JSONDecodeError:
+            assert variant.label in {"prose_around_json", "json_in_fence"}
+        else:
+            assert parsed != expected
+    assert labels == {"prose_around_json", "json_in_fence", "wrong_type", "missing_key"}
+
+
+def test_sentiment_answers_are_what_their_labels_say() -> None:
+    for route, right in (
+        ("sentiment_positive", "positive"),
+        ("sentiment_negative", "negative"),
+        ("sentiment_neutral", "neutral"),
+    ):
+        for variant in _answers(route):
+            if variant.label is None:
+                assert variant.text == right
+            else:
+                assert variant.text != right
+        assert {v.label for v in _answers(route)} >= {
+            None,
+            "format_case_punctuation",
+            "explanation",
+            "out_of_set",
+        }
+
+
+def test_summary_answers_are_what_their_labels_say() -> None:
+    for variant in _answers("summary"):
+        text = variant.text or ""
+        words = len(text.split())
+        sentences = len(re.findall(r"[.!?](\s|$)", text))
+        good = (
+            "Apollo 11" in text
+            and "1969" in text
+            and words <= 60
+            and 1 <= sentences <= 3
+            and "as an ai language model" not in text.lower()
+        )
+        assert good == (variant.label is None), (variant.label, text)
+    by_label = {v.label: v for v in _answers("summary")}
+    assert len((by_label["too_long"].text or "").split()) > 60
+    assert "1969" not in (by_label["missing_year"].text or "")
+    assert "As an AI language model" in (by_label["forbidden_phrase"].text or "")
+    assert by_label["truncated"].effective_finish_reason == "length"
+
+
+def test_weather_answers_are_what_their_labels_say() -> None:
+    for variant in _answers("weather_tool"):
+        if variant.label is None:
+            assert variant.tool_call is not None
+            assert variant.tool_call.name == "get_weather"
+            assert variant.tool_call.arguments == {"city": "Paris", "unit": "celsius"}
+    labels = {v.label for v in _answers("weather_tool")}
+    assert labels == {None, "missing_unit", "wrong_city", "prose_instead_of_tool"}
+
+
+# ----------------------------------------------------------------- formats
+
+
+def test_yaml_and_json_files_load_the_same(tmp_path: Path) -> None:
+    data = {
+        "name": "both",
+        "seed": 9,
+        "latency": {"ms": 0},
+        "routes": [
+            {
+                "name": "greet",
+                "match": ["^hello"],
+                "answers": [{"text": "hi", "weight": 2}, {"text": "hey", "label": "casual"}],
+            }
+        ],
+        "faults": [{"kind": "rate_limit", "count": 2, "retry_after": 0.2}],
+    }
+    from_yaml = load_scenario(write(tmp_path, yaml.safe_dump(data)))
+    from_json = load_scenario(write(tmp_path, json.dumps(data), "scenario.json"))
+    from_dict = load_scenario(data)
+    assert from_yaml == from_json == from_dict
+    assert load_scenario(from_dict) is from_dict
+    assert from_yaml.routes[0].patterns[0].search("HELLO there")  # case-insensitive default
+
+
+# --------------------------------------------------------------- validation
+
+
+def test_bad_field_names_file_path_and_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+routes:
+  - name: a
+    match: a
+    answers: [{text: a}]
+  - name: b
+    match: b
+    answers: [{text: b}]
+  - name: c
+    match: c
+    answers:
+      - text: c
+        weight: 0
+""",
+    )
+    with pytest.raises(UsageError) as info:
+        load_scenario(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "routes[2].answers[0].weight: Input should be greater than 0 (line 12)" in message
+
+
+def test_unknown_keys_are_errors_that_list_the_allowed_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, "routes:\n  - name: a\n    match: a\n    answrs: [{text: a}]\n")
+    with pytest.raises(UsageError) as info:
+        load_scenario(path)
+    message = str(info.value)
+    assert "routes[0].answrs: unknown key; allowed: " in message
+    assert "answers" in message.split("allowed:")[1]
+    with pytest.raises(UsageError, match=r"latencyy: unknown key"):
+        load_scenario({"latencyy": {"ms": 1}})
+
+
+def test_invalid_regex_is_reported_with_its_route(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "routes:\n  - name: broken\n    match: ['ok', '(unclosed']\n    answers: [x]\n"
+    )
+    with pytest.raises(UsageError) as info:
+        load_scenario(path)
+    message = str(info.value)
+    assert "routes[0].match: route 'broken': invalid regular expression '(unclosed'" in message
+    assert "(line 3)" in message
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"latency": {"ms": 5, "median_ms": 5}}, "latency: give either `ms`"),
+        ({"latency": {}}, "latency: give either `ms`"),
+        ({"latency": {"median_ms": 50, "p95_ms": 10}}, "must be >= `median_ms`"),
+        ({"errors": {"rate_limit": 0.7, "timeout": 0.5}}, "error rates add up to 1.2"),
+        ({"errors": {"rate_limit": 1.5}}, "errors.rate_limit: Input should be less than"),
+        ({"faults": [{"kind": "explode"}]}, "faults[0].kind: Input should be 'rate_limit'"),
+        ({"faults": [{"kind": "timeout", "route": "nope"}]}, "unknown route 'nope'"),
+        ({"routes": [{"name": "a", "match": "a", "answers": []}]}, "routes[0].answers"),
+        ({"routes": [{"name": "a", "match": "a", "answers": [{"weight": 1}]}]}, "needs `text`"),
+        (
+            {"routes": [{"name": "a", "match": "a", "answers": ["x"]}] * 2},
+            "duplicate route name 'a'",
+        ),
+        (
+            {"routes": [{"name": "default", "match": "a", "answers": [{"text": "x"}]}]},
+            "'default' is reserved",
+        ),
+        (
+            {
+                "routes": [
+                    {
+                        "name": "t",
+                        "match": "(?P<city>\\w+)",
+                        "answers": [{"text": "{{town}}", "template": True}],
+                    }
+                ]
+            },
+            "unknown placeholder {{town}}; allowed: city, last_user, model",
+        ),
+        (
+            {
+                "routes": [
+                    {"name": "t", "match": "x", "errors": {"server_error": 0.6}, "answers": ["x"]}
+                ],
+                "errors": {"rate_limit": 0.6},
+            },
+            "error rates add up to 1.2",
+        ),
+        (
+            {"default": {"answers": [{"tool_call": {"name": "f", "arguments": 3}}]}},
+            "arguments must be a mapping",
+        ),
+    ],
+)
+def test_invalid_scenarios_are_usage_errors(data: dict[str, Any], expected: str) -> None:
+    with pytest.raises(UsageError) as info:
+        load_scenario(data)
+    assert expected in str(info.value)
+    assert "<scenario dict>" in str(info.value)
+
+
+def test_unreadable_or_unparsable_files(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(UsageError, match="cannot read scenario file .*missing.yaml"):
+        load_scenario(missing)
+    bad_yaml = write(tmp_path, "routes:\n  - name: [unclosed\n")
+    with pytest.raises(UsageError, match=r"scenario.yaml:\d+: invalid YAML"):
+        load_scenario(bad_yaml)
+    bad_json = write(tmp_path, "{\n  'single': 1\n}", "bad.json")
+    with pytest.raises(UsageError, match=r"bad.json:2: invalid JSON"):
+        load_scenario(bad_json)
+    with pytest.raises(UsageError, match="mapping at the top level"):
+        load_scenario(write(tmp_path, "- just\n- a list\n"))
+    with pytest.raises(UsageError, match="file path, a mapping or a Scenario"):
+        load_scenario(42)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- behaviour
+
+
+def test_lognormal_latency_matches_its_median_and_p95() -> None:
+    latency = Latency(median_ms=20, p95_ms=80)
+    rng = random.Random(0)
+    draws = sorted(latency.sample_seconds(rng) * 1000 for _ in range(20_000))
+    assert statistics.median(draws) == pytest.approx(20, rel=0.05)
+    assert draws[int(0.95 * len(draws))] == pytest.approx(80, rel=0.08)
+    capped = Latency(median_ms=20, p95_ms=80, max_ms=30)
+    assert max(capped.sample_seconds(rng) for _ in range(1000)) <= 0.030
+    assert Latency(ms=100).sample_seconds(rng) == 0.1
+
+
+def test_route_scope_and_first_match_wins() -> None:
+    scenario = Scenario.model_validate(
+        {
+            "routes": [
+                {
+                    "name": "sys",
+                    "scope": "conversation",
+                    "match": "^system: be terse",
+                    "answers": ["a"],
+                },
+                {"name": "any", "match": ".", "answers": ["b"]},
+                {"name": "never", "match": ".", "answers": ["c"]},
+            ]
+        }
+    )
+    engine = Engine(scenario)
+    terse: list[dict[str, Any]] = [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+    ]
+    assert engine.match(terse) == ("sys", {})
+    assert engine.match([{"role": "user", "content": "hi"}]) == ("any", {})
+    assert engine.match([{"role": "user", "content": ""}]) == ("default", {})
+
+
+def test_scripted_fault_numbering() -> None:
+    scenario = Scenario.model_validate(
+        {"faults": [{"kind": "server_error", "after": 2, "count": 2}]}
+    )
+    engine = Engine(scenario)
+    body = {"messages": [{"role": "user", "content": "x"}]}
+    assert [engine.decide(body).fault for _ in range(6)] == [
+        None,
+        None,
+        "server_error",
+        "server_error",
+        None,
+        None,
+    ]

@@ -1,0 +1,714 @@
+"""The simulator over real HTTP on loopback: OpenAI wire format, seeding, faults, concurrency.
+
+Every test starts its own server on a free port and stops it afterwards; all
+traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import math
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from llmcheck.errors import UsageError
+from llmcheck.simulator import SimulatorServer, start_simulator
+
+EXTRACTION = "Return Ada Lovelace as JSON with name and age."
+SUMMARY = (
+    "Summarize this passage in 1-3 sentences: Apollo 11 was the American spaceflight that "
+    "first landed humans on the Moon, on July 20, 1969."
+)
+WEATHER = "What's the weather in Paris right now?"
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+_client: httpx.Client | None = None
+
+
+def client() -> httpx.Client:
+    """One keep-alive client for the module: building an httpx client costs milliseconds."""
+    global _client
+    if _client is None:
+        _client = httpx.Client(timeout=10.0)
+    return _client
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_client() -> Iterator[None]:
+    yield
+    if _client is not None:
+        _client.close()
+
+
+def user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorServer]:
+    """The shipped default scenario, on a free port."""
+    with SimulatorServer() as server:
+        yield server
+
+
+def chat(server: SimulatorServer, **body: Any) -> httpx.Response:
+    body.setdefault("model", "sim-model")
+    headers = body.pop("headers", None)
+    return client().post(server.url + "/chat/completions", json=body, headers=headers)
+
+
+def content(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    return response.json()["choices"][0]["message"]["content"]
+
+
+def sse_events(response: httpx.Response) -> list[Any]:
+    """Parsed ``data:`` payloads of an SSE body; the final ``[DONE]`` kept as a string."""
+    events = []
+    for block in response.text.split("\n\n"):
+        if not block.strip():
+            continue
+        assert block.startswith("data: "), block
+        payload = block[len("data: ") :]
+        events.append(payload if payload == "[DONE]" else json.loads(payload))
+    return events
+
+
+def assemble(events: list[Any]) -> tuple[str, dict[int, dict[str, str]], str | None]:
+    """Text, tool calls (by index) and finish_reason rebuilt from stream chunks."""
+    text, finish = "", None
+    calls: dict[int, dict[str, str]] = {}
+    for event in events:
+        if event == "[DONE]":
+            continue
+        for choice in event["choices"]:
+            delta = choice["delta"]
+            text += delta.get("content") or ""
+            for call in delta.get("tool_calls") or []:
+                slot = calls.setdefault(call["index"], {"id": "", "name": "", "arguments": ""})
+                slot["id"] = call.get("id") or slot["id"]
+                function = call.get("function") or {}
+                slot["name"] += function.get("name") or ""
+                slot["arguments"] += function.get("arguments") or ""
+            finish = choice["finish_reason"] or finish
+    return text, calls, finish
+
+
+# ----------------------------------------------------------------- wire format
+
+
+def test_chat_completion_has_openai_shape(sim: SimulatorServer) -> None:
+    response = chat(sim, messages=user(EXTRACTION), seed=1)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    data = response.json()
+    assert data["id"].startswith("chatcmpl-")
+    assert data["object"] == "chat.completion"
+    assert isinstance(data["created"], int)
+    assert data["model"] == "sim-model"
+    assert data["system_fingerprint"].startswith("fp_")
+    (choice,) = data["choices"]
+    assert choice["index"] == 0
+    assert choice["message"]["role"] == "assistant"
+    assert "Ada Lovelace" in choice["message"]["content"]
+    assert choice["finish_reason"] == "stop"
+    usage = data["usage"]
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert response.headers["x-llmcheck-route"] == "extraction"
+
+
+def test_streaming_assembles_to_the_non_streaming_answer(sim: SimulatorServer) -> None:
+    for seed in range(8):
+        plain = chat(sim, messages=user(SUMMARY), seed=seed)
+        streamed = chat(
+            sim,
+            messages=user(SUMMARY),
+            seed=seed,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        assert streamed.status_code == 200
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(streamed)
+        assert events[-1] == "[DONE]"
+        chunks = events[:-1]
+        assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+        assert len({c["id"] for c in chunks}) == 1
+        assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+        assert chunks[-1]["choices"] == []
+        assert chunks[-1]["usage"] == plain.json()["usage"]
+        assert all(c["usage"] is None for c in chunks[:-1])
+        text, calls, finish = assemble(events)
+        assert text == content(plain)
+        assert calls == {}
+        assert finish == plain.json()["choices"][0]["finish_reason"]
+
+
+def test_stream_without_include_usage_has_no_usage_chunk(sim: SimulatorServer) -> None:
+    events = sse_events(chat(sim, messages=user("hello"), stream=True))
+    assert events[-1] == "[DONE]"
+    assert all("usage" not in e and e["choices"] for e in events[:-1])
+    assert events[-2]["choices"][0]["finish_reason"] == "stop"
+    assert events[-2]["choices"][0]["delta"] == {}
+
+
+def test_tool_call_shape(sim: SimulatorServer) -> None:
+    response = chat(sim, messages=user(WEATHER), tools=[WEATHER_TOOL], temperature=0)
+    assert response.status_code == 200
+    choice = response.json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    message = choice["message"]
+    assert message["content"] is None
+    (call,) = message["tool_calls"]
+    assert call["id"].startswith("call_")
+    assert call["type"] == "function"
+    assert call["function"]["name"] == "get_weather"
+    assert isinstance(call["function"]["arguments"], str)
+    assert json.loads(call["function"]["arguments"]) == {"city": "Paris", "unit": "celsius"}
+
+
+def test_tool_call_streaming_matches_non_streaming(sim: SimulatorServer) -> None:
+    for seed in range(6):
+        body = {"messages": user(WEATHER), "tools": [WEATHER_TOOL], "seed": seed}
+        plain = chat(sim, **body).json()["choices"][0]
+        text, calls, finish = assemble(sse_events(chat(sim, stream=True, **body)))
+        assert finish == plain["finish_reason"]
+        if plain["message"].get("tool_calls"):
+            (expected,) = plain["message"]["tool_calls"]
+            assert calls == {
+                0: {
+                    "id": expected["id"],
+                    "name": expected["function"]["name"],
+                    "arguments": expected["function"]["arguments"],
+                }
+            }
+            assert text == ""
+        else:  # the "prose instead of a tool call" defect
+            assert text == plain["message"]["content"]
+
+
+def test_weather_without_the_tool_offered_answers_in_prose(sim: SimulatorServer) -> None:
+    response = chat(sim, messages=user(WEATHER))
+    assert response.headers["x-llmcheck-route"] == "weather_no_tool"
+    assert "tool_calls" not in response.json()["choices"][0]["message"]
+
+
+def test_tool_result_gets_a_final_answer_quoting_it(sim: SimulatorServer) -> None:
+    messages = [
+        *user(WEATHER),
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temperature": 18}'},
+    ]
+    response = chat(sim, messages=messages, tools=[WEATHER_TOOL])
+    assert response.headers["x-llmcheck-route"] == "weather_followup"
+    assert content(response) == 'Here is the current weather in Paris: {"temperature": 18}'
+
+
+def test_models_endpoint(sim: SimulatorServer) -> None:
+    data = client().get(sim.url + "/models").json()
+    assert data["object"] == "list"
+    assert [m["id"] for m in data["data"]] == ["llmcheck-sim"]
+    assert data["data"][0]["object"] == "model"
+    assert client().get(sim.url + "/models/any-name").json()["id"] == "any-name"
+
+
+def test_health(sim: SimulatorServer) -> None:
+    response = client().get(sim.root_url + "/health")
+    assert response.status_code == 200
+    health = response.json()
+    assert health["status"] == "ok" and health["scenario"] == "default"
+    assert health["requests"] == 1 and health["in_flight"] == 1  # itself
+
+
+# ------------------------------------------------------------------ embeddings
+
+
+def embeddings(server: SimulatorServer, texts: list[str], **extra: Any) -> list[Any]:
+    response = client().post(
+        server.url + "/embeddings", json={"model": "emb", "input": texts, **extra}
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["object"] == "list"
+    assert data["usage"]["prompt_tokens"] > 0
+    return [item["embedding"] for item in sorted(data["data"], key=lambda d: d["index"])]
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(
+        sum(x * x for x in a) * sum(y * y for y in b)
+    )
+
+
+def test_embeddings_are_deterministic_unit_vectors(sim: SimulatorServer) -> None:
+    texts = ["The cat sat on the mat.", "A cat is sitting on a mat."]
+    first = embeddings(sim, texts)
+    second = embeddings(sim, texts)
+    assert first == second
+    for vector in first:
+        assert len(vector) == 256
+        assert math.isclose(sum(x * x for x in vector), 1.0, rel_tol=1e-9)
+    with SimulatorServer() as other:  # a different server gives the same vectors
+        assert embeddings(other, texts) == first
+
+
+def test_embedding_similarity_orders_texts_sensibly(sim: SimulatorServer) -> None:
+    anchor, same, close, far = embeddings(
+        sim,
+        [
+            "Apollo 11 landed on the Moon in 1969.",
+            "Apollo 11 landed on the Moon in 1969.",
+            "In 1969 Apollo 11 landed astronauts on the Moon.",
+            "Preheat the oven and whisk two eggs with sugar.",
+        ],
+    )
+    assert math.isclose(cosine(anchor, same), 1.0, rel_tol=1e-9)
+    assert cosine(anchor, close) > 0.6
+    assert cosine(anchor, close) > cosine(anchor, far) + 0.4
+
+
+def test_embeddings_base64_and_dimensions(sim: SimulatorServer) -> None:
+    (floats,) = embeddings(sim, ["hello world"], dimensions=64)
+    (encoded,) = embeddings(sim, ["hello world"], dimensions=64, encoding_format="base64")
+    decoded = struct.unpack("<64f", base64.b64decode(encoded))
+    assert len(floats) == 64
+    assert all(
+        math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-7) for a, b in zip(floats, decoded, strict=True)
+    )
+
+
+# -------------------------------------------------------------------- seeding
+
+
+def test_same_seed_replays_the_same_answer_and_seeds_vary() -> None:
+    with SimulatorServer() as one, SimulatorServer() as two:
+        answers = {}
+        for seed in range(50):
+            answer = content(chat(one, messages=user(EXTRACTION), seed=seed, temperature=1))
+            assert content(chat(one, messages=user(EXTRACTION), seed=seed)) == answer
+            assert content(chat(two, messages=user(EXTRACTION), seed=seed)) == answer
+            answers[seed] = answer
+    assert len(set(answers.values())) >= 3  # defects show up across 50 samples
+    assert '{"name": "Ada Lovelace", "age": 36}' in answers.values()
+
+
+def test_seed_depends_on_the_messages(sim: SimulatorServer) -> None:
+    a = [content(chat(sim, messages=user("hello " + str(i)), seed=7)) for i in range(30)]
+    assert len(set(a)) > 1
+
+
+def test_unseeded_requests_follow_the_scenario_seed() -> None:
+    def run(seed: int) -> list[str]:
+        with SimulatorServer(seed=seed) as server:
+            return [content(chat(server, messages=user(EXTRACTION))) for _ in range(40)]
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
+
+
+def test_temperature_zero_always_gives_the_top_variant() -> None:
+    scenario = {
+        "default": {
+            "answers": [
+                {"text": "minor", "weight": 1},
+                {"text": "top", "weight": 5},
+                {"text": "other", "weight": 2},
+            ]
+        }
+    }
+    with start_simulator(scenario) as server:
+        greedy = {content(chat(server, messages=user(f"q{i}"), temperature=0)) for i in range(30)}
+        seeded = {
+            content(chat(server, messages=user("q"), temperature=0, seed=s)) for s in range(30)
+        }
+        sampled = {content(chat(server, messages=user(f"q{i}"), temperature=1)) for i in range(60)}
+    assert greedy == {"top"}
+    assert seeded == {"top"}
+    assert sampled == {"minor", "top", "other"}
+
+
+def test_n_choices_and_max_tokens(sim: SimulatorServer) -> None:
+    data = chat(sim, messages=user(SUMMARY), n=3, seed=4).json()
+    assert [c["index"] for c in data["choices"]] == [0, 1, 2]
+    cut = chat(sim, messages=user(SUMMARY), max_tokens=3, temperature=0).json()["choices"][0]
+    assert cut["finish_reason"] == "length"
+    assert len(cut["message"]["content"]) <= 12
+
+
+# --------------------------------------------------------------------- faults
+
+
+def test_scripted_rate_limits_carry_retry_after_then_succeed() -> None:
+    scenario = {"faults": [{"after": 0, "count": 2, "kind": "rate_limit", "retry_after": 0.2}]}
+    with start_simulator(scenario) as server:
+        first, second, third = (chat(server, messages=user("hi")) for _ in range(3))
+    for response in (first, second):
+        assert response.status_code == 429
+        assert float(response.headers["retry-after"]) == 0.2
+        assert response.headers["retry-after-ms"] == "200"
+        error = response.json()["error"]
+        assert error["code"] == "rate_limit_exceeded"
+        assert error["message"] and error["type"]
+    assert third.status_code == 200
+
+
+def test_scripted_server_errors_then_success_and_per_route_counting() -> None:
+    scenario = {
+        "routes": [{"name": "flaky", "match": "flaky", "answers": [{"text": "ok"}]}],
+        "faults": [
+            {"kind": "server_error", "after": 1, "count": 1, "route": "flaky"},
+            {"kind": "malformed", "after": 5, "count": 1},
+        ],
+    }
+    with start_simulator(scenario) as server:
+        statuses = [chat(server, messages=user("flaky")).status_code for _ in range(3)]
+        assert statuses == [200, 500, 200]
+        assert chat(server, messages=user("other")).status_code == 200  # request #4
+        assert chat(server, messages=user("other")).status_code == 200  # request #5
+        malformed = chat(server, messages=user("other"))  # request #6
+        assert malformed.status_code == 200
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(malformed.text)
+        assert chat(server, messages=user("other")).status_code == 200
+    error = None
+    with start_simulator(scenario) as server:
+        chat(server, messages=user("flaky"))
+        error = chat(server, messages=user("flaky")).json()["error"]
+    assert error["type"] == "server_error" and error["message"]
+
+
+def test_header_forces_one_fault(sim: SimulatorServer) -> None:
+    forced = chat(sim, messages=user("hi"), headers={"X-Llmcheck-Fault": "server_error"})
+    assert forced.status_code == 500
+    assert forced.headers["x-llmcheck-fault"] == "server_error; header"
+    assert chat(sim, messages=user("hi")).status_code == 200
+    limited = chat(sim, messages=user("hi"), headers={"X-Llmcheck-Fault": "rate_limit"})
+    assert limited.status_code == 429 and "retry-after" in limited.headers
+    bad = chat(sim, messages=user("hi"), headers={"X-Llmcheck-Fault": "explode"})
+    assert bad.status_code == 400
+    assert "X-Llmcheck-Fault" in bad.json()["error"]["message"]
+
+
+def test_timeout_fault_holds_the_connection() -> None:
+    with start_simulator({"errors": {"timeout_s": 5}}) as server:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(
+                server.url + "/chat/completions",
+                json={"model": "m", "messages": user("hi")},
+                headers={"X-Llmcheck-Fault": "timeout"},
+                timeout=httpx.Timeout(5.0, read=0.3),
+            )
+    # held for timeout_s, then the connection is dropped without an answer
+    with start_simulator({"faults": [{"kind": "timeout", "timeout_s": 0.2}]}) as server:
+        with pytest.raises(httpx.RemoteProtocolError):
+            chat(server, messages=user("hi"))
+        assert chat(server, messages=user("hi")).status_code == 200
+
+
+def test_malformed_fault_breaks_the_body(sim: SimulatorServer) -> None:
+    response = chat(sim, messages=user("hi"), headers={"X-Llmcheck-Fault": "malformed"})
+    assert response.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.text)
+    streamed = chat(
+        sim, messages=user("hi"), stream=True, headers={"X-Llmcheck-Fault": "malformed"}
+    )
+    assert streamed.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        sse_events(streamed)
+
+
+def test_error_rates_are_drawn_and_seeded_retries_can_recover() -> None:
+    scenario = {"seed": 3, "errors": {"rate_limit": 0.3, "server_error": 0.2}}
+    with start_simulator(scenario) as server:
+        statuses = [chat(server, messages=user(f"q{i}")).status_code for i in range(100)]
+        assert set(statuses) == {200, 429, 500}
+        assert 30 <= statuses.count(200) <= 70
+        # A seeded sample retried until it succeeds gets its one fixed answer.
+        for seed in range(5):
+            attempts = [chat(server, messages=user("same"), seed=seed) for _ in range(20)]
+            answers = {content(r) for r in attempts if r.status_code == 200}
+            assert len(answers) == 1
+    with start_simulator(scenario) as fresh:  # a fresh server replays the same attempts
+        replay = [chat(fresh, messages=user(f"q{i}")).status_code for i in range(100)]
+    assert replay == statuses
+
+
+# --------------------------------------------------------------- bad requests
+
+
+def test_bad_requests_get_openai_style_errors(sim: SimulatorServer) -> None:
+    bad_json = client().post(
+        sim.url + "/chat/completions",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
+    assert bad_json.status_code == 400
+    error = bad_json.json()["error"]
+    assert set(error) >= {"message", "type", "code"}
+    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_json"
+
+    missing = chat(sim)
+    assert missing.status_code == 400
+    assert missing.json()["error"]["code"] == "missing_required_parameter"
+    assert "messages" in missing.json()["error"]["message"]
+
+    bodies: list[dict[str, Any]] = [
+        {"messages": []},
+        {"messages": [{"content": "x"}]},
+        {"messages": "hi"},
+    ]
+    for body in bodies:
+        assert chat(sim, **body).status_code == 400
+    assert chat(sim, messages=user("x"), temperature=5).status_code == 400
+    assert chat(sim, messages=user("x"), seed="abc").status_code == 400
+    assert chat(sim, messages=user("x"), tools=5).status_code == 400
+    assert client().post(sim.url + "/embeddings", json={"model": "m"}).status_code == 400
+
+    unknown = client().get(sim.url + "/nope")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "unknown_url"
+    assert client().get(sim.url + "/chat/completions").status_code == 405
+
+
+# ------------------------------------------------------- concurrency, lifecycle
+
+
+def test_concurrent_slow_requests_overlap() -> None:
+    async def fire(url: str) -> list[int]:
+        async with httpx.AsyncClient(
+            base_url=url, timeout=30.0, limits=httpx.Limits(max_connections=50)
+        ) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post("/chat/completions", json={"model": "m", "messages": user(f"q{i}")})
+                    for i in range(50)
+                )
+            )
+        return [r.status_code for r in responses]
+
+    with start_simulator({"latency": {"ms": 200}}) as server:
+        statuses = asyncio.run(fire(server.url))
+        assert statuses == [200] * 50
+        assert server.max_in_flight > 1
+        assert server.in_flight == 0
+
+
+def test_stop_is_clean_and_frees_the_port() -> None:
+    server = start_simulator()
+    port = server.port
+    assert server.running
+    assert chat(server, messages=user("hi")).status_code == 200
+    with httpx.Client() as keep_alive:  # an idle keep-alive connection must not block stop
+        assert keep_alive.get(server.url + "/models").status_code == 200
+        server.stop()
+        assert not server.running
+        with pytest.raises(httpx.ConnectError):
+            keep_alive.get(server.url + "/models")
+    server.stop()  # idempotent
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    with SimulatorServer(port=port) as again:  # the port can be listened on again
+        assert again.port == port
+        assert chat(again, messages=user("hi")).status_code == 200
+
+
+def test_stop_does_not_wait_for_held_requests() -> None:
+    server = start_simulator({"errors": {"timeout_s": 60}})
+
+    async def held() -> BaseException | None:
+        async with httpx.AsyncClient(timeout=30.0) as client:
+            try:
+                await client.post(
+                    server.url + "/chat/completions",
+                    json={"model": "m", "messages": user("hi")},
+                    headers={"X-Llmcheck-Fault": "timeout"},
+                )
+            except httpx.HTTPError as exc:
+                return exc
+        return None
+
+    async def scenario() -> BaseException | None:
+        task = asyncio.create_task(held())
+        while server.in_flight == 0:
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(server.stop, 5.0)  # raises if the thread did not finish
+        return await task
+
+    assert isinstance(asyncio.run(scenario()), httpx.RemoteProtocolError)
+    assert not server.running
+
+
+def test_port_in_use_is_a_usage_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = SimulatorServer(port=taken.getsockname()[1])
+        with pytest.raises(UsageError, match="cannot listen"):
+            busy.start()
+    assert not busy.running
+
+
+def test_request_counters(sim: SimulatorServer) -> None:
+    for _ in range(3):
+        chat(sim, messages=user("hi"))
+    client().get(sim.url + "/models")
+    client().post(sim.url + "/embeddings", json={"input": "x"})
+    client().get(sim.url + "/nope")
+    assert sim.request_count == 6
+    assert sim.requests_by_path == {
+        "/v1/chat/completions": 3,
+        "/v1/models": 1,
+        "/v1/embeddings": 1,
+        "/v1/nope": 1,
+    }
+    recent = sim.recent_requests
+    assert [r["path"] for r in recent] == ["/v1/chat/completions"] * 3 + ["/v1/embeddings"]
+    assert recent[0]["route"] == "default" and recent[0]["body"]["messages"] == user("hi")
+    sim.reset_stats()
+    assert sim.request_count == 0 and sim.requests_by_path == {}
+
+
+def test_scenario_from_a_file_and_url_shape(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("default:\n  answers:\n    - text: from the file\n")
+    with start_simulator(path) as server:
+        assert server.url == f"http://127.0.0.1:{server.port}/v1"
+        assert content(chat(server, messages=user("hi"))) == "from the file"
+
+
+def test_importing_the_simulator_is_light() -> None:
+    code = (
+        "import sys, llmcheck.simulator\n"
+        "loaded = [m for m in ('litellm', 'aiohttp', 'pytest') if m in sys.modules]\n"
+        "print(','.join(loaded))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == ""
+
+
+# -------------------------------------------------------------- through litellm
+
+
+def test_litellm_completion_and_streaming_against_the_simulator(
+    sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Offline switches must be set before litellm is first imported.
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("LITELLM_OFFLINE_MODE", "true")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        common: dict[str, Any] = {
+            "model": "openai/sim",
+            "api_base": sim.url,
+            "api_key": "sk-sim",
+            "num_retries": 0,
+            "max_retries": 0,
+        }
+        reply = litellm.completion(messages=user(EXTRACTION), temperature=0, **common)
+        assert reply.choices[0].message.content == '{"name": "Ada Lovelace", "age": 36}'
+        assert reply.usage.total_tokens > 0
+
+        seeded = litellm.completion(messages=user(SUMMARY), seed=11, **common)
+        chunks = list(litellm.completion(messages=user(SUMMARY), seed=11, stream=True, **common))
+        streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert streamed == seeded.choices[0].message.content
+
+        tool = litellm.completion(
+            messages=user(WEATHER), tools=[WEATHER_TOOL], temperature=0, **common
+        )
+        (call,) = tool.choices[0].message.tool_calls
+        assert call.function.name == "get_weather"
+        assert json.loads(call.function.arguments) == {"city": "Paris", "unit": "celsius"}
+
+        with pytest.raises(litellm.RateLimitError):
+            litellm.completion(
+                messages=user("hi"), extra_headers={"X-Llmcheck-Fault": "rate_limit"}, **common
+            )
+    assert sim.requests_by_path["/v1/chat/completions"] == 5
+
+
+# ------------------------------------------------------------------------- CLI
+
+
+def test_serve_command_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "llmcheck.simulator.cli", "serve", "--port", "0", "--seed", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            first = proc.stdout.readline()
+            assert first.startswith("llmcheck simulator listening on http://127.0.0.1:")
+            url = first.split()[-1]
+            assert client().get(url + "/models").status_code == 200
+            banner = [proc.stdout.readline() for _ in range(4)]
+            assert banner[-1].startswith("Press Ctrl-C")
+            proc.send_signal(signal.SIGINT)
+            out = "".join(banner) + proc.stdout.read()  # communicate() would skip the buffer
+            proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, out
+    assert 'api_base="' + url in out
+    assert "stopped after 1 requests" in out
+
+    bad = write_bad_scenario(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "llmcheck.simulator.cli", "serve", "--scenario", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "latency: give either" in result.stderr and str(bad) in result.stderr
+
+
+def write_bad_scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text("latency: {}\n")
+    return path
