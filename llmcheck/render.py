@@ -149,7 +149,8 @@ def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
             early = "budget"
         verdict = verdict_label(r)
         if r.xfail is not None:
-            verdict += " (xfail)"
+            # marked xfail: an expected failure, or an unexpected pass (XPASS)
+            verdict += " (xfail)" if r.verdict.outcome != "passed" else " (xpass)"
         row = [
             r.nodeid, f"{r.run}/{r.planned}", str(r.passed), str(r.failed), str(r.errors),
             fmt_rate(r.pass_rate), fmt_interval(r), f"{r.min_pass_rate:.2f}", verdict, early,
