@@ -82,6 +82,9 @@ def _import_litellm() -> Any:
             import litellm
         litellm.suppress_debug_info = True
         litellm.telemetry = False
+        # litellm logs a warning whenever its logging worker meets a new event loop,
+        # which every async test (one asyncio.run each) does: not the user's concern.
+        logging.getLogger("LiteLLM").setLevel(logging.ERROR)
         if SIMULATOR_MODEL not in litellm.model_cost:
             # Known to litellm, the simulator costs nothing and skips litellm's slow
             # search for the capabilities of an unknown model on every call.
@@ -91,9 +94,6 @@ def _import_litellm() -> Any:
                 "max_input_tokens": 128000, "max_output_tokens": 8192,
                 "supports_function_calling": True, "supports_tool_choice": True,
             }})
-        # litellm logs a warning whenever its logging worker meets a new event loop,
-        # which every async test (one asyncio.run each) does: not the user's concern.
-        logging.getLogger("LiteLLM").setLevel(logging.ERROR)
         _litellm = litellm
         return litellm
 

@@ -12,23 +12,33 @@ import json
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmcheck.errors import ReportError
 
-SCHEMA_VERSION = 1
-"""Bumped on every incompatible change of the JSON report.
+SCHEMA_VERSION = 2
+"""Bumped on every change of the JSON report's shape.
 
-Version history:
-  1 - first version: session, tests, samples, verdicts.
+Version history (and how :func:`load_session` migrates older reports):
+  1 - first version: session, tests, samples, verdicts, model calls and usage.
+  2 - per-check results: ``samples[].checks`` (every ``assert_*`` evaluated in the
+      sample), ``tests[].checks`` (per-check pass counts, rate, interval and the
+      failing samples) and ``session.aggregates`` (pass rates pooled over the
+      cases of a parametrized test). A version-1 report is read as version 2
+      with those lists empty: it recorded no checks.
 """
 
 Outcome = Literal["passed", "failed", "error"]
+IntervalFn = Callable[[int, int], "tuple[float, float, str]"]
+"""(successes, n) -> (low, high, method name) at the test's confidence."""
 VerdictOutcome = Literal["passed", "failed", "error"]
+IntervalFn = Callable[[int, int], "tuple[float, float, str]"]
+"""(successes, n) -> (low, high, method name) at the test's confidence."""
 
 
 class _Record(BaseModel):
@@ -133,6 +143,34 @@ class Usage(_Record):
         )
 
 
+class CheckStat(_Record):
+    """How one check fared over the samples of a test (per sample: a check that
+    ran several times in a sample fails the sample if any evaluation failed)."""
+
+    name: str
+    evaluated: int = Field(description="samples in which the check ran")
+    passed: int
+    failed: int
+    pass_rate: float | None
+    interval: Interval
+    failed_samples: list[int] = Field(default_factory=list)
+    example: str | None = Field(None, description="the first failure's message")
+
+
+class Aggregate(_Record):
+    """Pass counts pooled over the cases (parametrizations) of one test function."""
+
+    test: str = Field(description="the test function's node id without its parameters")
+    cases: int
+    passed: int
+    failed: int
+    errors: int
+    pass_rate: float | None
+    interval: Interval
+    cases_passed: int = Field(description="cases whose own verdict passed")
+    cases_failed: int
+
+
 class Verdict(_Record):
     outcome: VerdictOutcome
     policy: Literal["threshold", "sequential", "interval"]
@@ -171,6 +209,7 @@ class TestRecord(_Record):
         default_factory=dict, description="chance that k runs in a row all pass, by k"
     )
     samples: list[SampleRecord]
+    checks: list[CheckStat] = Field(default_factory=list)
     failure_groups: list[FailureGroup] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
 
@@ -194,6 +233,7 @@ class SessionRecord(_Record):
     usage: Usage = Field(default_factory=Usage)
     budget: str | None = Field(None, description="why the budget stopped the run, if it did")
     tests: list[TestRecord] = Field(default_factory=list)
+    aggregates: list[Aggregate] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -227,6 +267,60 @@ def group_failures(samples: list[SampleRecord]) -> list[FailureGroup]:
     return groups
 
 
+def check_stats(samples: list[SampleRecord], confidence: float,
+                interval: IntervalFn) -> list[CheckStat]:
+    """Per-check counts over samples, the checks that failed most first."""
+    by_name: dict[str, dict[int, list[CheckResult]]] = {}
+    for sample in samples:
+        for result in sample.checks:
+            by_name.setdefault(result.name, {}).setdefault(sample.index, []).append(result)
+    stats = []
+    for name, per_sample in by_name.items():
+        failed_samples = sorted(i for i, rs in per_sample.items() if not all(r.passed for r in rs))
+        evaluated = len(per_sample)
+        passed = evaluated - len(failed_samples)
+        example = None
+        if failed_samples:
+            first = next(r for r in per_sample[failed_samples[0]] if not r.passed)
+            example = first.message
+        low, high, method = interval(passed, evaluated)
+        stats.append(CheckStat(
+            name=name, evaluated=evaluated, passed=passed, failed=len(failed_samples),
+            pass_rate=passed / evaluated if evaluated else None,
+            interval=Interval(low=low, high=high, method=method, confidence=confidence),
+            failed_samples=failed_samples, example=example,
+        ))
+    stats.sort(key=lambda c: (-c.failed, c.name))
+    return stats
+
+
+def case_aggregates(tests: list[TestRecord], interval: IntervalFn) -> list[Aggregate]:
+    """Pool the cases of each parametrized test function (two or more cases)."""
+    groups: dict[str, list[TestRecord]] = {}
+    for t in tests:
+        base = t.nodeid.split("[", 1)[0] if t.nodeid.endswith("]") else None
+        if base is not None:
+            groups.setdefault(base, []).append(t)
+    out = []
+    for base, members in groups.items():
+        if len(members) < 2:
+            continue
+        passed = sum(t.passed for t in members)
+        failed = sum(t.failed for t in members)
+        scored = passed + failed
+        low, high, method = interval(passed, scored)
+        out.append(Aggregate(
+            test=base, cases=len(members), passed=passed, failed=failed,
+            errors=sum(t.errors for t in members),
+            pass_rate=passed / scored if scored else None,
+            interval=Interval(low=low, high=high, method=method,
+                              confidence=members[0].confidence),
+            cases_passed=sum(t.verdict.outcome == "passed" for t in members),
+            cases_failed=sum(t.verdict.outcome != "passed" for t in members),
+        ))
+    return out
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -256,6 +350,14 @@ def save_session(record: SessionRecord, path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older report up to :data:`SCHEMA_VERSION` (see its history)."""
+    if data.get("schema_version") == 1:
+        # v1 -> v2 only added lists that default to empty.
+        data = {**data, "schema_version": 2}
+    return data
+
+
 def load_session(path: str | os.PathLike[str]) -> SessionRecord:
     """Read a JSON report back, with a clear error if it is missing, corrupt or foreign."""
     p = Path(path)
@@ -270,7 +372,8 @@ def load_session(path: str | os.PathLike[str]) -> SessionRecord:
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ReportError(f"{p} is not an llmcheck report (no schema_version)")
     version = data["schema_version"]
-    if version != SCHEMA_VERSION:
+    data = _migrate(data)
+    if data["schema_version"] != SCHEMA_VERSION:
         raise ReportError(
             f"report {p} has schema_version {version!r}; this llmcheck reads version "
             f"{SCHEMA_VERSION}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from llmcheck.records import TestRecord, Usage
+from llmcheck.records import Aggregate, CheckStat, TestRecord, Usage
 
 MAX_GROUPS_WITH_EXAMPLE = 5
 MAX_EXAMPLE_LINES = 40
@@ -72,6 +72,11 @@ def explain(record: TestRecord) -> str:
     lines.append(run)
     for warning in record.warnings:
         lines.append(f"warning: {warning}")
+    failing = [c for c in record.checks if c.failed]
+    if failing:
+        lines.append("")
+        lines.append("checks that failed (per sample):")
+        lines.extend("  " + check_line(c) for c in failing)
     groups = record.failure_groups
     if groups:
         bad = sum(g.count for g in groups)
@@ -90,6 +95,41 @@ def explain(record: TestRecord) -> str:
             lines.append(f"... {len(groups) - MAX_GROUPS_WITH_EXAMPLE} more message(s) in the "
                          "JSON report")
     return "\n".join(lines)
+
+
+def check_line(c: CheckStat) -> str:
+    """``schema(Person)  failed 4 of 20 (pass rate 0.80 [0.58, 0.92]) samples 1, 5, ...``"""
+    rate = f"pass rate {fmt_rate(c.pass_rate)} [{c.interval.low:.2f}, {c.interval.high:.2f}]"
+    example = ""
+    if c.example:
+        text = " ".join(line.strip() for line in c.example.splitlines()[:3])
+        example = f": {text[:160]}" + ("..." if len(text) > 160 else "")
+    return (f"{c.name}  failed {c.failed} of {c.evaluated} ({rate}; samples "
+            f"{_indices(c.failed_samples)}){example}")
+
+
+def failing_checks_lines(records: Iterable[TestRecord]) -> list[str]:
+    """One line per test with failing checks, naming them with counts."""
+    out = []
+    for r in records:
+        failing = [c for c in r.checks if c.failed]
+        if failing:
+            parts = ", ".join(f"{c.name} {c.failed}/{c.evaluated}" for c in failing[:5])
+            more = f", +{len(failing) - 5} more" if len(failing) > 5 else ""
+            out.append(f"{r.nodeid}: {parts}{more}")
+    return out
+
+
+def aggregates_table(aggregates: Iterable[Aggregate]) -> str:
+    from tabulate import tabulate
+
+    rows = [[a.test, str(a.cases), f"{a.cases_passed}/{a.cases}", str(a.passed), str(a.failed),
+             str(a.errors), fmt_rate(a.pass_rate),
+             f"[{a.interval.low:.2f}, {a.interval.high:.2f}]" if a.passed + a.failed else "-"]
+            for a in aggregates]
+    return tabulate(rows, headers=["test (all cases)", "cases", "cases passed", "passed",
+                                   "failed", "errors", "rate", "interval"],
+                    tablefmt="simple", disable_numparse=True)
 
 
 def _indices(indices: list[int], limit: int = 10) -> str:

@@ -32,6 +32,7 @@ from llmcheck.records import (
     TestRecord,
     Usage,
     Verdict,
+    check_stats,
     group_failures,
 )
 
@@ -304,6 +305,11 @@ class SampleRunner:
                 task.cancel()
 
     # -- the result -------------------------------------------------------
+    def _interval_fn(self, successes: int, n: int) -> tuple[float, float, str]:
+        low, high = _interval(self.spec.interval_method, successes, n,
+                              self.spec.policy.confidence)
+        return low, high, self.spec.interval_method
+
     def record(self) -> TestRecord:
         """The record of what has finished so far (complete after ``run``)."""
         spec, t = self.spec, self._tally
@@ -367,6 +373,7 @@ class SampleRunner:
             usage=Usage.of_calls([c for s in samples for c in s.calls]),
             pass_hat_k=pass_hat,
             samples=samples,
+            checks=check_stats(samples, spec.policy.confidence, self._interval_fn),
             failure_groups=group_failures(samples),
             warnings=list(spec.warnings),
         )

@@ -243,6 +243,7 @@ class SessionState:
             options={name: {"value": r.value, "source": r.source}
                      for name, r in self.resolved.items()},
             tests=list(self.records.values()),
+            aggregates=self.aggregates(),
             warnings=list(self.warnings),
             **self._model_summary(),
         )
@@ -252,6 +253,21 @@ class SessionState:
             session.exit_status = exitstatus
             session.interrupted = exitstatus == int(pytest.ExitCode.INTERRUPTED)
         return save_session(session, self.report_path)
+
+    def aggregates(self) -> list[Any]:
+        from llmcheck import stats
+        from llmcheck.records import case_aggregates
+
+        method = self.setting("interval")
+        confidence = self.setting("confidence")
+
+        def interval(successes: int, n: int) -> tuple[float, float, str]:
+            fn = (stats.clopper_pearson_interval if method == "clopper-pearson"
+                  else stats.wilson_interval)
+            low, high = fn(successes, n, confidence)
+            return low, high, method
+
+        return case_aggregates(list(self.records.values()), interval)
 
     def _model_summary(self) -> dict[str, Any]:
         from llmcheck.client import SIMULATOR_MODEL
@@ -296,6 +312,19 @@ class SessionState:
         tr.write_sep("=", f"llmcheck pass rates (seed {self.seed})")
         for line in summary_table(self.records.values()).splitlines():
             tr.write_line(line)
+        from llmcheck.render import aggregates_table, failing_checks_lines
+
+        aggregates = self.aggregates()
+        if aggregates:
+            tr.write_line("")
+            for line in aggregates_table(aggregates).splitlines():
+                tr.write_line(line)
+        checks = failing_checks_lines(self.records.values())
+        if checks:
+            tr.write_line("")
+            tr.write_line("failing checks (samples failed / evaluated):")
+            for line in checks:
+                tr.write_line("  " + line)
         inconclusive = [r for r in self.records.values()
                         if not r.verdict.conclusive and r.verdict.outcome != "error"]
         if inconclusive:

@@ -29,17 +29,13 @@ def prompt(review: str) -> str:
             f"positive, negative or neutral.\n\nReview: {review}")
 
 
-def normalize(text: str) -> str:
-    return text.strip().strip(".!").lower()
-
-
 @pytest.mark.parametrize(("review", "expected"), REVIEWS)
 @llmcheck.repeat(min_pass_rate=0.7)
 def test_label_is_correct_after_normalizing(llm, review, expected):
     """Tolerant of case and a trailing full stop, as most apps' parsers are."""
-    label = normalize(llm(prompt(review), temperature=0.7).text)
-    assert label in LABELS, f"not a label: {label!r}"
-    assert label == expected
+    reply = llm(prompt(review), temperature=0.7)
+    llmcheck.assert_label(reply, LABELS)       # normalizes case, spaces, a trailing "."
+    llmcheck.assert_golden(reply, expected, method="normalized")
 
 
 @pytest.mark.xfail(reason="a few answers in a hundred explain themselves, capitalise, or "
@@ -47,5 +43,5 @@ def test_label_is_correct_after_normalizing(llm, review, expected):
 @llmcheck.repeat(min_pass_rate=0.99)
 def test_label_is_exactly_one_allowed_word(llm):
     """Strict format: exactly one lower-case label and nothing else."""
-    text = llm(prompt("Great value, I would buy it again.")).text
-    assert text in LABELS, f"answer is not exactly one label: {text!r}"
+    reply = llm(prompt("Great value, I would buy it again."))
+    llmcheck.assert_golden(reply, "positive", method="exact")

@@ -8,8 +8,6 @@ Against a real model:
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 import llmcheck
@@ -24,28 +22,24 @@ PASSAGE = (
 FORBIDDEN = ("as an ai language model", "i cannot", "i'm sorry")
 
 
-def summarize(llm, limit: str) -> str:
+def summarize(llm, limit: str):
     reply = llm(f"Summarize this passage about the Apollo 11 moon landing {limit}:\n\n{PASSAGE}")
     assert reply.finish_reason != "length", "the answer was cut off (finish_reason=length)"
-    return reply.text
-
-
-def words(text: str) -> int:
-    return len(re.findall(r"\b[\w'-]+\b", text))
+    return reply
 
 
 @llmcheck.repeat(min_pass_rate=0.65)
 def test_summary_keeps_the_facts_and_the_tone(llm):
-    text = summarize(llm, "in one to three sentences")
-    assert "Apollo 11" in text
-    assert "1969" in text, "the summary drops the year"
-    assert not any(p in text.lower() for p in FORBIDDEN), "boilerplate AI disclaimer"
-    assert words(text) <= 60, f"{words(text)} words is not a summary"
+    reply = summarize(llm, "in one to three sentences")
+    with llmcheck.soft():          # report every check a sample fails, not just the first
+        llmcheck.assert_contains(reply, ["Apollo 11", "1969"])
+        llmcheck.assert_contains(reply, FORBIDDEN, mode="none")
+        llmcheck.assert_not_refusal(reply)
+        llmcheck.assert_length(reply, max_words=60, max_sentences=3)
 
 
 @pytest.mark.xfail(reason="the model ignores a 25-word limit in about half of its answers",
                    strict=False)
 @llmcheck.repeat(min_pass_rate=0.9)
 def test_summary_respects_a_25_word_limit(llm):
-    text = summarize(llm, "in at most 25 words")
-    assert words(text) <= 25, f"{words(text)} words, limit 25"
+    llmcheck.assert_length(summarize(llm, "in at most 25 words"), max_words=25)

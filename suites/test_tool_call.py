@@ -41,11 +41,7 @@ def get_weather(city: str, unit: str = "celsius") -> dict:
 @llmcheck.repeat(min_pass_rate=0.7)
 def test_calls_get_weather_for_paris(llm):
     reply = llm(QUESTION, tools=[WEATHER_TOOL])
-    call = reply.tool_call("get_weather")
-    assert call is not None, f"no tool call; the model answered: {reply.text[:80]!r}"
-    args = call.args()
-    assert args["city"] == "Paris"
-    assert args.get("unit", "celsius") in ("celsius", "fahrenheit")
+    llmcheck.assert_tool_call(reply, "get_weather", args={"city": "Paris"})
 
 
 @llmcheck.repeat(min_pass_rate=0.7)
@@ -70,6 +66,6 @@ async def test_answers_with_the_tool_result(llm):
                           "for the wrong Paris", strict=False)
 @llmcheck.repeat(min_pass_rate=0.99)
 def test_arguments_are_exactly_right(llm):
-    call = llm(QUESTION, tools=[WEATHER_TOOL]).tool_call("get_weather")
-    assert call is not None
-    assert call.args() == {"city": "Paris", "unit": "celsius"}
+    llmcheck.assert_tool_call(llm(QUESTION, tools=[WEATHER_TOOL]), "get_weather",
+                              args_schema=WEATHER_TOOL["function"]["parameters"],
+                              args={"city": "Paris", "unit": "celsius"})

@@ -3,10 +3,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 # In-process pytester runs restore sys.modules afterwards; a C extension such as
 # scipy's cannot be imported twice in one process, so import it up front.
+import httpcore  # noqa: E402,F401  (the same holds for httpx's exception mapping:
+import httpx  # noqa: E402,F401      two copies of httpcore break it)
+import pytest
 import scipy.special  # noqa: E402,F401
 import scipy.stats  # noqa: E402,F401
 

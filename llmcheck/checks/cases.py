@@ -1,0 +1,264 @@
+"""Golden datasets: load test cases from YAML, JSON, JSONL or CSV.
+
+``@pytest.mark.parametrize("case", llmcheck.cases("suites/x.yaml"))`` makes
+each case its own test item (with the case's name as its id), so a report
+shows which cases a model gets wrong. Cases are validated when the file is
+loaded, and every error names the file, the case and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llmcheck.checks.base import short_repr
+from llmcheck.errors import UsageError
+
+FIELDS = ("name", "input", "expected", "tags", "metadata", "xfail")
+SUFFIXES = (".yaml", ".yml", ".json", ".jsonl", ".csv")
+
+
+class Case(BaseModel):
+    """One golden case: a named input and (optionally) its expected answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    """Unique within its file; the pytest id of the case."""
+    input: Any
+    """What the test sends to the model: a string, a dict of fields, a list of messages..."""
+    expected: Any = None
+    """The golden answer, if the case has one."""
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Anything else the test wants to know about the case."""
+    xfail: str | None = None
+    """Why the model is known to get this case wrong: :func:`cases` marks it
+    ``xfail`` with this reason, so the report keeps showing its pass rate."""
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _split_tags(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "smoke, slow" (CSV cells, short YAML)
+            return tuple(t.strip() for t in value.replace(";", ",").split(",") if t.strip())
+        return value
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def _caller_dir(frame: FrameType | None) -> Path | None:
+    if frame is None:
+        return None
+    filename = frame.f_globals.get("__file__") or frame.f_code.co_filename
+    if not filename or filename.startswith("<"):
+        return None
+    return Path(filename).resolve().parent
+
+
+def resolve_path(path: str | os.PathLike[str], caller: FrameType | None) -> Path:
+    """An absolute path as is; a relative one first next to the calling file, then
+    in the current directory. Raises UsageError listing the places tried."""
+    given = Path(path)
+    if given.is_absolute():
+        if given.is_file():
+            return given
+        raise UsageError(f"cases(): no such file: {given}")
+    tried = []
+    base = _caller_dir(caller)
+    if base is not None:
+        candidate = base / given
+        if candidate.is_file():
+            return candidate
+        tried.append(str(candidate))
+    candidate = Path.cwd() / given
+    if candidate.is_file():
+        return candidate
+    tried.append(str(candidate))
+    raise UsageError(f"cases(): no such file {str(path)!r}; looked in " + " and ".join(tried))
+
+
+def _yaml_records(text: str, where: str) -> list[tuple[Any, int | None]]:
+    import yaml
+
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{where}: not valid YAML: {exc}") from None
+    items_node = node
+    if isinstance(data, dict) and "cases" in data and node is not None:
+        data = data["cases"]
+        items_node = next((v for k, v in node.value if k.value == "cases"), None)
+    lines: list[int | None] = []
+    if isinstance(items_node, yaml.SequenceNode):
+        lines = [child.start_mark.line + 1 for child in items_node.value]
+    return _records(data, where, lines)
+
+
+def _records(data: Any, where: str, lines: list[int | None]) -> list[tuple[Any, int | None]]:
+    if data is None:
+        raise UsageError(f"{where}: the file holds no cases")
+    if not isinstance(data, list):
+        raise UsageError(f"{where}: expected a list of cases (or a mapping with a 'cases' list), "
+                         f"got {type(data).__name__}")
+    return [(item, lines[i] if i < len(lines) else None) for i, item in enumerate(data)]
+
+
+def _jsonl_records(text: str, where: str) -> list[tuple[Any, int | None]]:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((json.loads(line), number))
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where}: line {number}: not valid JSON ({exc.msg} at column "
+                             f"{exc.colno})") from None
+    return records
+
+
+def _csv_records(text: str, where: str) -> list[tuple[Any, int | None]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None:
+        raise UsageError(f"{where}: the file holds no cases")
+    records = []
+    start = 2
+    for row in reader:
+        if None in row:
+            raise UsageError(f"{where}: line {start}: more cells than header columns")
+        record: dict[str, Any] = {"metadata": {}}
+        for column, cell in row.items():
+            key = column.strip()
+            if key in ("name", "input", "expected", "tags"):
+                if key == "expected" and cell == "":
+                    continue
+                record[key] = cell
+            elif key.startswith("metadata."):
+                record["metadata"][key[len("metadata."):]] = cell
+            else:
+                record["metadata"][key] = cell
+        records.append((record, start))
+        start = reader.line_num + 1
+    return records
+
+
+def _error_text(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "missing":
+            parts.append(f"field {loc!r} is required")
+        elif error["type"] == "extra_forbidden":
+            parts.append(f"field {loc!r} is not allowed (accepted: {', '.join(FIELDS)})")
+        else:
+            got = f" (got {short_repr(error.get('input'), 60)})" if "input" in error else ""
+            parts.append(f"field {loc!r}: {error['msg']}{got}")
+    return "; ".join(parts)
+
+
+def load_cases(path: str | os.PathLike[str], *, tags: Iterable[str] | None = None,
+               _caller: FrameType | None = None) -> list[Case]:
+    """Load and validate the cases of a YAML, JSON, JSONL or CSV file.
+
+    YAML and JSON files hold a list of cases (or a mapping with a ``cases``
+    list); JSONL one case per line; CSV a header row with ``name``, ``input``,
+    ``expected`` (an empty cell means none), ``tags`` (``a;b`` or ``a,b``) and
+    any other columns, which go into ``metadata`` (a ``metadata.`` prefix is
+    dropped). In YAML/JSON, keys other than name/input/expected/tags/metadata
+    are an error (so a typo is not silently ignored). ``tags`` keeps only the
+    cases that have at least one of them. Relative paths are resolved next to
+    the calling file first, then in the current directory.
+    """
+    if _caller is None:
+        _caller = sys._getframe(1)
+    resolved = resolve_path(path, _caller)
+    where = _display(resolved)
+    suffix = resolved.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UsageError(f"cases(): {where}: unknown file type {suffix!r}; accepted: "
+                         + ", ".join(SUFFIXES))
+    try:
+        text = resolved.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cases(): cannot read {where}: {exc}") from None
+    if suffix in (".yaml", ".yml"):
+        records = _yaml_records(text, where)
+    elif suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column "
+                             f"{exc.colno})") from None
+        if isinstance(data, dict) and "cases" in data:
+            data = data["cases"]
+        records = _records(data, where, [])
+    elif suffix == ".jsonl":
+        records = _jsonl_records(text, where)
+    else:
+        records = _csv_records(text, where)
+    if not records:
+        raise UsageError(f"{where}: the file holds no cases")
+
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    for number, (record, line) in enumerate(records, start=1):
+        name = record.get("name") if isinstance(record, dict) else None
+        details = [repr(name)] if isinstance(name, str) and name else []
+        if line is not None:
+            details.append(f"line {line}")
+        label = f"case {number}" + (f" ({', '.join(details)})" if details else "")
+        if not isinstance(record, dict):
+            raise UsageError(f"{where}: {label}: expected a mapping with name and input, got "
+                             f"{type(record).__name__} {short_repr(record)}")
+        try:
+            case = Case.model_validate(record)
+        except ValidationError as exc:
+            raise UsageError(f"{where}: {label}: {_error_text(exc)}") from None
+        if case.name in seen:
+            raise UsageError(f"{where}: {label}: name {case.name!r} is already used by case "
+                             f"{seen[case.name]}; case names must be unique")
+        seen[case.name] = number
+        cases.append(case)
+    if tags is not None:
+        wanted = {tags} if isinstance(tags, str) else set(tags)
+        cases = [c for c in cases if wanted.intersection(c.tags)]
+    return cases
+
+
+def cases(path: str | os.PathLike[str], *, tags: Iterable[str] | None = None) -> list[Any]:
+    """The cases of a file as ``pytest.param(case, id=case.name)`` for parametrize.
+
+    ``@pytest.mark.parametrize("case", llmcheck.cases("suites/x.yaml"))``: each
+    case becomes its own test item; a case with ``xfail: <reason>`` is marked
+    ``xfail`` (not strict). See :func:`load_cases` for the formats,
+    validation and path resolution (relative to the calling file, then the
+    current directory).
+    """
+    import pytest  # lazily: the checks package never needs pytest otherwise
+
+    loaded = load_cases(path, tags=tags, _caller=sys._getframe(1))
+    return [pytest.param(case, id=case.name,
+                         marks=[pytest.mark.xfail(reason=case.xfail, strict=False)]
+                         if case.xfail else [])
+            for case in loaded]
