@@ -235,6 +235,18 @@ class SampleRunner:
             raise
         return self.record()
 
+    def _collect(self, done: Any, in_flight: int) -> None:
+        """Record finished futures or tasks; a non-sample exception (skip, exit)
+        stops launching and is re-raised once the running samples are done."""
+        for item in done:
+            try:
+                sample = item.result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+                self._fatal = self._fatal or exc
+                self._stop_launching = True
+                continue
+            self._finish(sample, in_flight)
+
     def _schedule_inline(self) -> None:
         for index in range(self.spec.runs):
             if not self._may_launch():
@@ -264,14 +276,7 @@ class SampleRunner:
                 if not in_flight:
                     break
                 done, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-                for fut in done:
-                    try:
-                        sample = fut.result()
-                    except BaseException as exc:
-                        self._fatal = self._fatal or exc
-                        self._stop_launching = True
-                        continue
-                    self._finish(sample, len(in_flight))
+                self._collect(done, len(in_flight))
         except KeyboardInterrupt:
             # Do not wait for bodies still running: the user asked to stop.
             pool.shutdown(wait=False, cancel_futures=True)
@@ -292,14 +297,7 @@ class SampleRunner:
                     break
                 done, in_flight = await asyncio.wait(in_flight,
                                                      return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    try:
-                        sample = task.result()
-                    except BaseException as exc:
-                        self._fatal = self._fatal or exc
-                        self._stop_launching = True
-                        continue
-                    self._finish(sample, len(in_flight))
+                self._collect(done, len(in_flight))
         finally:
             for task in in_flight:
                 task.cancel()

@@ -55,3 +55,15 @@ def scenario_server(scenario: dict):
     from llmcheck.simulator import SimulatorServer
 
     return SimulatorServer(scenario=scenario)
+
+
+@pytest.fixture
+def sample():
+    """A running sample's context, so checks record their results into it."""
+    from llmcheck import context
+    from llmcheck.context import SampleContext
+
+    ctx = SampleContext(index=0, seed=0)
+    token = context._set(ctx)
+    yield ctx
+    context._reset(token)

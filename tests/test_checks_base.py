@@ -27,14 +27,6 @@ from llmcheck.errors import UsageError
 from llmcheck.records import CheckResult
 
 
-@pytest.fixture
-def sample():
-    ctx = SampleContext(index=0, seed=0)
-    token = context._set(ctx)
-    yield ctx
-    context._reset(token)
-
-
 def test_check_failed_is_an_assertion_error_with_name_and_value():
     with pytest.raises(AssertionError) as info:
         assert_length("one two three", max_words=2)

@@ -10,21 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmcheck import context
 from llmcheck.checks import CheckFailed, assert_golden, normalize_text, soft
 from llmcheck.checks.golden import JsonComparer, first_difference, parse_json_path, split_items
 from llmcheck.completion import Completion
-from llmcheck.context import SampleContext
 from llmcheck.errors import UsageError
-
-
-@pytest.fixture
-def sample():
-    ctx = SampleContext(index=0, seed=0)
-    token = context._set(ctx)
-    yield ctx
-    context._reset(token)
-
 
 # --------------------------------------------------------------------------- exact / normalized
 

@@ -8,19 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmcheck import context
 from llmcheck.checks import CheckFailed, assert_no_pii, find_pii
 from llmcheck.checks.pii import iban_valid, luhn_valid
-from llmcheck.context import SampleContext
 from llmcheck.errors import UsageError
-
-
-@pytest.fixture
-def sample():
-    ctx = SampleContext(index=0, seed=0)
-    token = context._set(ctx)
-    yield ctx
-    context._reset(token)
 
 
 def kinds(text: str) -> list[tuple[str, str]]:

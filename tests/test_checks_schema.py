@@ -10,11 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
-from llmcheck import context
 from llmcheck.checks import CheckFailed, assert_json, assert_schema
 from llmcheck.checks import schema as schema_module
 from llmcheck.completion import Completion
-from llmcheck.context import SampleContext
 from llmcheck.errors import UsageError
 
 
@@ -48,14 +46,6 @@ PERSON_SCHEMA = {
         },
     },
 }
-
-
-@pytest.fixture
-def sample():
-    ctx = SampleContext(index=0, seed=0)
-    token = context._set(ctx)
-    yield ctx
-    context._reset(token)
 
 
 def test_pydantic_model_returns_the_instance(sample):

@@ -7,7 +7,6 @@ import socket
 
 import pytest
 
-from llmcheck import context
 from llmcheck.checks import (
     REFUSAL_PHRASES,
     CheckFailed,
@@ -22,18 +21,9 @@ from llmcheck.checks import (
     assert_starts_with,
 )
 from llmcheck.checks.text import count_sentences, count_tokens, count_words, extract_number
-from llmcheck.context import SampleContext
 from llmcheck.errors import UsageError
 
 HUGE = "The quick brown fox jumps over the lazy dog. " * 22_300  # 1 MB
-
-
-@pytest.fixture
-def sample():
-    ctx = SampleContext(index=0, seed=0)
-    token = context._set(ctx)
-    yield ctx
-    context._reset(token)
 
 
 # --------------------------------------------------------------------------- length

@@ -7,20 +7,10 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from llmcheck import context
 from llmcheck.checks import CheckFailed, JudgeError, assert_judge, assert_tool_call, soft
 from llmcheck.checks.judge import build_judge_messages
 from llmcheck.completion import Completion, ToolCall
-from llmcheck.context import SampleContext
 from llmcheck.errors import InfrastructureError, UsageError
-
-
-@pytest.fixture
-def sample():
-    ctx = SampleContext(index=0, seed=0)
-    token = context._set(ctx)
-    yield ctx
-    context._reset(token)
 
 
 class WeatherArgs(BaseModel):
