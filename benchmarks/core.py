@@ -98,6 +98,35 @@ def bench_overhead(repeats: int, runs: int = 2000):
     return rows
 
 
+def bench_plugin_overhead(repeats: int, runs: int = 2000):
+    """The same no-op body through pytest and the whole plugin (journal, records,
+    JSON report): (wall at ``runs`` samples - wall at 1 sample) / (runs - 1)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "pytest.ini").write_text("[pytest]\n")
+        (root / "test_noop.py").write_text(
+            "import llmcheck\n\n@llmcheck.repeat(concurrency=1)\ndef test_noop():\n    pass\n")
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               "--llm-no-early-stop", "--llm-progress=off"]
+
+        def timed(n: int) -> float:
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd + [f"--llm-runs={n}"], cwd=root, capture_output=True,
+                                  text=True)
+            assert proc.returncode == 0, proc.stdout[-1000:]
+            return time.perf_counter() - t0
+
+        timed(1)
+        big, small = [], []
+        for _ in range(repeats):
+            big.append(timed(runs))
+            small.append(timed(1))
+    per = (statistics.median(big) - statistics.median(small)) / (runs - 1) * 1000
+    return [[f"2b. overhead per sample through pytest and the plugin, x{runs}",
+             f"{statistics.median(big) * 1000:.0f} ms", f"{statistics.median(small) * 1000:.0f} "
+             "ms (1 sample)", f"{per:.4f} ms/sample", "< 0.5 ms"]]
+
+
 def bench_collect(repeats: int, n_tests: int = 500):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -143,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
     repeats = 1 if args.smoke else args.repeats
-    rows = bench_sleep(repeats) + bench_overhead(repeats)
+    rows = bench_sleep(repeats) + bench_overhead(repeats) + bench_plugin_overhead(repeats)
     # process start-up is noisy on a shared machine: more repeats for this ratio
     rows += bench_collect(2 if args.smoke else max(15, repeats))
     print(tabulate(rows, headers=["benchmark", "ours", "baseline", "ratio / figure", "target"],

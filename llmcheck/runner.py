@@ -90,6 +90,8 @@ class RunSpec:
     stop_check: Callable[[], str | None] | None = None
     """Asked before each new sample; a returned reason (a spent budget) stops launching."""
     model: str | None = None
+    on_sample: Callable[[SampleRecord], None] | None = None
+    """Called with every finished sample (the plugin journals them to disk)."""
 
 
 @dataclass
@@ -213,9 +215,26 @@ class SampleRunner:
             t.decided_after = t.finished
             if self.spec.early_stop:
                 self._stop_launching = True
+        if self.spec.on_sample is not None:
+            self.spec.on_sample(sample)
         if self.spec.progress is not None:
             self.spec.progress(Progress(t.finished, self.spec.runs, t.passed, t.failed,
                                         t.errors, in_flight))
+
+    @classmethod
+    def from_samples(cls, spec: RunSpec, samples: list[SampleRecord],
+                     reason: str) -> TestRecord:
+        """The record of a run that ended abruptly (a crashed worker), rebuilt from
+        the samples it journaled, with the same verdict logic as a live run."""
+        runner = cls(lambda: None, spec)
+        for sample in sorted(samples, key=lambda s: s.index):
+            runner._finish(sample, 0)
+        runner._interrupted = True
+        record = runner.record()
+        verdict = record.verdict.model_copy(update={
+            "stop_reason": f"{reason} after {record.run} of {spec.runs} samples"})
+        return record.model_copy(update={"verdict": verdict, "duration": sum(
+            s.duration for s in samples)})
 
     # -- scheduling -------------------------------------------------------
     def run(self) -> TestRecord:

@@ -51,13 +51,16 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("filterwarnings", line)
     resolved = options.resolve(config)
     workerinput = getattr(config, "workerinput", None)
+    token = None
     if workerinput is not None and "llmcheck_seed" in workerinput:
         seed = int(workerinput["llmcheck_seed"])
+        token = workerinput.get("llmcheck_token")
     elif resolved["seed"].value is not None:
         seed = int(resolved["seed"].value)
     else:
         seed = random.SystemRandom().randrange(2**32)
-    state = SessionState(config, resolved, seed, is_worker=workerinput is not None)
+    state = SessionState(config, resolved, seed, is_worker=workerinput is not None,
+                         token=token)
     config.stash[SESSION_KEY] = state
     config.pluginmanager.register(state, "llmcheck-session")
 
@@ -67,6 +70,7 @@ def pytest_configure_node(node: Any) -> None:
     """pytest-xdist: every worker uses the controller's session seed."""
     state = node.config.stash[SESSION_KEY]
     node.workerinput["llmcheck_seed"] = state.seed
+    node.workerinput["llmcheck_token"] = state.token
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -117,6 +121,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         stop_check=state.budget_exhausted,
         model=pyfuncitem.stash.get(ITEM_MODEL, None),
     )
+    spec.on_sample = state.journal_start(spec, settings)
     runner = SampleRunner(body, spec)
     try:
         record = runner.run()
@@ -128,6 +133,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     finally:
         if progress is not None:
             progress.clear()
+    state.journal.done(spec.test_id)
     pyfuncitem.stash[ITEM_RECORD] = record
     if record.run == 0 and record.budget_stopped:
         pytest.skip(f"llmcheck: {record.verdict.reason}")

@@ -26,8 +26,11 @@ SESSION_KEY = pytest.StashKey["SessionState"]()
 
 class SessionState:
     def __init__(self, config: pytest.Config, resolved: dict[str, Resolved], seed: int,
-                 *, is_worker: bool) -> None:
+                 *, is_worker: bool, token: str | None = None) -> None:
+        import uuid
         from datetime import datetime, timezone
+
+        from pytest_plugin.journal import Journal
 
         self.config = config
         self.resolved = resolved
@@ -41,6 +44,9 @@ class SessionState:
         self.simulator: Any = None
         self._endpoint: Any = None
         self._model_session_obj: Any = None
+        self.token = token or uuid.uuid4().hex[:12]
+        worker = getattr(config, "workerinput", {}).get("workerid", "main")
+        self.journal = Journal(self.report_dir, self.token, worker)
         if self.setting("cache") != "off":
             self.model_session  # noqa: B018 - open the cache now: a bad file is a usage error
 
@@ -222,9 +228,25 @@ class SessionState:
 
     # -- the JSON file -----------------------------------------------------
     @property
+    def report_dir(self) -> Path:
+        return Path(self.config.invocation_params.dir) / self.setting("report_dir")
+
+    @property
     def report_path(self) -> Path:
-        base = Path(self.config.invocation_params.dir)
-        return base / self.setting("report_dir") / "llmcheck.json"
+        return self.report_dir / "llmcheck.json"
+
+    def journal_start(self, spec: Any, settings: dict[str, Any]) -> Any:
+        """Journal the test's settings; return the per-sample journaling callback."""
+        policy = spec.policy
+        self.journal.start(spec.test_id, {
+            "runs": spec.runs, "policy": policy.name, "min_pass_rate": policy.min_pass_rate,
+            "confidence": policy.confidence, "margin": getattr(policy, "margin", 0.05),
+            "alpha": getattr(policy, "alpha", 0.05), "beta": getattr(policy, "beta", 0.05),
+            "interval": spec.interval_method, "concurrency": spec.concurrency,
+            "early_stop": spec.early_stop, "model": spec.model, "warnings": spec.warnings,
+        })
+        nodeid = spec.test_id
+        return lambda sample: self.journal.sample(nodeid, sample)
 
     def save(self, *, final: bool, exitstatus: int | None = None) -> Path | None:
         if self.is_worker or not self.records:
@@ -289,12 +311,27 @@ class SessionState:
     def finish(self, exitstatus: int) -> None:
         if self._model_session_obj is not None:
             self._model_session_obj.close()
+        self.journal.close()
+        if self.is_worker:
+            return
+        from pytest_plugin import journal
+
         try:
-            self.save(final=True, exitstatus=exitstatus)
+            for record in journal.recover(self.report_dir, self.token, set(self.records)):
+                self.records[record.nodeid] = record
+                self.warnings.append(f"{record.nodeid}: {record.verdict.stop_reason}; its "
+                                     "record was rebuilt from the samples journaled")
+        except (OSError, ValueError) as exc:
+            self.warnings.append(f"could not read the sample journal: {exc}")
+        try:
+            saved = self.save(final=True, exitstatus=exitstatus)
         except OSError as exc:
             tr = self.config.pluginmanager.get_plugin("terminalreporter")
             if tr is not None:
                 tr.write_line(f"llmcheck: could not write {self.report_path}: {exc}", red=True)
+            return
+        if saved is not None or not self.records:
+            journal.clear(self.report_dir, self.token)
 
     # -- the terminal ------------------------------------------------------
     def header(self) -> str:

@@ -396,7 +396,7 @@ def test_verdict_option_and_ini_and_env(pytester, report, monkeypatch):
 
 def test_report_dir_option(pytester, report):
     pytester.makepyfile(ALWAYS_PASS)
-    pytester.runpytest("--llm-report-dir=out/llm").assert_outcomes(passed=1)
+    pytester.runpytest("--llm-report-dir=out/llm", "--llm-no-early-stop").assert_outcomes(passed=1)
     assert report("out/llm")["tests"][0]["run"] == 12
     assert not (pytester.path / "reports").exists()
 
@@ -726,3 +726,48 @@ def test_interval_policy_warns_when_n_cannot_prove_the_rate(pytester):
         "*warning: interval: even 20/20 passing cannot show a rate >= 0.95 at 95% "
         "confidence; N=73 all passing could*"
     ])
+
+
+def test_a_crashed_xdist_worker_still_leaves_its_samples(pytester, report):
+    pytest.importorskip("xdist")
+    pytester.makepyfile("""
+        import os, llmcheck
+
+        @llmcheck.repeat(runs=20, concurrency=1, min_pass_rate=0.5)
+        def test_crashes(llm_sample):
+            if llm_sample.index == 6:
+                os._exit(3)          # the worker process dies mid-test
+            assert llm_sample.index % 3 != 0
+
+        @llmcheck.repeat(runs=4)
+        def test_fine():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-n", "1", "-p", "no:randomly")
+    assert result.ret != 0
+    data = report()
+    tests = by_name(data)
+    crashed = tests["test_crashes"]
+    assert crashed["run"] == 6 and crashed["interrupted"] is True
+    assert (crashed["passed"], crashed["failed"]) == (4, 2)     # samples 0 and 3 failed
+    assert "the process running it died after 6 of 20" in crashed["verdict"]["stop_reason"]
+    assert tests["test_fine"]["run"] == 4
+    assert any("rebuilt from the samples journaled" in w for w in data["warnings"])
+    journal = pytester.path / "reports" / ".llmcheck-journal"
+    assert not journal.exists() or not list(journal.iterdir())
+
+
+def test_a_killed_run_leaves_its_samples_in_the_journal(pytester):
+    pytester.makepyfile("""
+        import os, llmcheck
+
+        @llmcheck.repeat(runs=10, concurrency=1)
+        def test_killed(llm_sample):
+            if llm_sample.index == 3:
+                os._exit(9)          # no sessionfinish: nothing else gets written
+    """)
+    pytester.runpytest_subprocess()
+    (journal,) = (pytester.path / "reports" / ".llmcheck-journal").glob("*.jsonl")
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert lines[0]["start"].endswith("::test_killed")
+    assert [e["sample"]["index"] for e in lines if "sample" in e] == [0, 1, 2]
