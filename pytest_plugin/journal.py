@@ -56,15 +56,18 @@ class Journal:
 
 def recover(report_dir: Path, session_token: str, have: set[str]) -> list[Any]:
     """Records of this session's tests that journaled samples but never reported."""
+    directory = report_dir / JOURNAL_DIR
+    paths = sorted(directory.glob(f"{session_token}-*.jsonl")) if directory.is_dir() else []
+    if not paths:
+        return []  # the common case: no LLM test ran, or every one reported
     from llmcheck import stats
     from llmcheck.records import SampleRecord
     from llmcheck.runner import RunSpec, SampleRunner
 
-    directory = report_dir / JOURNAL_DIR
     specs: dict[str, dict[str, Any]] = {}
     samples: dict[str, list[Any]] = {}
     done: set[str] = set()
-    for path in sorted(directory.glob(f"{session_token}-*.jsonl")):
+    for path in paths:
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 entry = json.loads(line)
@@ -96,6 +99,8 @@ def recover(report_dir: Path, session_token: str, have: set[str]) -> list[Any]:
 
 def clear(report_dir: Path, session_token: str) -> None:
     directory = report_dir / JOURNAL_DIR
+    if not directory.is_dir():
+        return
     for path in directory.glob(f"{session_token}-*.jsonl"):
         try:
             path.unlink()

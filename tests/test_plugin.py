@@ -771,3 +771,18 @@ def test_a_killed_run_leaves_its_samples_in_the_journal(pytester):
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
     assert lines[0]["start"].endswith("::test_killed")
     assert [e["sample"]["index"] for e in lines if "sample" in e] == [0, 1, 2]
+
+
+def test_a_run_without_llm_tests_imports_nothing_heavy(pytester):
+    pytester.makeconftest("""
+        import sys
+
+        def pytest_unconfigure(config):
+            heavy = ("pydantic", "llmcheck.records", "llmcheck.stats", "llmcheck.client",
+                     "litellm", "pandas", "scipy", "tabulate")
+            with open("modules.txt", "w") as f:
+                f.write("\\n".join(m for m in heavy if m in sys.modules))
+    """)
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    pytester.runpytest_subprocess("-p", "no:hypothesispytest").assert_outcomes(passed=1)
+    assert (pytester.path / "modules.txt").read_text() == ""
