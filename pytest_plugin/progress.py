@@ -41,7 +41,11 @@ class LiveProgress:
             if os.environ.get("CI") or config.option.verbose < 0:
                 return None
             isatty = getattr(file, "isatty", None)
-            if not (isatty and isatty()):
+            # During the call phase pytest's fd capture points fd 1 at a file:
+            # ask about the real terminal with capture suspended.
+            with capman.global_and_fixture_disabled():
+                interactive = bool(isatty and isatty())
+            if not interactive:
                 return None
         return cls(config, tw, capman)
 

@@ -786,3 +786,42 @@ def test_a_run_without_llm_tests_imports_nothing_heavy(pytester):
     pytester.makepyfile("def test_plain():\n    assert True\n")
     pytester.runpytest_subprocess("-p", "no:hypothesispytest").assert_outcomes(passed=1)
     assert (pytester.path / "modules.txt").read_text() == ""
+
+
+def test_progress_appears_on_a_real_terminal_and_is_erased(pytester):
+    """``auto`` shows progress on a terminal (a pty here), even though pytest's fd
+    capture points fd 1 elsewhere while the test runs."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    pytester.makepyfile(test_p="""
+        import time, llmcheck
+
+        @llmcheck.repeat(runs=12, concurrency=1)
+        def test_slowish():
+            time.sleep(0.1)
+    """)
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+                            cwd=pytester.path, stdin=follower, stdout=follower,
+                            stderr=follower, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:          # the child closed the pty
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait()
+    os.close(leader)
+    out = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, out
+    assert "/12 passed" in out and "\b" in out
+    final_line = next(line for line in out.splitlines() if line.startswith("test_p.py"))
+    assert final_line.rstrip().endswith("[100%]")
