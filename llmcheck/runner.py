@@ -425,6 +425,11 @@ def _type_name(exc: BaseException) -> str:
     module = cls.__module__
     if module in ("builtins", "__main__") or module.startswith("_pytest"):
         return cls.__qualname__
+    if module.startswith("llmcheck."):
+        import llmcheck
+
+        if cls.__qualname__ in llmcheck.__all__ and getattr(llmcheck, cls.__qualname__) is cls:
+            return f"llmcheck.{cls.__qualname__}"  # the public name, not the private module
     return f"{module}.{cls.__qualname__}"
 
 

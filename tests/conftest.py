@@ -3,13 +3,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# In-process pytester runs restore sys.modules afterwards; a C extension such as
-# scipy's cannot be imported twice in one process, so import it up front.
-import httpcore  # noqa: E402,F401  (the same holds for httpx's exception mapping:
-import httpx  # noqa: E402,F401      two copies of httpcore break it)
+# In-process pytester runs restore sys.modules afterwards, so anything first
+# imported inside one is imported again by the next. That breaks C extensions
+# (scipy cannot be imported twice), httpx (its exception mapping holds the first
+# copy of httpcore) and llmcheck itself (the package caches lazily loaded names,
+# and a second records module would define a second CheckResult class). So they
+# are all imported here, once, before any test runs.
+import httpcore  # noqa: F401
+import httpx  # noqa: F401
 import pytest
-import scipy.special  # noqa: E402,F401
-import scipy.stats  # noqa: E402,F401
+import scipy.special  # noqa: F401
+import scipy.stats  # noqa: F401
+
+import llmcheck.checks  # noqa: F401
+import llmcheck.records  # noqa: F401
+import llmcheck.runner  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
