@@ -28,9 +28,9 @@ Version history (and how :func:`load_session` migrates older reports):
   1 - first version: session, tests, samples, verdicts, model calls and usage.
   2 - per-check results: ``samples[].checks`` (every ``assert_*`` evaluated in the
       sample), ``tests[].checks`` (per-check pass counts, rate, interval and the
-      failing samples) and ``session.aggregates`` (pass rates pooled over the
-      cases of a parametrized test). A version-1 report is read as version 2
-      with those lists empty: it recorded no checks.
+      failing samples), ``tests[].pass_at_k`` and ``session.aggregates`` (pass
+      rates pooled over the cases of a parametrized test). A version-1 report is
+      read as version 2 with those empty: it recorded none of them.
 """
 
 Outcome = Literal["passed", "failed", "error"]
@@ -207,6 +207,10 @@ class TestRecord(_Record):
     xfail: str | None = Field(None, description="reason, when the test is expected to fail")
     pass_hat_k: dict[str, float] = Field(
         default_factory=dict, description="chance that k runs in a row all pass, by k"
+    )
+    pass_at_k: dict[str, float] = Field(
+        default_factory=dict, description="chance that at least one of k runs passes, by k "
+        "(the unbiased estimator of Chen et al. 2021)"
     )
     samples: list[SampleRecord]
     checks: list[CheckStat] = Field(default_factory=list)

@@ -360,6 +360,8 @@ class SampleRunner:
             conclusive = decision.conclusive
         pass_hat = {str(k): stats.pass_hat_k(scored, t.passed, k)
                     for k in PASS_HAT_KS if k <= scored}
+        pass_at = {str(k): stats.pass_at_k(scored, t.passed, k)
+                   for k in PASS_HAT_KS if k <= scored}
         return TestRecord(
             nodeid=spec.test_id,
             planned=spec.runs,
@@ -389,6 +391,7 @@ class SampleRunner:
             model=spec.model,
             usage=Usage.of_calls([c for s in samples for c in s.calls]),
             pass_hat_k=pass_hat,
+            pass_at_k=pass_at,
             samples=samples,
             checks=check_stats(samples, spec.policy.confidence, self._interval_fn),
             failure_groups=group_failures(samples),

@@ -606,6 +606,8 @@ def test_json_report_content(pytester, report):
     assert v["decided_after"] in (9, 10)
     assert set(t["pass_hat_k"]) == {"2", "3", "5", "10"}
     assert t["pass_hat_k"]["10"] == 0.0 and t["pass_hat_k"]["2"] == pytest.approx(0.8)
+    # pass@k: 1 - C(n-c, k)/C(n, k) with n=10, c=9: any k >= 2 draws a pass
+    assert t["pass_at_k"]["2"] == 1.0 and set(t["pass_at_k"]) == {"2", "3", "5", "10"}
     s3 = t["samples"][3]
     assert s3["outcome"] == "failed" and s3["message"].startswith("sample three is wrong")
     assert s3["error_type"] == "AssertionError" and "test_mix" in s3["traceback"]
