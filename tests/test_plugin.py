@@ -602,8 +602,10 @@ def test_json_report_content(pytester, report):
     assert (v["outcome"], v["policy"], v["conclusive"]) == ("passed", "threshold", False)
     assert v["stopped_early"] is False and v["stop_reason"] is None
     assert v["samples_to_conclusive"] > 10 and "0.80 required" in v["reason"]
-    # settled once the last sample could no longer change it (8/9 or 9/9 passed)
-    assert v["decided_after"] in (9, 10)
+    # Settled once the unfinished samples could no longer change it: when 8 have
+    # passed (8/10 >= 0.8 whatever the rest do). With 2 in flight, the failing
+    # sample 3 may finish before or after that point.
+    assert v["decided_after"] in (8, 9, 10)
     assert set(t["pass_hat_k"]) == {"2", "3", "5", "10"}
     assert t["pass_hat_k"]["10"] == 0.0 and t["pass_hat_k"]["2"] == pytest.approx(0.8)
     # pass@k: 1 - C(n-c, k)/C(n, k) with n=10, c=9: any k >= 2 draws a pass
