@@ -61,11 +61,13 @@ class SessionState:
     def _model_session(self) -> Any:
         """Pacing, budget and cache shared by every client in this process.
         Under xdist, limits are split evenly between the workers."""
-        import os
 
         from llmcheck.client import Budget, ModelSession, RateLimiter, budget_split, calls_split
 
-        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+        # Only an xdist worker of this session splits the limits (not a process that
+        # merely inherited xdist's environment variables).
+        workerinput = getattr(self.config, "workerinput", None) or {}
+        workers = int(workerinput.get("workercount", 1) or 1)
         cache = None
         if self.setting("cache") != "off":
             from llmcheck.cache import ResponseCache

@@ -517,3 +517,19 @@ def test_xdist_workers_each_use_a_simulator_and_merge(pytester, report, model_st
                                                           "test_b.py::test_other"]
     assert data["simulated"] is True
     assert data["usage"]["calls"] == sum(t["usage"]["calls"] for t in data["tests"]) > 0
+
+
+def test_budget_is_split_between_xdist_workers(pytester, report, model_stack):
+    pytest.importorskip("xdist")
+    body = """
+        import llmcheck
+
+        @llmcheck.repeat(runs=10, concurrency=1)
+        def test_{name}(llm):
+            llm("hi")
+    """
+    pytester.makepyfile(test_a=body.format(name="a"), test_b=body.format(name="b"))
+    pytester.runpytest_subprocess("-n", "2", "--llm-max-calls=6")
+    runs = [t["run"] for t in report()["tests"]]
+    # each of the 2 workers may make 3 calls: the session never exceeds 6
+    assert all(r <= 3 for r in runs) and sum(runs) <= 6, runs
