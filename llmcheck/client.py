@@ -222,7 +222,7 @@ def _is_retryable(exc: BaseException) -> bool:
 
 def _is_credentials_problem(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return "missing credentials" in text or "api key" in text and "missing" in text
+    return "missing credentials" in text or ("api key" in text and "missing" in text)
 
 
 def retry_after(exc: BaseException) -> float | None:

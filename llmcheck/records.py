@@ -102,7 +102,7 @@ class FailureGroup(_Record):
     example: str | None = Field(None, description="one full example: the traceback")
 
 
-class Usage(_Record):
+class UsageTotals(_Record):
     """Model usage summed over samples (a test) or tests (a session)."""
 
     calls: int = 0
@@ -115,7 +115,7 @@ class Usage(_Record):
     unpriced_calls: int = Field(0, description="calls whose cost is unknown")
 
     @classmethod
-    def of_calls(cls, calls: list[CallRecord]) -> Usage:
+    def of_calls(cls, calls: list[CallRecord]) -> UsageTotals:
         u = cls()
         for c in calls:
             u.calls += 1
@@ -130,10 +130,10 @@ class Usage(_Record):
                 u.unpriced_calls += 1
         return u
 
-    def __add__(self, other: Usage) -> Usage:
+    def __add__(self, other: UsageTotals) -> UsageTotals:
         cost = None if self.cost is None and other.cost is None else \
             (self.cost or 0.0) + (other.cost or 0.0)
-        return Usage(
+        return UsageTotals(
             calls=self.calls + other.calls, cached_calls=self.cached_calls + other.cached_calls,
             failed_calls=self.failed_calls + other.failed_calls,
             retries=self.retries + other.retries,
@@ -203,7 +203,7 @@ class TestRecord(_Record):
     interrupted: bool = False
     budget_stopped: bool = Field(False, description="the session budget stopped new samples")
     model: str | None = None
-    usage: Usage = Field(default_factory=Usage)
+    usage: UsageTotals = Field(default_factory=UsageTotals)
     xfail: str | None = Field(None, description="reason, when the test is expected to fail")
     pass_hat_k: dict[str, float] = Field(
         default_factory=dict, description="chance that k runs in a row all pass, by k"
@@ -234,7 +234,7 @@ class SessionRecord(_Record):
     options: dict[str, object] = Field(default_factory=dict)
     model: str | None = Field(None, description="the default model, or the simulator")
     simulated: bool = False
-    usage: Usage = Field(default_factory=Usage)
+    usage: UsageTotals = Field(default_factory=UsageTotals)
     budget: str | None = Field(None, description="why the budget stopped the run, if it did")
     tests: list[TestRecord] = Field(default_factory=list)
     aggregates: list[Aggregate] = Field(default_factory=list)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from llmcheck.records import Aggregate, CheckStat, TestRecord, Usage
+from llmcheck.records import Aggregate, CheckStat, TestRecord, UsageTotals
 
 MAX_GROUPS_WITH_EXAMPLE = 5
 MAX_EXAMPLE_LINES = 40
@@ -157,7 +157,7 @@ def fmt_cost(cost: float | None, unpriced: int = 0) -> str:
     return text + ("+?" if unpriced else "")
 
 
-def usage_line(usage: Usage, label: str = "model usage") -> str:
+def usage_line(usage: UsageTotals, label: str = "model usage") -> str:
     """Calls, retries, tokens and cost in one line."""
     parts = [f"{usage.calls} call(s)"]
     if usage.cached_calls:

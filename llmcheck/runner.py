@@ -30,7 +30,7 @@ from llmcheck.records import (
     Interval,
     SampleRecord,
     TestRecord,
-    Usage,
+    UsageTotals,
     Verdict,
     check_stats,
     group_failures,
@@ -322,17 +322,13 @@ class SampleRunner:
                 task.cancel()
 
     # -- the result -------------------------------------------------------
-    def _interval_fn(self, successes: int, n: int) -> tuple[float, float, str]:
-        low, high = _interval(self.spec.interval_method, successes, n,
-                              self.spec.policy.confidence)
-        return low, high, self.spec.interval_method
-
     def record(self) -> TestRecord:
         """The record of what has finished so far (complete after ``run``)."""
         spec, t = self.spec, self._tally
         samples = sorted(t.samples, key=lambda s: s.index)
         scored = t.passed + t.failed
-        low, high = _interval(spec.interval_method, t.passed, scored, spec.policy.confidence)
+        interval = interval_fn(spec.interval_method, spec.policy.confidence)
+        low, high, _ = interval(t.passed, scored)
         decision = t.decision or spec.policy.decide(t.passed, t.failed, 0)
         stopped_early = t.finished < spec.runs
         if self._interrupted:
@@ -389,20 +385,25 @@ class SampleRunner:
             interrupted=self._interrupted,
             budget_stopped=self._budget_reason is not None and t.decision is None,
             model=spec.model,
-            usage=Usage.of_calls([c for s in samples for c in s.calls]),
+            usage=UsageTotals.of_calls([c for s in samples for c in s.calls]),
             pass_hat_k=pass_hat,
             pass_at_k=pass_at,
             samples=samples,
-            checks=check_stats(samples, spec.policy.confidence, self._interval_fn),
+            checks=check_stats(samples, spec.policy.confidence, interval),
             failure_groups=group_failures(samples),
             warnings=list(spec.warnings),
         )
 
 
-def _interval(method: str, successes: int, n: int, confidence: float) -> tuple[float, float]:
-    if method == "clopper-pearson":
-        return stats.clopper_pearson_interval(successes, n, confidence)
-    return stats.wilson_interval(successes, n, confidence)
+def interval_fn(method: str, confidence: float) -> Callable[[int, int], tuple[float, float, str]]:
+    """``(successes, n) -> (low, high, method)`` for the configured interval method."""
+    fn = stats.clopper_pearson_interval if method == "clopper-pearson" else stats.wilson_interval
+
+    def interval(successes: int, n: int) -> tuple[float, float, str]:
+        low, high = fn(successes, n, confidence)
+        return low, high, method
+
+    return interval
 
 
 def _visible(tb: TracebackType | None) -> TracebackType | None:

@@ -19,7 +19,7 @@ import pytest
 from llmcheck.errors import UsageError
 from pytest_plugin import options
 from pytest_plugin.progress import LiveProgress
-from pytest_plugin.session import SESSION_KEY, SessionState
+from pytest_plugin.session import REPORT_ATTR, SESSION_KEY, SessionState
 
 LITELLM_WARNING_FILTERS = (
     "ignore::DeprecationWarning:litellm.*",
@@ -29,7 +29,6 @@ LITELLM_WARNING_FILTERS = (
 ITEM_SETTINGS = pytest.StashKey[dict[str, Any]]()
 ITEM_RECORD = pytest.StashKey[Any]()
 ITEM_MODEL = pytest.StashKey[str]()
-REPORT_ATTR = "llmcheck_record"
 
 MARKER_DOC = (
     "llm(runs=None, min_pass_rate=0.9, confidence=0.95, concurrency=4, verdict='threshold', "

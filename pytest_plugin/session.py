@@ -22,6 +22,8 @@ SAVE_EVERY = 0.5  # seconds: the JSON file is rewritten at most this often durin
 DEFAULT_RUNS = 10
 
 SESSION_KEY = pytest.StashKey["SessionState"]()
+REPORT_ATTR = "llmcheck_record"
+"""The test report attribute carrying a TestRecord as JSON (survives xdist)."""
 
 
 class SessionState:
@@ -279,25 +281,17 @@ class SessionState:
         return save_session(session, self.report_path)
 
     def aggregates(self) -> list[Any]:
-        from llmcheck import stats
         from llmcheck.records import case_aggregates
+        from llmcheck.runner import interval_fn
 
-        method = self.setting("interval")
-        confidence = self.setting("confidence")
-
-        def interval(successes: int, n: int) -> tuple[float, float, str]:
-            fn = (stats.clopper_pearson_interval if method == "clopper-pearson"
-                  else stats.wilson_interval)
-            low, high = fn(successes, n, confidence)
-            return low, high, method
-
+        interval = interval_fn(self.setting("interval"), self.setting("confidence"))
         return case_aggregates(list(self.records.values()), interval)
 
     def _model_summary(self) -> dict[str, Any]:
         from llmcheck.client import SIMULATOR_MODEL
-        from llmcheck.records import Usage
+        from llmcheck.records import UsageTotals
 
-        usage = Usage()
+        usage = UsageTotals()
         for r in self.records.values():
             usage = usage + r.usage
         models = {r.model for r in self.records.values() if r.model}
@@ -393,6 +387,6 @@ class SessionState:
 
     # -- hooks (this object is registered as a plugin) ---------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        raw = getattr(report, "llmcheck_record", None)
+        raw = getattr(report, REPORT_ATTR, None)
         if raw is not None and report.when == "call":
             self.add_report(report, raw)

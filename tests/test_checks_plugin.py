@@ -140,7 +140,37 @@ def test_judge_and_semantic_through_the_simulator(pytester, report, model_stack)
     assert semantic["passed"] == 3
     assert semantic["checks"][0]["name"].startswith("golden.semantic")
     assert semantic["checks"][0]["pass_rate"] == 1.0
-    assert result.ret in (0, 1)
+    judge_checks = {c["name"] for c in judged["checks"]}
+    assert any(name.startswith("judge(") for name in judge_checks)
+    result.stdout.fnmatch_lines(["*test_judged*", "*test_semantic*"])
+
+
+def test_an_unparseable_judge_is_an_error_never_a_pass(pytester, report, model_stack,
+                                                       tmp_path):
+    scenario = tmp_path / "judge.yaml"
+    scenario.write_text(
+        "name: prose-judge\n"
+        "latency: {ms: 0}\n"
+        "routes:\n"
+        "  - name: judge\n"
+        "    match: ['<rubric>']\n"
+        "    answers: ['Looks great to me!']\n"
+        "default:\n"
+        "  answers: ['Apollo 11 landed on the Moon in 1969.']\n"
+    )
+    pytester.makepyfile("""
+        import llmcheck
+
+        @llmcheck.repeat(runs=5, min_pass_rate=0.5, early_stop=False)
+        def test_judged(llm):
+            llmcheck.assert_judge(llm("Summarize Apollo 11."), "Mentions 1969.")
+    """)
+    result = pytester.runpytest(f"--llm-scenario={scenario}")
+    result.assert_outcomes(errors=1)
+    t = by_name(report())["test_judged"]
+    assert (t["passed"], t["failed"], t["errors"]) == (0, 0, 5)
+    assert t["verdict"]["outcome"] == "error"
+    assert all("JudgeError" in s["error_type"] for s in t["samples"])
 
 
 def test_version_1_reports_are_migrated(tmp_path):

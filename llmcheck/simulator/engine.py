@@ -408,17 +408,24 @@ def _optional_int(body: Mapping[str, Any], name: str, low: int, high: int | None
     return value
 
 
-def _parse_chat_request(body: Any, default_model: str) -> dict[str, Any]:
-    """Check the fields the simulator uses, the way OpenAI would, and normalise them."""
+def required_field(body: Any, name: str) -> Any:
+    """``body[name]`` of a JSON-object request body, with OpenAI's errors when the
+    body is not an object or the field is missing."""
     if not isinstance(body, Mapping):
         raise RequestError("the request body must be a JSON object", code="invalid_request")
-    messages = body.get("messages")
-    if messages is None:
+    value = body.get(name)
+    if value is None:
         raise RequestError(
-            "Missing required parameter: 'messages'.",
-            param="messages",
+            f"Missing required parameter: '{name}'.",
+            param=name,
             code="missing_required_parameter",
         )
+    return value
+
+
+def _parse_chat_request(body: Any, default_model: str) -> dict[str, Any]:
+    """Check the fields the simulator uses, the way OpenAI would, and normalise them."""
+    messages = required_field(body, "messages")
     if not isinstance(messages, list) or not messages:
         raise RequestError("'messages' must be a non-empty array", param="messages")
     for i, message in enumerate(messages):

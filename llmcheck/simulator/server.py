@@ -50,6 +50,7 @@ from llmcheck.simulator.engine import (
     approx_tokens,
     embed,
     embedding_base64,
+    required_field,
 )
 from llmcheck.simulator.scenario import FAULT_KINDS, Scenario, load_scenario
 
@@ -621,15 +622,7 @@ class SimulatorServer:
         )
 
     def _embedding_request(self, body: Any) -> tuple[list[str], str, int, str]:
-        if not isinstance(body, Mapping):
-            raise RequestError("the request body must be a JSON object", code="invalid_request")
-        raw = body.get("input")
-        if raw is None:
-            raise RequestError(
-                "Missing required parameter: 'input'.",
-                param="input",
-                code="missing_required_parameter",
-            )
+        raw = required_field(body, "input")
         if isinstance(raw, str):
             texts = [raw]
         elif isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw):
