@@ -35,7 +35,9 @@ from llmcheck.stats import (
 RUNS = 20_000  # per true rate: SE of an error rate near 0.05 is about 0.0015
 
 
-def default_sequential() -> SequentialPolicy:
+def sequential_080_vs_095() -> SequentialPolicy:
+    """The SPRT of p0=0.80 against p1=0.95 (m=0.875, margin=0.075), as in
+    benchmarks/sample_counts.py; not the default design (m=0.9, margin=0.05)."""
     policy = make_policy("sequential", min_pass_rate=0.875, margin=0.075)
     assert isinstance(policy, SequentialPolicy)
     return policy
@@ -138,8 +140,8 @@ def test_sequential_curtailment_exhaustively_on_a_small_design(cap: int | None) 
             assert at_boundary, outcomes
 
 
-def test_sequential_curtailment_on_random_runs_of_the_default_design() -> None:
-    policy = default_sequential()
+def test_sequential_curtailment_on_random_runs_of_the_080_vs_095_design() -> None:
+    policy = sequential_080_vs_095()
     rng = random.Random(20240601)
     for _ in range(3000):
         p, error_rate = rng.choice([0.8, 0.875, 0.9, 0.95]), rng.choice([0.0, 0.1, 0.3])
@@ -176,7 +178,7 @@ def uncurtailed_oc(policy: SequentialPolicy, p: float) -> tuple[float, float]:
 
 
 def test_sequential_curtailment_keeps_the_operating_characteristic() -> None:
-    policy = default_sequential()
+    policy = sequential_080_vs_095()
     for p in (0.7, 0.8, 0.85, 0.875, 0.9, 0.95, 0.99):
         curtailed = policy.operating_characteristic(p)
         full = uncurtailed_oc(policy, p)
@@ -189,7 +191,6 @@ def test_sequential_curtailment_keeps_the_operating_characteristic() -> None:
 
 def test_fixed_sample_size_is_50_with_critical_value_45() -> None:
     assert fixed_sample_size(0.8, 0.95, 0.05, 0.05) == (50, 45)
-    assert SequentialPolicy.fixed_sample_size(0.8, 0.95, 0.05, 0.05) == (50, 45)
     binom = scipy.stats.binom
     assert binom.sf(44, 50, 0.8) <= 0.05 and binom.cdf(44, 50, 0.95) <= 0.05
     # no smaller n has any critical value meeting both, checked with scipy
@@ -214,8 +215,8 @@ def test_fixed_sample_size_agrees_with_a_brute_force_search() -> None:
         assert fixed_sample_size(*args) == brute(*args), args
 
 
-def test_default_sequential_design() -> None:
-    policy = default_sequential()
+def test_sequential_080_vs_095_design() -> None:
+    policy = sequential_080_vs_095()
     assert (policy.p0, policy.p1) == (0.8, 0.95)
     assert policy.required_samples == policy.max_samples == 50
     assert policy.critical_value == 45
@@ -223,7 +224,7 @@ def test_default_sequential_design() -> None:
 
 
 def test_sequential_exact_operating_characteristic_meets_the_targets() -> None:
-    policy = default_sequential()
+    policy = sequential_080_vs_095()
     false_pass, mean_at_p0 = policy.operating_characteristic(0.80)
     true_pass, mean_at_p1 = policy.operating_characteristic(0.95)
     print(
@@ -262,7 +263,7 @@ def simulate(policy: Policy, p: float, runs: int, seed: int) -> tuple[float, lis
 def test_sequential_simulation_agrees_with_exact_and_meets_targets(
     p: float, seed: int, max_mean: float, wrong_verdict_is_pass: bool
 ) -> None:
-    policy = default_sequential()
+    policy = sequential_080_vs_095()
     exact_pass, exact_mean = policy.operating_characteristic(p)
     sim_pass, used = simulate(policy, p, RUNS, seed)
     sim_mean = statistics.fmean(used)
@@ -296,7 +297,7 @@ def test_sequential_never_runs_more_than_max_samples() -> None:
 
 
 def test_simulate_policy_helper_agrees_with_exact() -> None:
-    policy = default_sequential()
+    policy = sequential_080_vs_095()
     exact_pass, exact_mean = policy.operating_characteristic(0.875)
     sim_pass, sim_mean, longest = simulate_policy(policy, 0.875, 4000, seed=3)
     assert abs(sim_pass - exact_pass) <= 4 * math.sqrt(exact_pass * (1 - exact_pass) / 4000)
@@ -317,7 +318,7 @@ def test_sequential_warning_when_max_samples_is_too_small() -> None:
 
 
 def test_sequential_decisions_and_reasons() -> None:
-    policy = default_sequential()
+    policy = sequential_080_vs_095()
     # a run of passes until the upper boundary
     s = next(s for s in range(1, 51) if policy.settled(s, 0, 50 - s))
     assert policy.llr(s, 0) >= policy.upper - 1e-9
@@ -454,7 +455,7 @@ def test_make_policy_rejects_bad_values(kwargs: dict, message: str) -> None:
 
 
 def test_policies_reject_bad_counts() -> None:
-    for policy in (ThresholdPolicy(0.9), IntervalPolicy(0.9), default_sequential()):
+    for policy in (ThresholdPolicy(0.9), IntervalPolicy(0.9), sequential_080_vs_095()):
         with pytest.raises(UsageError, match="passes must be an integer >= 0, got -1"):
             policy.settled(-1, 0, 0)
         with pytest.raises(UsageError, match="remaining must be an integer >= 0, got 1.5"):

@@ -1,0 +1,31 @@
+"""Statistics: intervals, exact tests, pass@k / pass^k, and verdict policies.
+
+Everything here is plain Python on counts, so it serves the pytest plugin, the
+CLI and notebooks alike. It never imports pytest, and scipy only lazily inside
+the few functions that need a special function (Clopper-Pearson quantiles and
+the vectorised search in :func:`fixed_sample_size`): ``import llmcheck.stats``
+stays cheap.
+
+* :mod:`llmcheck.stats.intervals`: Wilson and Clopper-Pearson intervals, the
+  exact binomial test, pass@k and pass^k, :func:`samples_for_conclusive`.
+* :mod:`llmcheck.stats.policies`: :class:`Decision`, the :class:`Policy` base,
+  the ``threshold`` and ``interval`` policies, :func:`make_policy` and
+  :func:`simulate_policy`.
+* :mod:`llmcheck.stats.sequential`: the ``sequential`` policy (a truncated,
+  curtailed SPRT) and :func:`fixed_sample_size`.
+
+Every public name of the three modules is re-exported here.
+"""
+
+from __future__ import annotations
+
+from llmcheck.stats import intervals, policies, sequential
+from llmcheck.stats.intervals import *  # noqa: F403
+from llmcheck.stats.policies import *  # noqa: F403
+from llmcheck.stats.sequential import *  # noqa: F403
+
+# each module's __all__ is the one list of its public names
+__all__: list[str] = []
+__all__ += intervals.__all__
+__all__ += policies.__all__
+__all__ += sequential.__all__
