@@ -376,11 +376,7 @@ def check(func: Any = None, *, name: str | None = None) -> Any:
         @functools.wraps(predicate)
         def wrapper(output: Any, *args: Any, **kwargs: Any) -> bool:
             __tracebackhide__ = True
-            label = base
-            if args or kwargs:
-                parts = [short_repr(a) for a in args]
-                parts += [f"{k}={short_repr(v)}" for k, v in kwargs.items()]
-                label = f"{base}({', '.join(parts)})"
+            label = _call_label(base, args, kwargs)
             subject = output
             if isinstance(output, Completion) and not pass_completion:
                 subject = output.text
@@ -403,6 +399,15 @@ def check(func: Any = None, *, name: str | None = None) -> Any:
     if func is None:
         return decorate
     return decorate(func)
+
+
+def _call_label(base: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """A ``@check``'s recorded name: ``base`` plus its extra arguments, ``max_emoji(3)``."""
+    if not args and not kwargs:
+        return base
+    parts = [short_repr(a) for a in args]
+    parts += [f"{k}={short_repr(v)}" for k, v in kwargs.items()]
+    return f"{base}({', '.join(parts)})"
 
 
 def _subject_excerpt(subject: Any) -> str:

@@ -13,7 +13,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -125,6 +125,17 @@ def _records(data: Any, where: str, lines: list[int | None]) -> list[tuple[Any, 
     return [(item, lines[i] if i < len(lines) else None) for i, item in enumerate(data)]
 
 
+def _json_records(text: str, where: str) -> list[tuple[Any, int | None]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column "
+                         f"{exc.colno})") from None
+    if isinstance(data, dict) and "cases" in data:
+        data = data["cases"]
+    return _records(data, where, [])
+
+
 def _jsonl_records(text: str, where: str) -> list[tuple[Any, int | None]]:
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -163,6 +174,13 @@ def _csv_records(text: str, where: str) -> list[tuple[Any, int | None]]:
     return records
 
 
+_PARSERS: dict[str, Callable[[str, str], list[tuple[Any, int | None]]]] = {
+    ".yaml": _yaml_records, ".yml": _yaml_records, ".json": _json_records,
+    ".jsonl": _jsonl_records, ".csv": _csv_records,
+}
+"""The parser of each file suffix in :data:`SUFFIXES`: ``(text, where) -> records``."""
+
+
 def _error_text(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False):
@@ -194,6 +212,16 @@ def load_cases(path: str | os.PathLike[str], *, tags: Iterable[str] | None = Non
         _caller = sys._getframe(1)
     resolved = resolve_path(path, _caller)
     where = _display(resolved)
+    loaded = _validate(_file_records(resolved, where), where)
+    if tags is not None:
+        wanted = {tags} if isinstance(tags, str) else set(tags)
+        loaded = [c for c in loaded if wanted.intersection(c.tags)]
+    return loaded
+
+
+def _file_records(resolved: Path, where: str) -> list[tuple[Any, int | None]]:
+    """The records of a cases file, read by the parser for its suffix, with the line
+    each starts on (when known); a UsageError for a file with no records."""
     suffix = resolved.suffix.lower()
     if suffix not in SUFFIXES:
         raise UsageError(f"cases(): {where}: unknown file type {suffix!r}; accepted: "
@@ -202,32 +230,19 @@ def load_cases(path: str | os.PathLike[str], *, tags: Iterable[str] | None = Non
         text = resolved.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cases(): cannot read {where}: {exc}") from None
-    if suffix in (".yaml", ".yml"):
-        records = _yaml_records(text, where)
-    elif suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column "
-                             f"{exc.colno})") from None
-        if isinstance(data, dict) and "cases" in data:
-            data = data["cases"]
-        records = _records(data, where, [])
-    elif suffix == ".jsonl":
-        records = _jsonl_records(text, where)
-    else:
-        records = _csv_records(text, where)
+    records = _PARSERS[suffix](text, where)
     if not records:
         raise UsageError(f"{where}: the file holds no cases")
+    return records
 
-    cases: list[Case] = []
+
+def _validate(records: list[tuple[Any, int | None]], where: str) -> list[Case]:
+    """The records as :class:`Case` s; a UsageError naming the file, the case and the
+    field for a record that is not a valid case or reuses a name."""
+    loaded: list[Case] = []
     seen: dict[str, int] = {}
     for number, (record, line) in enumerate(records, start=1):
-        name = record.get("name") if isinstance(record, dict) else None
-        details = [repr(name)] if isinstance(name, str) and name else []
-        if line is not None:
-            details.append(f"line {line}")
-        label = f"case {number}" + (f" ({', '.join(details)})" if details else "")
+        label = _case_label(number, record, line)
         if not isinstance(record, dict):
             raise UsageError(f"{where}: {label}: expected a mapping with name and input, got "
                              f"{type(record).__name__} {short_repr(record)}")
@@ -239,11 +254,17 @@ def load_cases(path: str | os.PathLike[str], *, tags: Iterable[str] | None = Non
             raise UsageError(f"{where}: {label}: name {case.name!r} is already used by case "
                              f"{seen[case.name]}; case names must be unique")
         seen[case.name] = number
-        cases.append(case)
-    if tags is not None:
-        wanted = {tags} if isinstance(tags, str) else set(tags)
-        cases = [c for c in cases if wanted.intersection(c.tags)]
-    return cases
+        loaded.append(case)
+    return loaded
+
+
+def _case_label(number: int, record: Any, line: int | None) -> str:
+    """``case 3 ('capital of France', line 12)``: how messages name a record."""
+    name = record.get("name") if isinstance(record, dict) else None
+    details = [repr(name)] if isinstance(name, str) and name else []
+    if line is not None:
+        details.append(f"line {line}")
+    return f"case {number}" + (f" ({', '.join(details)})" if details else "")
 
 
 def cases(path: str | os.PathLike[str], *, tags: Iterable[str] | None = None) -> list[Any]:

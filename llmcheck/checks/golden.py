@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmcheck.checks.base import (
     MAX_LISTED,
@@ -34,7 +34,7 @@ from llmcheck.checks.base import (
     short_repr,
 )
 from llmcheck.checks.schema import NotJSON, load_json, render_path
-from llmcheck.checks.text import extract_number
+from llmcheck.checks.text import extract_number, number_in_output
 from llmcheck.completion import Completion
 from llmcheck.errors import UsageError
 
@@ -371,6 +371,33 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+class _Options(NamedTuple):
+    """The method-specific options of :func:`assert_golden`, ``None`` when not given."""
+
+    rel_tol: float | None
+    abs_tol: float | None
+    pattern: str | None
+    ignore_paths: Iterable[str] | None
+    unordered_lists: bool | None
+    lenient: bool | None
+    normalize: bool | None
+    embed: Embedder | None
+
+
+_METHOD_OPTIONS: dict[str, frozenset[str]] = {
+    "numeric": frozenset({"rel_tol", "abs_tol", "pattern"}),
+    "json": frozenset({"ignore_paths", "unordered_lists", "lenient"}),
+    "fuzzy": frozenset({"normalize"}),
+    "semantic": frozenset({"embed"}),
+}
+"""The options each method accepts (``threshold``: the methods in DEFAULT_THRESHOLDS)."""
+_OPTION_OWNERS = {"threshold": "fuzzy, semantic, set", "rel_tol": "numeric",
+                  "abs_tol": "numeric", "pattern": "numeric", "ignore_paths": "json",
+                  "unordered_lists": "json", "lenient": "json", "normalize": "fuzzy",
+                  "embed": "semantic"}
+"""The methods that take each option, for the message naming a misplaced one."""
+
+
 def assert_golden(
     output: Any,
     expected: Any,
@@ -418,66 +445,92 @@ def assert_golden(
     comparison still returns its score.
     """
     __tracebackhide__ = True  # pytest shows the caller's line, not ours
+    options = _Options(rel_tol, abs_tol, pattern, ignore_paths, unordered_lists, lenient,
+                       normalize, embed)
+    threshold = _check_arguments(method, threshold, options)
+    return _GOLDEN_METHODS[method](output, expected, threshold, options)
+
+
+def _check_arguments(method: str, threshold: float | None, options: _Options) -> float | None:
+    """Reject an unknown method, an option the method does not take or a threshold
+    outside [0, 1] with a UsageError; returns the threshold as a float (or None)."""
+    __tracebackhide__ = True
     if method not in METHODS:
         raise UsageError(f"assert_golden: unknown method {method!r}; accepted: {list(METHODS)}")
-    options = {"rel_tol": rel_tol, "abs_tol": abs_tol, "pattern": pattern,
-               "ignore_paths": ignore_paths, "unordered_lists": unordered_lists,
-               "lenient": lenient, "normalize": normalize, "embed": embed}
-    allowed = {"numeric": {"rel_tol", "abs_tol", "pattern"},
-               "json": {"ignore_paths", "unordered_lists", "lenient"},
-               "fuzzy": {"normalize"}, "semantic": {"embed"}}.get(method, set())
-    wrong = [k for k, v in options.items() if v is not None and k not in allowed]
+    allowed = _METHOD_OPTIONS.get(method, frozenset())
+    wrong = [k for k, v in options._asdict().items() if v is not None and k not in allowed]
     if threshold is not None and method not in DEFAULT_THRESHOLDS:
         wrong.insert(0, "threshold")
     if wrong:
-        owners = {"threshold": "fuzzy, semantic, set", "rel_tol": "numeric",
-                  "abs_tol": "numeric", "pattern": "numeric", "ignore_paths": "json",
-                  "unordered_lists": "json", "lenient": "json", "normalize": "fuzzy",
-                  "embed": "semantic"}
         raise UsageError(f"assert_golden(method={method!r}) does not take "
-                         + ", ".join(f"{k} (only {owners[k]})" for k in wrong))
-    if threshold is not None:
-        threshold = check_fraction("assert_golden", "threshold", threshold)
+                         + ", ".join(f"{k} (only {_OPTION_OWNERS[k]})" for k in wrong))
+    if threshold is None:
+        return None
+    return check_fraction("assert_golden", "threshold", threshold)
 
-    if method == "numeric":
-        return _numeric(output, expected, rel_tol, abs_tol, pattern)
-    if method == "json":
-        return _json(output, expected, ignore_paths or (), bool(unordered_lists), bool(lenient))
+
+def _pass_fail(name: str, passed: bool, message: str | None) -> float:
+    """Record a comparison scored 1.0 (equal) or 0.0 and return the score."""
+    __tracebackhide__ = True
+    score = 1.0 if passed else 0.0
+    conclude(name, passed, message, score)
+    return score
+
+
+def _texts(output: Any, expected: Any, method: str) -> tuple[str, str]:
+    """The output's text and the expected text, for the methods comparing texts."""
+    __tracebackhide__ = True
     text = as_text(output, f"assert_golden({method})")
-    if method == "set":
-        return _set(text, expected, threshold)
     if not isinstance(expected, (str, Completion)):
         raise UsageError(f"assert_golden({method}): expected must be a str, got "
                          f"{type(expected).__name__} {short_repr(expected)}")
-    reference = expected.text if isinstance(expected, Completion) else expected
-    if method == "exact":
-        passed = text == reference
-        message = None if passed else text_diff(reference, text)
-        conclude("golden.exact", passed, message, 1.0 if passed else 0.0)
-        return 1.0 if passed else 0.0
-    if method == "normalized":
-        a, b = normalize_text(reference), normalize_text(text)
-        passed = a == b
-        message = None if passed else "normalized texts differ; " + text_diff(a, b)
-        conclude("golden.normalized", passed, message, 1.0 if passed else 0.0)
-        return 1.0 if passed else 0.0
-    if method == "fuzzy":
-        limit = DEFAULT_THRESHOLDS["fuzzy"] if threshold is None else threshold
-        use_normal = normalize is None or normalize
-        a, b = (normalize_text(reference), normalize_text(text)) if use_normal else (reference,
-                                                                                     text)
-        from rapidfuzz import fuzz
+    return text, expected.text if isinstance(expected, Completion) else expected
 
-        score = fuzz.ratio(a, b) / 100.0
-        passed = score >= limit
-        name = f"golden.fuzzy(>={_fmt(limit)}{'' if use_normal else ', raw'})"
-        message = None
-        if not passed:
-            message = f"similarity {score:.3f} < {_fmt(limit)}; " + text_diff(a, b)
-        conclude(name, passed, message, round(score, 6))
-        return score
+
+def _golden_exact(output: Any, expected: Any, threshold: float | None,
+                  options: _Options) -> float:
+    __tracebackhide__ = True
+    text, reference = _texts(output, expected, "exact")
+    passed = text == reference
+    return _pass_fail("golden.exact", passed, None if passed else text_diff(reference, text))
+
+
+def _golden_normalized(output: Any, expected: Any, threshold: float | None,
+                       options: _Options) -> float:
+    __tracebackhide__ = True
+    text, reference = _texts(output, expected, "normalized")
+    a, b = normalize_text(reference), normalize_text(text)
+    passed = a == b
+    return _pass_fail("golden.normalized", passed,
+                      None if passed else "normalized texts differ; " + text_diff(a, b))
+
+
+def _golden_fuzzy(output: Any, expected: Any, threshold: float | None,
+                  options: _Options) -> float:
+    __tracebackhide__ = True
+    text, reference = _texts(output, expected, "fuzzy")
+    limit = DEFAULT_THRESHOLDS["fuzzy"] if threshold is None else threshold
+    use_normal = options.normalize is None or options.normalize
+    a, b = (normalize_text(reference), normalize_text(text)) if use_normal else (reference,
+                                                                                 text)
+    from rapidfuzz import fuzz
+
+    score = fuzz.ratio(a, b) / 100.0
+    passed = score >= limit
+    name = f"golden.fuzzy(>={_fmt(limit)}{'' if use_normal else ', raw'})"
+    message = None
+    if not passed:
+        message = f"similarity {score:.3f} < {_fmt(limit)}; " + text_diff(a, b)
+    conclude(name, passed, message, round(score, 6))
+    return score
+
+
+def _golden_semantic(output: Any, expected: Any, threshold: float | None,
+                     options: _Options) -> float:
+    __tracebackhide__ = True
+    text, reference = _texts(output, expected, "semantic")
     limit = DEFAULT_THRESHOLDS["semantic"] if threshold is None else threshold
-    first, second = _embed_pair(embed, [text, reference])
+    first, second = _embed_pair(options.embed, [text, reference])
     score = cosine(first, second)
     passed = score >= limit
     message = None
@@ -488,41 +541,25 @@ def assert_golden(
     return score
 
 
-def _numeric(output: Any, expected: Any, rel_tol: float | None, abs_tol: float | None,
-             pattern: str | None) -> float | None:
+def _golden_numeric(output: Any, expected: Any, threshold: float | None,
+                    options: _Options) -> float | None:
     __tracebackhide__ = True
+    rel_tol, abs_tol = options.rel_tol, options.abs_tol
     for key, tol in (("rel_tol", rel_tol), ("abs_tol", abs_tol)):
         if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float))
                                 or not tol >= 0):
             raise UsageError(f"assert_golden(numeric): {key} must be a number >= 0, got {tol!r}")
     rel = 1e-9 if rel_tol is None else float(rel_tol)
     absolute = 0.0 if abs_tol is None else float(abs_tol)
-    if isinstance(expected, bool):
-        raise UsageError("assert_golden(numeric): expected must be a number, got a bool")
-    if isinstance(expected, str):
-        parsed, _ = extract_number(expected)
-        if parsed is None:
-            raise UsageError(f"assert_golden(numeric): expected {expected!r} holds no number")
-        target: float = parsed
-    elif isinstance(expected, (int, float)) and math.isfinite(expected):
-        target = expected
-    else:
-        raise UsageError(f"assert_golden(numeric): expected must be a finite number or a str "
-                         f"holding one, got {short_repr(expected)}")
+    target = _numeric_target(expected)
     opts = [f"rel_tol={_fmt(rel)}" if rel_tol is not None else "",
             f"abs_tol={_fmt(absolute)}" if abs_tol is not None else ""]
     opts_text = ", ".join(o for o in opts if o)
     name = f"golden.numeric({opts_text})" if opts_text else "golden.numeric"
-    if isinstance(output, (int, float)) and not isinstance(output, bool):
-        number: float | None = output
-        written = repr(output)
-    else:
-        text = as_text(output, "assert_golden(numeric)")
-        number, written = extract_number(text, pattern, check="assert_golden(numeric)")
-        if number is None:
-            conclude(name, False, written)
-            return None
-    assert number is not None
+    number, written = number_in_output(output, options.pattern, 0, "assert_golden(numeric)")
+    if number is None:
+        conclude(name, False, written)
+        return None
     passed = math.isclose(number, target, rel_tol=rel, abs_tol=absolute)
     message = None
     if not passed:
@@ -534,9 +571,27 @@ def _numeric(output: Any, expected: Any, rel_tol: float | None, abs_tol: float |
     return number
 
 
-def _json(output: Any, expected: Any, ignore_paths: Iterable[str], unordered: bool,
-          lenient: bool) -> float | None:
+def _numeric_target(expected: Any) -> float:
+    """The expected number: a finite number, or the first number in a str."""
     __tracebackhide__ = True
+    if isinstance(expected, bool):
+        raise UsageError("assert_golden(numeric): expected must be a number, got a bool")
+    if isinstance(expected, str):
+        parsed, _ = extract_number(expected)
+        if parsed is None:
+            raise UsageError(f"assert_golden(numeric): expected {expected!r} holds no number")
+        return parsed
+    if isinstance(expected, (int, float)) and math.isfinite(expected):
+        return expected
+    raise UsageError(f"assert_golden(numeric): expected must be a finite number or a str "
+                     f"holding one, got {short_repr(expected)}")
+
+
+def _golden_json(output: Any, expected: Any, threshold: float | None,
+                 options: _Options) -> float:
+    __tracebackhide__ = True
+    ignore_paths: Iterable[str] = options.ignore_paths or ()
+    unordered, lenient = bool(options.unordered_lists), bool(options.lenient)
     if isinstance(ignore_paths, str):
         ignore_paths = [ignore_paths]
     comparer = JsonComparer(list(ignore_paths), unordered)
@@ -548,49 +603,32 @@ def _json(output: Any, expected: Any, ignore_paths: Iterable[str], unordered: bo
     if lenient:
         opts.append("lenient")
     name = f"golden.json({', '.join(opts)})" if opts else "golden.json"
-    if isinstance(expected, (str, Completion)):
-        try:
-            reference = load_json(expected, lenient=False, check="assert_golden(json)").data
-        except NotJSON as err:
-            raise UsageError(f"assert_golden(json): expected is not JSON: {err.reason}") from None
-    else:
+    try:
+        # only text can fail to parse: other values are taken as parsed JSON
         reference = load_json(expected, lenient=False, check="assert_golden(json)").data
+    except NotJSON as err:
+        raise UsageError(f"assert_golden(json): expected is not JSON: {err.reason}") from None
     try:
         actual = load_json(output, lenient=lenient, check="assert_golden(json)").data
     except NotJSON as err:
         hint = ""
         if err.candidate is not None:
             hint = f"; lenient=True would parse it ({err.candidate.where()})"
-        conclude(name, False, err.reason + hint, 0.0)
-        return 0.0
+        return _pass_fail(name, False, err.reason + hint)
     differences = comparer.diff(reference, actual)
     if not differences:
-        conclude(name, True, value=1.0)
-        return 1.0
+        return _pass_fail(name, True, None)
     count = len(differences)
     more = "+" if count > MAX_LISTED else ""
-    conclude(name, False, f"{count}{more} difference(s) from the expected JSON:\n"
-             f"{listing(differences)}", 0.0)
-    return 0.0
+    return _pass_fail(name, False, f"{count}{more} difference(s) from the expected JSON:\n"
+                      f"{listing(differences)}")
 
 
-def _set(text: str, expected: Any, threshold: float | None) -> float:
+def _golden_set(output: Any, expected: Any, threshold: float | None,
+                options: _Options) -> float:
     __tracebackhide__ = True
-    if isinstance(expected, str):
-        reference = split_items(expected)
-    elif isinstance(expected, Iterable) and not isinstance(expected, (bytes, dict)):
-        reference = []
-        for item in expected:
-            if not isinstance(item, str):
-                raise UsageError(f"assert_golden(set): expected items must be str, got "
-                                 f"{short_repr(item)}")
-            normalized = normalize_text(item)
-            if normalized:
-                reference.append(normalized)
-    else:
-        raise UsageError(f"assert_golden(set): expected must be a list of str or a str, got "
-                         f"{short_repr(expected)}")
-    want, got = set(reference), set(split_items(text))
+    text = as_text(output, "assert_golden(set)")
+    want, got = set(_set_reference(expected)), set(split_items(text))
     union = want | got
     score = len(want & got) / len(union) if union else 1.0
     passed = want == got if threshold is None else score >= threshold
@@ -607,3 +645,35 @@ def _set(text: str, expected: Any, threshold: float | None) -> float:
         message = f"Jaccard {score:.3f}, need {need}; " + "; ".join(parts)
     conclude(name, passed, message, round(score, 6))
     return score
+
+
+def _set_reference(expected: Any) -> list[str]:
+    """The expected items, normalized: a str split like the output, or a list of str."""
+    __tracebackhide__ = True
+    if isinstance(expected, str):
+        return split_items(expected)
+    if isinstance(expected, Iterable) and not isinstance(expected, (bytes, dict)):
+        reference = []
+        for item in expected:
+            if not isinstance(item, str):
+                raise UsageError(f"assert_golden(set): expected items must be str, got "
+                                 f"{short_repr(item)}")
+            normalized = normalize_text(item)
+            if normalized:
+                reference.append(normalized)
+        return reference
+    raise UsageError(f"assert_golden(set): expected must be a list of str or a str, got "
+                     f"{short_repr(expected)}")
+
+
+_GoldenMethod = Callable[[Any, Any, float | None, _Options], float | None]
+_GOLDEN_METHODS: dict[str, _GoldenMethod] = {
+    "exact": _golden_exact,
+    "normalized": _golden_normalized,
+    "fuzzy": _golden_fuzzy,
+    "numeric": _golden_numeric,
+    "json": _golden_json,
+    "set": _golden_set,
+    "semantic": _golden_semantic,
+}
+"""One comparison per method: ``(output, expected, threshold, options) -> score``."""

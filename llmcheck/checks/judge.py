@@ -129,6 +129,26 @@ def assert_judge(
     raises :class:`JudgeError` (an infrastructure error) and records nothing.
     """
     __tracebackhide__ = True  # pytest shows the caller's line, not ours
+    limit = _check_arguments(rubric, threshold, samples, client, model, params)
+    subject = _subject(output)
+    client = _judge_client(client, model)
+    messages = build_judge_messages(subject, rubric)
+    verdicts = [parse_verdict(client.chat(messages, **dict(params or {})))
+                for _ in range(samples)]
+    scores = [v.score for v in verdicts]
+    mean = sum(scores) / len(scores)
+    passed = mean >= limit
+    first_line = rubric.strip().splitlines()[0]
+    name = f"judge({short_repr(first_line, 48)})"
+    summary = _summary(verdicts, mean, limit, subject)
+    conclude(name, passed, summary, round(mean, 6), keep_message=True)
+    return mean
+
+
+def _check_arguments(rubric: Any, threshold: Any, samples: Any, client: Any, model: Any,
+                     params: Any) -> float:
+    """Reject bad arguments with a UsageError; returns the threshold as a float."""
+    __tracebackhide__ = True
     if not isinstance(rubric, str) or not rubric.strip():
         raise UsageError(f"assert_judge: rubric must be a non-empty str, got {rubric!r}")
     limit = check_fraction("assert_judge", "threshold", threshold)
@@ -139,7 +159,12 @@ def assert_judge(
                          "on your client, or drop client= to use the default client)")
     if params is not None and not isinstance(params, Mapping):
         raise UsageError(f"assert_judge: params must be a dict, got {short_repr(params)}")
-    subject = _subject(output)
+    return limit
+
+
+def _judge_client(client: JudgeClient | None, model: str | None) -> JudgeClient:
+    """``client``, or the default client for ``model``; it must have a ``.chat`` method."""
+    __tracebackhide__ = True
     if client is None:
         from llmcheck.client import default_client  # lazily: only the judge needs a model
 
@@ -147,16 +172,16 @@ def assert_judge(
     if not callable(getattr(client, "chat", None)):
         raise UsageError(f"assert_judge: client must have a .chat(messages, **params) method, "
                          f"got {short_repr(client)}")
+    return client
 
-    messages = build_judge_messages(subject, rubric)
-    verdicts = [parse_verdict(client.chat(messages, **dict(params or {})))
-                for _ in range(samples)]
-    scores = [v.score for v in verdicts]
-    mean = sum(scores) / len(scores)
+
+def _summary(verdicts: list[JudgeVerdict], mean: float, limit: float, subject: str) -> str:
+    """The recorded message: the mean score against the threshold, each score with the
+    agreement and spread (for several samples), the judge's reason and, on failure, the
+    judged output."""
     passed = mean >= limit
-    first_line = rubric.strip().splitlines()[0]
-    name = f"judge({short_repr(first_line, 48)})"
-
+    scores = [v.score for v in verdicts]
+    samples = len(verdicts)
     if passed:
         reason = verdicts[0].reason
     else:
@@ -173,5 +198,4 @@ def assert_judge(
         summary += f": {flat[:300]}"
     if not passed:
         summary += f"; judged {excerpt(subject, 120)}"
-    conclude(name, passed, summary, round(mean, 6), keep_message=True)
-    return mean
+    return summary

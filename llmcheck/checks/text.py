@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from llmcheck.checks.base import (
@@ -76,7 +76,15 @@ def count_tokens(text: str, model: str | None = None) -> int:
     return int(litellm.token_counter(model=model or "", text=text))
 
 
-_UNITS = ("chars", "words", "sentences", "lines", "tokens")
+_COUNTERS: dict[str, Callable[[str, str | None], int]] = {
+    "chars": lambda text, model: len(unicodedata.normalize("NFC", text)),
+    "words": lambda text, model: count_words(text),
+    "sentences": lambda text, model: count_sentences(text),
+    "lines": lambda text, model: count_lines(text),
+    "tokens": lambda text, model: count_tokens(text, model),
+}
+"""How :func:`assert_length` counts each unit: ``(text, model) -> count``."""
+_UNITS = tuple(_COUNTERS)
 
 
 def _plural(unit: str, count: float) -> str:
@@ -116,6 +124,22 @@ def assert_length(
         "min_lines": min_lines, "max_lines": max_lines, "min_tokens": min_tokens,
         "max_tokens": max_tokens,
     }
+    units = _length_units(bounds, model)
+    text = as_text(output, "assert_length")
+    counts = {unit: _COUNTERS[unit](text, model) for unit in units}
+    problems = _length_problems(counts, bounds)
+    name, value = _length_record(counts, bounds, model)
+    message = None
+    if problems:
+        message = f"{'; '.join(problems)} in {excerpt(text)}"
+    conclude(name, not problems, message, value)
+    return counts
+
+
+def _length_units(bounds: dict[str, int | None], model: str | None) -> list[str]:
+    """The units ``bounds`` constrain, in :data:`_UNITS` order; a UsageError for a
+    bound that is not a non-negative integer, no bound at all or a useless ``model``."""
+    __tracebackhide__ = True
     check_bounds("assert_length", **bounds)
     for key, bound in bounds.items():
         if bound is not None and (bound < 0 or int(bound) != bound):
@@ -126,49 +150,39 @@ def assert_length(
                          "sentences, lines or tokens")
     if model is not None and "tokens" not in units:
         raise UsageError("assert_length: model= only applies to min_tokens/max_tokens")
-    text = as_text(output, "assert_length")
+    return units
 
-    counts: dict[str, int] = {}
+
+def _length_problems(counts: dict[str, int], bounds: dict[str, int | None]) -> list[str]:
+    """One line per count outside its bounds (none when every count fits)."""
     problems: list[str] = []
-    specs: list[str] = []
-    for unit in units:
+    for unit, n in counts.items():
         low, high = bounds[f"min_{unit}"], bounds[f"max_{unit}"]
-        if unit == "chars":
-            n = len(unicodedata.normalize("NFC", text))
-        elif unit == "words":
-            n = count_words(text)
-        elif unit == "sentences":
-            n = count_sentences(text)
-        elif unit == "lines":
-            n = count_lines(text)
-        else:
-            n = count_tokens(text, model)
-        counts[unit] = n
-        suffix = f", {model}" if unit == "tokens" and model else ""
-        if low is not None and high is not None:
-            specs.append(f"{unit}({low}..{high}{suffix})")
-        elif high is not None:
-            specs.append(f"max_{unit}({high}{suffix})")
-        else:
-            specs.append(f"min_{unit}({low}{suffix})")
         if high is not None and n > high:
             problems.append(f"expected at most {high} {_plural(unit, high)}, found {n}")
         if low is not None and n < low:
             problems.append(f"expected at least {low} {_plural(unit, low)}, found {n}")
+    return problems
 
-    if len(units) == 1:
-        name, value = specs[0], counts[units[0]]
-    else:
+
+def _length_record(counts: dict[str, int], bounds: dict[str, int | None],
+                   model: str | None) -> tuple[str, int | str]:
+    """The recorded name and value: ``words(10..50)``/``max_words(50)`` and the count for
+    one unit, ``length(max_words=50, max_chars=300)`` and ``"words=73 chars=412"`` for
+    several."""
+    if len(counts) > 1:
         parts = [f"{k}={v}" for k, v in bounds.items() if v is not None]
         if model:
             parts.append(f"model={model}")
-        name = f"length({', '.join(parts)})"
-        value = " ".join(f"{k}={v}" for k, v in counts.items())
-    message = None
-    if problems:
-        message = f"{'; '.join(problems)} in {excerpt(text)}"
-    conclude(name, not problems, message, value)
-    return counts
+        return f"length({', '.join(parts)})", " ".join(f"{k}={v}" for k, v in counts.items())
+    [(unit, n)] = counts.items()
+    low, high = bounds[f"min_{unit}"], bounds[f"max_{unit}"]
+    suffix = f", {model}" if unit == "tokens" and model else ""
+    if low is not None and high is not None:
+        return f"{unit}({low}..{high}{suffix})", n
+    if high is not None:
+        return f"max_{unit}({high}{suffix})", n
+    return f"min_{unit}({low}{suffix})", n
 
 
 # --------------------------------------------------------------------------- regular expressions
@@ -456,6 +470,18 @@ def extract_number(
     return value, group
 
 
+def number_in_output(
+    output: Any, pattern: str | re.Pattern[str] | None, flags: int, check: str
+) -> tuple[int | float | None, str]:
+    """The number ``output`` holds and how it was written: an ``int``/``float`` as is,
+    else :func:`extract_number` of its text (``(None, reason)`` when there is none)."""
+    __tracebackhide__ = True
+    if isinstance(output, (int, float)) and not isinstance(output, bool):
+        return output, repr(output)
+    text = as_text(output, check)
+    return extract_number(text, pattern, flags, check=check)
+
+
 def _range_label(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
         return f"{low}..{high}"
@@ -488,18 +514,10 @@ def assert_number_in_range(
     if low is not None and high is not None and low > high:
         raise UsageError(f"assert_number_in_range: low={low!r} is greater than high={high!r}")
     name = f"number_in_range({_range_label(low, high)})"
-    if isinstance(output, (int, float)) and not isinstance(output, bool):
-        number: int | float | None = output
-        written = repr(output)
-    else:
-        text = as_text(output, "assert_number_in_range")
-        if pattern is not None:
-            _compile(pattern, flags, "assert_number_in_range")
-        number, written = extract_number(text, pattern, flags, check="assert_number_in_range")
-        if number is None:
-            conclude(name, False, written)
-            return None
-    assert number is not None
+    number, written = number_in_output(output, pattern, flags, "assert_number_in_range")
+    if number is None:
+        conclude(name, False, written)
+        return None
     passed = (low is None or number >= low) and (high is None or number <= high)
     message = None
     if not passed:

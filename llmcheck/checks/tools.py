@@ -12,7 +12,7 @@ from typing import Any
 
 from llmcheck.checks.base import conclude, excerpt, listing, short_repr
 from llmcheck.checks.golden import JsonComparer
-from llmcheck.checks.schema import Loaded, compile_schema, render_path
+from llmcheck.checks.schema import CompiledSchema, Loaded, compile_schema, render_path
 from llmcheck.completion import Completion, ToolCall, parse_json_text
 from llmcheck.errors import UsageError
 
@@ -58,63 +58,94 @@ def assert_tool_call(
     ``value`` is the comma-separated names of the tools that were called.
     """
     __tracebackhide__ = True  # pytest shows the caller's line, not ours
+    _check_arguments(name, args)
+    compiled = compile_schema(args_schema) if args_schema is not None else None
+    calls, prose = _calls(output)
+    check_name = _check_name(name, compiled, args)
+    called = ",".join(c.name for c in calls)[:200]
+
+    matching = [c for c in calls if c.name == name]
+    if not matching:
+        conclude(check_name, False, _no_call_message(name, calls, prose), called)
+        return None
+
+    comparer = JsonComparer()
+    reasons: list[str] = []
+    for call in matching:
+        reason = _rejection(call, compiled, args, comparer)
+        if reason is None:
+            conclude(check_name, True, value=called)
+            return call
+        reasons.append(reason)
+    message = f"{name!r} was called, but not as expected:\n" + "\n".join(
+        f"  - {r}" for r in reasons[:10])
+    conclude(check_name, False, message, called)
+    return None
+
+
+def _check_arguments(name: Any, args: Any) -> None:
+    """Reject a tool name that is not a non-empty str, or ``args`` that is not a mapping."""
+    __tracebackhide__ = True
     if not isinstance(name, str) or not name:
         raise UsageError(f"assert_tool_call: name must be the tool's name (a non-empty str), "
                          f"got {name!r}")
     if args is not None and not isinstance(args, Mapping):
         raise UsageError(f"assert_tool_call: args must be a dict of expected argument values, "
                          f"got {short_repr(args)}")
-    compiled = compile_schema(args_schema) if args_schema is not None else None
-    calls, prose = _calls(output)
+
+
+def _check_name(name: str, compiled: CompiledSchema | None,
+                args: Mapping[str, Any] | None) -> str:
+    """``tool_call(get_weather)``, plus ``schema=...``/``args=...`` when given."""
     label = name
     if compiled is not None:
         label += f", schema={compiled.label}"
     if args:
         label += f", args={short_repr(dict(args), 60)}"
-    check_name = f"tool_call({label})"
-    called = ",".join(c.name for c in calls)[:200]
+    return f"tool_call({label})"
 
-    matching = [c for c in calls if c.name == name]
-    if not matching:
-        if not calls:
-            text = (prose or "").strip()
-            message = (f"expected a call to {name!r}; the model made no tool call and answered "
-                       f"in prose: {excerpt(text)}" if text else
-                       f"expected a call to {name!r}; the model made no tool call and gave no "
-                       "text")
-        else:
-            message = (f"expected a call to {name!r}; the model called "
-                       + ", ".join(_describe(c) for c in calls[:10]))
-        conclude(check_name, False, message, called)
+
+def _no_call_message(name: str, calls: list[ToolCall], prose: str | None) -> str:
+    """Why no call to ``name`` was found: no tool call at all (prose or nothing), or
+    calls to other tools."""
+    if calls:
+        return (f"expected a call to {name!r}; the model called "
+                + ", ".join(_describe(c) for c in calls[:10]))
+    text = (prose or "").strip()
+    if text:
+        return (f"expected a call to {name!r}; the model made no tool call and answered in "
+                f"prose: {excerpt(text)}")
+    return f"expected a call to {name!r}; the model made no tool call and gave no text"
+
+
+def _rejection(call: ToolCall, compiled: CompiledSchema | None,
+               args: Mapping[str, Any] | None, comparer: JsonComparer) -> str | None:
+    """Why ``call`` does not have acceptable arguments (``None`` when it does)."""
+    __tracebackhide__ = True
+    try:
+        parsed = parse_json_text(call.arguments, allow_fence=False)
+    except ValueError as exc:
+        return f"{_describe(call)}: arguments are not valid JSON: {exc}"
+    if not isinstance(parsed, dict):
+        return f"{_describe(call)}: arguments must be a JSON object, got {type(parsed).__name__}"
+    problems = _argument_problems(call, parsed, compiled, args, comparer)
+    if not problems:
         return None
+    return f"{_describe(call)}:\n" + listing(problems).replace("  - ", "    - ")
 
-    comparer = JsonComparer()
-    reasons: list[str] = []
-    for call in matching:
-        problems: list[str] = []
-        try:
-            parsed = parse_json_text(call.arguments, allow_fence=False)
-        except ValueError as exc:
-            reasons.append(f"{_describe(call)}: arguments are not valid JSON: {exc}")
-            continue
-        if not isinstance(parsed, dict):
-            reasons.append(f"{_describe(call)}: arguments must be a JSON object, got "
-                           f"{type(parsed).__name__}")
-            continue
-        if compiled is not None:
-            _, violations = compiled.validate(Loaded(parsed, call.arguments, "as-is"))
-            problems += violations
-        for key, want in (args or {}).items():
-            where = render_path((key,))
-            if key not in parsed:
-                problems.append(f"{where}: missing (expected {short_repr(want, 60)})")
-            else:
-                problems += [where + line[1:] for line in comparer.diff(want, parsed[key])]
-        if not problems:
-            conclude(check_name, True, value=called)
-            return call
-        reasons.append(f"{_describe(call)}:\n" + listing(problems).replace("  - ", "    - "))
-    message = f"{name!r} was called, but not as expected:\n" + "\n".join(
-        f"  - {r}" for r in reasons[:10])
-    conclude(check_name, False, message, called)
-    return None
+
+def _argument_problems(call: ToolCall, parsed: dict[str, Any], compiled: CompiledSchema | None,
+                       args: Mapping[str, Any] | None, comparer: JsonComparer) -> list[str]:
+    """Schema violations, then expected arguments missing or different, as ``path: ...``."""
+    __tracebackhide__ = True
+    problems: list[str] = []
+    if compiled is not None:
+        _, violations = compiled.validate(Loaded(parsed, call.arguments, "as-is"))
+        problems += violations
+    for key, want in (args or {}).items():
+        where = render_path((key,))
+        if key not in parsed:
+            problems.append(f"{where}: missing (expected {short_repr(want, 60)})")
+        else:
+            problems += [where + line[1:] for line in comparer.diff(want, parsed[key])]
+    return problems
