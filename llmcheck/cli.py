@@ -1,26 +1,43 @@
 """The ``llmcheck`` command line.
 
     llmcheck show reports/llmcheck.json     # the pass-rate table of a saved report
+    llmcheck show --wide                    # ... with every column, however wide
     llmcheck serve [--port 8000]            # the built-in OpenAI-compatible simulator
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 
 from llmcheck.errors import LLMCheckError
 
 
+def output_width(wide: bool = False) -> int | None:
+    """The width to fit tables into: the terminal's when stdout is one, else None (every
+    column, nothing shortened): a file or a pipe has no width, and cutting what goes
+    into it would lose data for good."""
+    if wide or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns  # honours $COLUMNS, like other CLIs
+
+
 def _show(args: argparse.Namespace) -> int:
     from llmcheck.records import load_session
-    from llmcheck.render import explain, summary_table
+    from llmcheck.render import ellipsize, explain, summary_table
 
     session = load_session(args.report)
-    print(f"llmcheck report {args.report}: {len(session.tests)} test(s), seed {session.seed}"
-          + (", interrupted" if session.interrupted else ""))
+    width = output_width(args.wide)
+    info = f": {len(session.tests)} test(s), seed {session.seed}" + (
+        ", interrupted" if session.interrupted else "")
+    report = str(args.report)
+    if width is not None:
+        report = ellipsize(report, max(20, width - len("llmcheck report ") - len(info)))
+    print(f"llmcheck report {report}{info}")
     if session.tests:
-        print(summary_table(session.tests))
+        print(summary_table(session.tests, width=width))
     for w in session.warnings:
         print(f"warning: {w}")
     if args.failures:
@@ -44,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="path to llmcheck.json (default reports/llmcheck.json)")
     show.add_argument("--failures", action="store_true",
                       help="also explain every test that did not pass")
+    show.add_argument("--wide", action="store_true",
+                      help="print every column of the table, however wide (the default fits "
+                           "the table to the terminal; a pipe or a file always gets every "
+                           "column)")
     show.set_defaults(func=_show)
     try:
         from llmcheck.simulator import cli as simulator_cli
@@ -58,7 +79,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe raises here, not in the interpreter's final flush
+        return status
+    except BrokenPipeError:
+        # The reader went away (``llmcheck show | head -3``): stop quietly, like cat, grep
+        # or git do. Whatever is still buffered can never be written, so point stdout at
+        # devnull: the interpreter's final flush would otherwise raise again and print
+        # "Exception ignored ... BrokenPipeError" (the recipe of Python's signal docs).
+        # Exit with 141 = 128 + SIGPIPE, the status a shell reports for those tools,
+        # which SIGPIPE kills; `set -o pipefail` scripts see the same as with them.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # stdout is no file descriptor (a test's capture)
+            pass
+        return 141
     except LLMCheckError as exc:
         print(f"llmcheck: error: {exc}", file=sys.stderr)
         return 2

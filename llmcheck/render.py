@@ -3,12 +3,48 @@ session's summary table. Rendered from records only, never from live state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
 
-from llmcheck.records import Aggregate, CheckStat, TestRecord, UsageTotals
+from llmcheck.records import Aggregate, CheckStat, Interval, TestRecord, UsageTotals
 
 MAX_GROUPS_WITH_EXAMPLE = 5
 MAX_EXAMPLE_LINES = 40
+
+ELLIPSIS = "…"
+MIN_TEST_WIDTH = 20
+"""A fitted table shortens its test column down to this width, no further: below it a
+node id is unrecognizable, so a terminal narrower than the minimal layout overflows."""
+MIN_NAME_WIDTH = 16
+"""Check names are shortened down to this width, no further."""
+NODEID_KEEP_END = 0.6
+"""Share of a shortened node id taken from its end: the test name and its parameters
+tell tests apart more than the directory does."""
+
+
+def ellipsize(text: str, width: int, *, keep_end: float = 0.5) -> str:
+    """``text`` if it fits in ``width`` characters, else its start and its end joined by
+    "…", exactly ``width`` characters long; ``keep_end`` is the share of the kept
+    characters taken from the end (``suites/test_extr…t_extracts_person[case-3]``)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return ELLIPSIS[:max(width, 0)]
+    keep = width - 1
+    tail = min(keep, int(keep * keep_end + 0.5))
+    head = keep - tail
+    return text[:head] + ELLIPSIS + (text[len(text) - tail:] if tail else "")
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut at its end to ``width`` characters, "…" marking the cut."""
+    return ellipsize(text, width, keep_end=0.0)
+
+
+def shorten_nodeid(nodeid: str, width: int) -> str:
+    """A node id in ``width`` characters, keeping the file's start and the test's end."""
+    return ellipsize(nodeid, width, keep_end=NODEID_KEEP_END)
 
 
 def fmt_rate(x: float | None) -> str:
@@ -26,15 +62,34 @@ def interval_label(record: TestRecord) -> str:
     return f"{record.confidence:.0%} {method} interval"
 
 
-def verdict_label(record: TestRecord) -> str:
+def verdict_label(record: TestRecord, *, form: int = 0) -> str:
+    """``PASS``, ``FAIL``, ``ERROR``, or ``PASS (inconclusive, n≈139)`` when the interval
+    still contains the required rate. Shorter forms for narrow tables keep outcome and
+    inconclusiveness visible: 1 ``PASS (inconcl., n≈139)``, 2 ``PASS? n≈139``, 3 ``PASS?``."""
     v = record.verdict
     word = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}[v.outcome]
-    if v.outcome == "error":
+    if v.outcome == "error" or v.conclusive:
         return word
-    if v.conclusive:
-        return word
-    more = f", n≈{v.samples_to_conclusive}" if v.samples_to_conclusive else ""
-    return f"{word} (inconclusive{more})"
+    n = v.samples_to_conclusive
+    if form >= 3 or (form == 2 and not n):
+        return f"{word}?"
+    if form == 2:
+        return f"{word}? n≈{n}"
+    inconclusive = "inconcl." if form == 1 else "inconclusive"
+    more = f", n≈{n}" if n else ""
+    return f"{word} ({inconclusive}{more})"
+
+
+def verdict_cell(record: TestRecord, form: int = 0) -> str:
+    """The verdict as the summary table shows it: :func:`verdict_label` plus the xfail
+    marking (``(xfail)``: an expected failure, ``(xpass)``: an unexpected pass; the
+    short forms say ``XFAIL``/``XPASS`` as pytest does)."""
+    label = verdict_label(record, form=form)
+    if record.xfail is None or record.verdict.outcome == "error":
+        return label
+    if form >= 2:
+        return "X" + label
+    return label + (" (xfail)" if record.verdict.outcome != "passed" else " (xpass)")
 
 
 def headline(record: TestRecord) -> str:
@@ -55,7 +110,7 @@ def explain(record: TestRecord) -> str:
     """Why an item failed (or errored): what a user reads under FAILURES."""
     v = record.verdict
     lines = [f"llmcheck {verdict_label(record)}: {headline(record)}"]
-    lines.append(f"verdict ({v.policy}): {v.reason}")
+    lines.append(f"verdict ({record.settings.verdict}): {v.reason}")
     if not v.conclusive and v.outcome != "error":
         if v.samples_to_conclusive:
             lines.append(
@@ -97,39 +152,126 @@ def explain(record: TestRecord) -> str:
     return "\n".join(lines)
 
 
-def check_line(c: CheckStat) -> str:
-    """``schema(Person)  failed 4 of 20 (pass rate 0.80 [0.58, 0.92]) samples 1, 5, ...``"""
+def check_line(c: CheckStat, width: int | None = None) -> str:
+    """``schema(Person)  failed 4 of 20 (pass rate 0.80 [0.58, 0.92]; samples 1, 5, ...)``
+    and the first failure's message. With ``width``, the line fits in it: fewer sample
+    indices, the check name shortened in the middle, the message cut at its end."""
     rate = f"pass rate {fmt_rate(c.pass_rate)} [{c.interval.low:.2f}, {c.interval.high:.2f}]"
-    example = ""
+    text = ""
     if c.example:
         text = " ".join(line.strip() for line in c.example.splitlines()[:3])
-        example = f": {text[:160]}" + ("..." if len(text) > 160 else "")
-    return (f"{c.name}  failed {c.failed} of {c.evaluated} ({rate}; samples "
-            f"{_indices(c.failed_samples)}){example}")
+    if width is None:
+        example = f": {text[:160]}" + ("..." if len(text) > 160 else "") if text else ""
+        return (f"{c.name}  failed {c.failed} of {c.evaluated} ({rate}; samples "
+                f"{_indices(c.failed_samples)}){example}")
+    counts = f"  failed {c.failed} of {c.evaluated}"
+    variants = [f"{counts} ({rate}; samples {_indices(c.failed_samples, limit)})"
+                for limit in (10, 5, 3)] + [f"{counts} ({rate})", counts]
+    name_width = min(len(c.name), max(MIN_NAME_WIDTH, width // 3))
+    stats = next((v for v in variants if name_width + len(v) <= width), variants[-1])
+    line = shorten_check_name(c.name, max(min(len(c.name), MIN_NAME_WIDTH),
+                                          width - len(stats))) + stats
+    room = width - len(line) - 2
+    if text and room >= 8:  # a message cut shorter than this says nothing
+        line += ": " + clip(text, min(room, 160))
+    return clip(line, width)
 
 
-def failing_checks_lines(records: Iterable[TestRecord]) -> list[str]:
-    """One line per test with failing checks, naming them with counts."""
+def failing_checks_lines(records: Iterable[TestRecord], width: int | None = None) -> list[str]:
+    """One line per test with failing checks, naming them with counts. With ``width``,
+    every line fits in it (the plugin indents these lines: pass its width minus the
+    indent): long check names and node ids are shortened in the middle, and fewer checks
+    are named when even that is not enough (``+N more`` counts the rest)."""
     out = []
     for r in records:
         failing = [c for c in r.checks if c.failed]
-        if failing:
+        if not failing:
+            continue
+        if width is None:
             parts = ", ".join(f"{c.name} {c.failed}/{c.evaluated}" for c in failing[:5])
             more = f", +{len(failing) - 5} more" if len(failing) > 5 else ""
             out.append(f"{r.nodeid}: {parts}{more}")
+        else:
+            out.append(_fit_checks_line(r.nodeid, failing, width))
     return out
 
 
-def aggregates_table(aggregates: Iterable[Aggregate]) -> str:
+def _fit_checks_line(nodeid: str, failing: list[CheckStat], width: int) -> str:
+    # in order of preference: the node id's share of the line, then naming more checks;
+    # the longest check names are shortened first, none below MIN_NAME_WIDTH
+    preferred = min(len(nodeid), max(MIN_TEST_WIDTH, width * 2 // 5))
+    shortest = min(len(nodeid), MIN_TEST_WIDTH)
+    rest = ""
+    for node_min in (preferred, shortest):
+        for shown in range(min(5, len(failing)), 0, -1):
+            checks = failing[:shown]
+            counts = [f" {c.failed}/{c.evaluated}" for c in checks]
+            more = f", +{len(failing) - shown} more" if len(failing) > shown else ""
+            fixed = len(": ") + sum(map(len, counts)) + len(", ") * (shown - 1) + len(more)
+            cap = _cap([c.name for c in checks], width - node_min - fixed)
+            if cap is None:
+                continue
+            rest = ": " + ", ".join(shorten_check_name(c.name, cap) + n
+                                    for c, n in zip(checks, counts, strict=True)) + more
+            return shorten_nodeid(nodeid, width - len(rest)) + rest
+    node = shorten_nodeid(nodeid, shortest)
+    rest = ": " + ", ".join(f"{shorten_check_name(c.name, MIN_NAME_WIDTH)} {c.failed}/"
+                            f"{c.evaluated}" for c in failing[:1])
+    return node + clip(rest, width - len(node))
+
+
+def _cap(names: list[str], budget: int) -> int | None:
+    """The largest length cap that fits ``names`` in ``budget`` characters (only names
+    longer than it are shortened), or None when it would go below MIN_NAME_WIDTH."""
+    longest = max(map(len, names))
+    low = min(longest, MIN_NAME_WIDTH)
+    if sum(min(len(n), low) for n in names) > budget:
+        return None
+    cap = low
+    while cap < longest and sum(min(len(n), cap + 1) for n in names) <= budget:
+        cap += 1
+    return cap
+
+
+def shorten_check_name(name: str, width: int) -> str:
+    """A check name in ``width`` characters: its start (the check and its first argument)
+    says more than its end."""
+    return ellipsize(name, width, keep_end=0.3)
+
+
+def aggregates_table(aggregates: Iterable[Aggregate], width: int | None = None) -> str:
+    """Pass rates pooled over the cases of each parametrized test. With ``width``, fitted
+    like :func:`summary_table`: the pooled counts go first; test, cases passed (of
+    cases), rate and interval stay."""
     from tabulate import tabulate
 
+    aggregates = list(aggregates)
     rows = [[a.test, str(a.cases), f"{a.cases_passed}/{a.cases}", str(a.passed), str(a.failed),
-             str(a.errors), fmt_rate(a.pass_rate),
-             f"[{a.interval.low:.2f}, {a.interval.high:.2f}]" if a.passed + a.failed else "-"]
+             str(a.errors), fmt_rate(a.pass_rate), _interval_text(a.interval, a.passed + a.failed)]
             for a in aggregates]
-    return tabulate(rows, headers=["test (all cases)", "cases", "cases passed", "passed",
-                                   "failed", "errors", "rate", "interval"],
-                    tablefmt="simple", disable_numparse=True)
+    headers = ["test (all cases)", "cases", "cases passed", "passed", "failed", "errors", "rate",
+               "interval"]
+    full = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    if width is None or _fits(full, width):
+        return full
+
+    def layouts() -> Iterator[_Table]:
+        # short: "cases" is the denominator of "cases ok" (10/12)
+        short = ["test (all cases)", "cases", "cases ok", "pass", "fail", "err", "rate",
+                 "interval"]
+        yield _Table(headers, rows)
+        keep = [0, 2, 3, 4, 5, 6, 7]
+        yield _Table([short[i] for i in keep], [[row[i] for i in keep] for row in rows])
+        for dropped in ((3, 4), (5,)):
+            keep = [i for i in keep if i not in dropped]
+            yield _Table([short[i] for i in keep], [[row[i] for i in keep] for row in rows])
+        compact = [[*row[:-1], _interval_text(a.interval, a.passed + a.failed, compact=True)]
+                   for row, a in zip(rows, aggregates, strict=True)]
+        yield _Table([short[i] for i in keep], [[row[i] for i in keep] for row in compact])
+        yield _Table([short[i] for i in keep], [[row[i] for i in keep] for row in compact],
+                     sep=1, last_resort=True)
+
+    return _fit(layouts(), width)
 
 
 def _indices(indices: list[int], limit: int = 10) -> str:
@@ -187,10 +329,7 @@ def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
             early = "-"
         if r.budget_stopped:
             early = "budget"
-        verdict = verdict_label(r)
-        if r.xfail is not None:
-            # marked xfail: an expected failure, or an unexpected pass (XPASS)
-            verdict += " (xfail)" if r.verdict.outcome != "passed" else " (xpass)"
+        verdict = verdict_cell(r)
         row = [
             r.nodeid, f"{r.run}/{r.planned}", str(r.passed), str(r.failed), str(r.errors),
             fmt_rate(r.pass_rate), fmt_interval(r), f"{r.min_pass_rate:.2f}", verdict, early,
@@ -203,11 +342,197 @@ def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
     return rows
 
 
-def summary_table(records: Iterable[TestRecord]) -> str:
+def summary_table(records: Iterable[TestRecord], width: int | None = None) -> str:
+    """The session's pass-rate table, one row per test.
+
+    ``width=None``: every column, nothing shortened (for files and pipes). With a
+    ``width`` (a terminal's), the table fits in it: when all columns do not fit, the
+    layouts of :data:`SUMMARY_FIT_STEPS` are tried in turn, each giving up a little more,
+    until the test column gets a reasonable share of the width (40%, at least
+    :data:`MIN_TEST_WIDTH`); the test ids are then shortened in the middle to fill what is
+    left. Test, n (run/planned), rate, interval, required and verdict always stay. The
+    verdict is abbreviated only when its full text does not fit even with the test ids at
+    :data:`MIN_TEST_WIDTH`, and always says pass, fail or error and whether it is
+    inconclusive. Only when even the last layout leaves less than :data:`MIN_TEST_WIDTH`
+    for the test ids does the table overflow ``width``.
+    """
     from tabulate import tabulate
 
+    records = list(records)
     rows = summary_rows(records)
     headers = list(SUMMARY_HEADERS)
     if rows and len(rows[0]) > len(headers):
         headers += USAGE_HEADERS
-    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    full = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    if width is None or _fits(full, width):
+        return full
+    with_usage = len(headers) > len(SUMMARY_HEADERS)
+    return _fit(_summary_tables(records, with_usage), width)
+
+
+@dataclass(frozen=True)
+class SummaryLayout:
+    """What a fitted summary table shows (see :data:`SUMMARY_FIT_STEPS`)."""
+
+    short: bool = False
+    """short headers (run/planned -> n, required -> req, ...), token counts as 12k"""
+    drop: frozenset[str] = frozenset()
+    verdict: int = 0
+    """the form of :func:`verdict_label`"""
+    compact_interval: bool = False
+    sep: int = 2
+
+    @property
+    def last_resort(self) -> bool:
+        """Shortens the verdict or squeezes the columns: taken only when nothing else fits."""
+        return self.verdict > 0 or self.sep < 2
+
+
+SUMMARY_FIT_STEPS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("all columns, headers not padded", {}),
+    ("short headers (run/planned -> n, required -> req, ...), token counts as 12k",
+     {"short": True}),
+    ("drop calls", {"drop": {"calls"}}),
+    ("drop tokens", {"drop": {"tokens"}}),
+    ("drop early stop", {"drop": {"stop"}}),
+    ("drop cost", {"drop": {"cost"}}),
+    ("drop passed and failed (n and rate tell them)", {"drop": {"passed", "failed"}}),
+    ("drop errors", {"drop": {"errors"}}),
+    ("interval '0.83-0.99'", {"compact_interval": True}),
+    # last resorts: only when the full verdict does not fit even with the test ids at
+    # MIN_TEST_WIDTH
+    ("verdict 'PASS (inconcl., n≈139)'", {"verdict": 1}),
+    ("verdict 'PASS? n≈139'", {"verdict": 2}),
+    ("verdict 'PASS?'", {"verdict": 3}),
+    ("one space between columns", {"sep": 1}),
+)
+"""How :func:`summary_table` gives up columns and detail to fit a width, in order and
+cumulatively. Test, n, rate, interval, required and verdict are never dropped, and the
+verdict is shortened only as a last resort (:attr:`SummaryLayout.last_resort`)."""
+
+
+def summary_layouts() -> Iterator[SummaryLayout]:
+    """The layouts of :data:`SUMMARY_FIT_STEPS`, widest first."""
+    layout = SummaryLayout()
+    for _, change in SUMMARY_FIT_STEPS:
+        if "drop" in change:
+            change = {**change, "drop": layout.drop | frozenset(change["drop"])}
+        layout = replace(layout, **change)
+        yield layout
+
+
+_SUMMARY_COLUMNS = ("test", "n", "passed", "failed", "errors", "rate", "interval", "required",
+                    "verdict", "stop", "calls", "tokens", "cost")
+_USAGE_COLUMNS = ("calls", "tokens", "cost")
+_SHORT_HEADERS = {"n": "n", "passed": "pass", "failed": "fail", "errors": "err",
+                  "required": "req", "stop": "stop"}
+INCONCLUSIVE_NOTE = "?: inconclusive verdict; n≈: samples that would settle it"
+
+
+def _summary_tables(records: list[TestRecord], with_usage: bool) -> Iterator[_Table]:
+    long_headers = dict(zip(_SUMMARY_COLUMNS, SUMMARY_HEADERS + USAGE_HEADERS, strict=True))
+    full_rows = [dict(zip(_SUMMARY_COLUMNS, row, strict=False)) for row in summary_rows(records)]
+    inconclusive = any(not r.verdict.conclusive and r.verdict.outcome != "error"
+                       for r in records)
+    for layout in summary_layouts():
+        columns = [c for c in _SUMMARY_COLUMNS
+                   if c not in layout.drop and (with_usage or c not in _USAGE_COLUMNS)]
+        headers = [_SHORT_HEADERS.get(c, long_headers[c]) if layout.short else long_headers[c]
+                   for c in columns]
+        rows = []
+        for r, full in zip(records, full_rows, strict=True):
+            cells = dict(full)
+            if layout.short and with_usage:
+                cells["tokens"] = fmt_count(r.usage.prompt_tokens + r.usage.completion_tokens)
+            cells["verdict"] = verdict_cell(r, layout.verdict)
+            if layout.compact_interval:
+                cells["interval"] = _interval_text(r.interval, r.scored, compact=True)
+            rows.append([cells[c] for c in columns])
+        notes = []
+        if inconclusive and layout.verdict >= 2:
+            notes.append(INCONCLUSIVE_NOTE if layout.verdict == 2 else
+                         INCONCLUSIVE_NOTE.split(";")[0])
+        yield _Table(headers, rows, sep=layout.sep, notes=notes, last_resort=layout.last_resort)
+
+
+def fmt_count(n: int) -> str:
+    """``950``, ``9.9k``, ``12k``, ``123k``, ``4.5M``: a count in at most 4 characters
+    (up to a billion)."""
+    if n < 1000:
+        return str(n)
+    for scale, suffix in ((1_000, "k"), (1_000_000, "M"), (1_000_000_000, "G")):
+        x = n / scale
+        text = f"{x:.1f}" if x < 9.95 else f"{x:.0f}"
+        if len(text) <= 3 or suffix == "G":
+            return text + suffix
+    raise AssertionError("unreachable")
+
+
+def _interval_text(interval: Interval, scored: int, compact: bool = False) -> str:
+    if not scored:
+        return "-"
+    if compact:
+        return f"{interval.low:.2f}-{interval.high:.2f}"
+    return f"[{interval.low:.2f}, {interval.high:.2f}]"
+
+
+def _fits(text: str, width: int) -> bool:
+    return all(len(line) <= width for line in text.splitlines())
+
+
+class _Table:
+    """A table in tabulate's "simple" format whose first column (the test id) can be
+    shortened; headers are not padded, so it is narrower than tabulate's."""
+
+    def __init__(self, headers: list[str], rows: list[list[str]], sep: int = 2,
+                 notes: list[str] | None = None, last_resort: bool = False) -> None:
+        self.headers = headers
+        self.rows = rows
+        self.sep = sep
+        self.notes = notes or []
+        self.last_resort = last_resort
+        self.widths = [max([len(h), *(len(row[i]) for row in rows)])
+                       for i, h in enumerate(headers)]
+
+    def overhead(self) -> int:
+        """Characters taken by all but the first column, separators included."""
+        return sum(self.widths[1:]) + self.sep * (len(self.widths) - 1)
+
+    def render(self, first_width: int, width: int) -> str:
+        headers = [ellipsize(self.headers[0], first_width), *self.headers[1:]]
+        rows = [[shorten_nodeid(row[0], first_width), *row[1:]] for row in self.rows]
+        widths = [max([len(headers[0]), *(len(row[0]) for row in rows)]), *self.widths[1:]]
+        gap = " " * self.sep
+
+        def line(cells: list[str]) -> str:
+            return gap.join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+        lines = [line(headers), gap.join("-" * w for w in widths), *map(line, rows)]
+        lines += [clip(note, width) for note in self.notes]
+        return "\n".join(lines)
+
+
+def _fit(layouts: Iterable[_Table], width: int) -> str:
+    """Render the first table of ``layouts`` (widest first) that leaves its first column
+    a reasonable share of ``width`` (40%), else the narrowest one that is no last resort
+    if its first column still gets :data:`MIN_TEST_WIDTH`, else the first last resort that
+    does, else the very last table with its first column at :data:`MIN_TEST_WIDTH`
+    (overflowing ``width``)."""
+    tables = list(layouts)
+    regular = [t for t in tables if not t.last_resort]
+    resorts = [t for t in tables if t.last_resort]
+
+    def budget(table: _Table) -> int:
+        return min(table.widths[0], width - table.overhead())
+
+    def minimum(table: _Table) -> int:
+        return min(table.widths[0], MIN_TEST_WIDTH)
+
+    for table in regular:
+        if budget(table) >= min(table.widths[0], max(MIN_TEST_WIDTH, width * 2 // 5)):
+            return table.render(budget(table), width)
+    for table in regular[-1:] + resorts:
+        if budget(table) >= minimum(table):
+            return table.render(budget(table), width)
+    table = tables[-1]
+    return table.render(max(budget(table), minimum(table)), width)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from test_render import LONG, make_record, session_records
 
+import llmcheck
 from llmcheck.cli import main
+from llmcheck.records import SessionRecord, TestRecord, now, save_session
 
 
 def test_show_prints_the_table_of_a_saved_report(pytester, capsys):
@@ -49,3 +55,102 @@ def test_console_script_is_installed():
     proc = subprocess.run([sys.executable, "-m", "llmcheck.cli", "--version"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("llmcheck ")
+
+
+def save_report(path: Path, tests: list[TestRecord]) -> Path:
+    session = SessionRecord(llmcheck_version=llmcheck.__version__, started=now(), seed=7,
+                            tests=tests)
+    return save_session(session, path)
+
+
+def show(capsys, monkeypatch, *args: str, tty: bool, columns: int = 80) -> list[str]:
+    monkeypatch.setenv("COLUMNS", str(columns))  # shutil.get_terminal_size reads it first
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
+    assert main(["show", *args]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_show_fits_the_table_to_the_terminal(tmp_path, capsys, monkeypatch):
+    path = save_report(tmp_path / "a-directory-with-a-long-name" / "llmcheck.json",
+                       session_records())
+    lines = show(capsys, monkeypatch, str(path), tty=True, columns=80)
+    assert max(map(len, lines)) <= 80, "\n".join(lines)
+    assert lines[0].startswith("llmcheck report ") and lines[0].endswith(": 5 test(s), seed 7")
+    assert lines[1].split()[:2] == ["test", "n"]
+    assert any("case-12-many-params]" in line and "…" in line for line in lines)
+
+
+def test_show_wide_prints_every_column(tmp_path, capsys, monkeypatch):
+    path = save_report(tmp_path / "llmcheck.json", session_records())
+    lines = show(capsys, monkeypatch, str(path), "--wide", tty=True, columns=80)
+    assert max(map(len, lines)) > 100
+    assert "run/planned" in lines[1] and "early stop" in lines[1] and "cost" in lines[1]
+    assert any(LONG in line for line in lines)
+
+
+def test_show_into_a_pipe_or_file_prints_every_column(tmp_path, capsys, monkeypatch):
+    # a pipe or a file has no width: cutting what goes into it would lose data for good
+    path = save_report(tmp_path / "llmcheck.json", session_records())
+    lines = show(capsys, monkeypatch, str(path), tty=False, columns=80)
+    assert max(map(len, lines)) > 100 and any(LONG in line for line in lines)
+    assert not any("…" in line for line in lines)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_show_in_a_real_terminal_fits_its_width(tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    path = save_report(tmp_path / "llmcheck.json", session_records())
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen([sys.executable, "-m", "llmcheck.cli", "show", str(path)],
+                            stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the program exited and closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    lines = b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
+    assert lines[1].split()[:2] == ["test", "n"]
+    assert max(map(len, lines)) <= 80, "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def big_report(tmp_path_factory) -> Path:
+    """A report whose table is much larger than a pipe's buffer (64 KiB on Linux)."""
+    tests = [make_record(f"{LONG[:-1]}-{i}]", calls=100, tokens=12345, cost=0.01)
+             for i in range(2000)]
+    return save_report(tmp_path_factory.mktemp("big") / "llmcheck.json", tests)
+
+
+@pytest.mark.parametrize("reader", ["head -1", "read one line, then close"])
+def test_show_into_a_closed_pipe_exits_quietly(big_report, reader):
+    cmd = [sys.executable, "-m", "llmcheck.cli", "show", str(big_report)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if reader == "head -1":
+        if shutil.which("head") is None:
+            proc.kill()
+            pytest.skip("no head")
+        head = subprocess.Popen(["head", "-1"], stdin=proc.stdout, stdout=subprocess.PIPE)
+        proc.stdout.close()  # only head reads it now: when head exits, the pipe is closed
+        first = head.communicate(timeout=60)[0].decode()
+    else:
+        first = proc.stdout.readline().decode()
+        proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    status = proc.wait(timeout=60)
+    assert first.startswith("llmcheck report ")
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert stderr == ""
+    assert status == 141  # 128 + SIGPIPE, as a shell reports for cat or grep
