@@ -27,8 +27,8 @@ from tabulate import tabulate  # noqa: E402
 
 from llmcheck.client import LLMClient, ModelConfig, ModelSession, import_litellm  # noqa: E402
 from llmcheck.runner import RunSpec, SampleRunner  # noqa: E402
+from llmcheck.settings import resolve_test, session_defaults  # noqa: E402
 from llmcheck.simulator import SimulatorServer  # noqa: E402
-from llmcheck.stats import make_policy  # noqa: E402
 
 PROMPT = "Return Ada Lovelace as JSON with name and age."
 
@@ -96,9 +96,9 @@ def bench_concurrent(samples: int, concurrency: int, repeats: int) -> list[list[
         for name, body in bodies:
             walls = []
             for _ in range(repeats):
-                policy = make_policy("threshold", min_pass_rate=0.9, max_samples=samples)
-                spec = RunSpec(test_id="bench", runs=samples, policy=policy,
-                               concurrency=concurrency, early_stop=False)
+                settings = resolve_test({"runs": samples, "concurrency": concurrency,
+                                         "early_stop": False}, session_defaults())
+                spec = RunSpec(test_id="bench", settings=settings)
                 t0 = time.perf_counter()
                 record = SampleRunner(body, spec).run()
                 walls.append(time.perf_counter() - t0)

@@ -30,14 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tabulate import tabulate  # noqa: E402
 
 from llmcheck.runner import RunSpec, SampleRunner  # noqa: E402
-from llmcheck.stats import make_policy  # noqa: E402
+from llmcheck.settings import resolve_test, session_defaults  # noqa: E402
 
 
 def _runner(body, runs: int, concurrency: int) -> SampleRunner:
-    policy = make_policy("threshold", min_pass_rate=0.9, max_samples=runs)
-    spec = RunSpec(test_id="bench", runs=runs, policy=policy, concurrency=concurrency,
-                   early_stop=False)
-    return SampleRunner(body, spec)
+    settings = resolve_test({"runs": runs, "concurrency": concurrency, "early_stop": False},
+                            session_defaults())
+    return SampleRunner(body, RunSpec(test_id="bench", settings=settings))
 
 
 def bench_sleep(repeats: int, runs: int = 40, concurrency: int = 8, delay: float = 0.05):

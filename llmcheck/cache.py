@@ -1,10 +1,13 @@
 """Record and replay of model answers, in one sqlite file.
 
-Keyed by model, messages, the parameters that shape the answer, and the sample
-index, so a suite replays exactly the answers it recorded: checks can be
-changed and re-scored without paying for calls again, and CI can replay at
-zero cost. API keys, auth headers and transport settings are never part of
-the key or the stored value.
+Keyed by model, messages, the parameters that shape the answer, the sample
+index and the call's ordinal among identical calls of that sample, so a suite
+replays exactly the answers it recorded: checks can be changed and re-scored
+without paying for calls again, and CI can replay at zero cost. The per-sample
+seed that llmcheck derives from the session seed is *not* part of the key: a
+recorded sample replays its recorded answer whatever the new session's seed
+(a seed the test passes itself is, since it shapes the answer). API keys, auth
+headers and transport settings are never part of the key or the stored value.
 
 Modes: ``off`` (no cache), ``read`` (answer from the cache when it has the
 key, otherwise call the model and store nothing), ``write`` (always call the
@@ -25,7 +28,7 @@ from llmcheck.errors import UsageError
 
 CACHE_MODES = ("off", "read", "write", "rw")
 _APP = "llmcheck-cache"
-_VERSION = "1"
+_VERSION = "2"  # 2: keys no longer hold the derived per-sample seed, and count identical calls
 # Parameters that never belong in a key: they change how we reach the model,
 # not what it answers (and some are secrets).
 _NOT_IN_KEY = frozenset({
@@ -35,12 +38,14 @@ _NOT_IN_KEY = frozenset({
 })
 
 
-def cache_key(model: str, messages: Any, params: dict[str, Any], sample_index: int) -> str:
-    """A stable hex key for one call of one sample."""
+def cache_key(model: str, messages: Any, params: dict[str, Any], sample_index: int,
+              ordinal: int = 0) -> str:
+    """A stable hex key for the ``ordinal``-th identical call of one sample."""
     shaping = {k: v for k, v in sorted(params.items())
                if k not in _NOT_IN_KEY and v is not None}
     blob = json.dumps(
-        {"model": model, "messages": messages, "params": shaping, "sample": sample_index},
+        {"model": model, "messages": messages, "params": shaping, "sample": sample_index,
+         "ordinal": ordinal},
         sort_keys=True, default=str, ensure_ascii=False,
     )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -59,6 +64,7 @@ class ResponseCache:
         self.misses = 0
         self.writes = 0
         self._lock = threading.Lock()
+        self._closed_models: list[str] | None = None
         self._db = self._open()
 
     @property
@@ -74,7 +80,13 @@ class ResponseCache:
         if not existed and self.mode == "read":
             raise UsageError(f"--llm-cache=read but the cache file {self.path} does not exist; "
                              "record it first with --llm-cache=write or rw")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from llmcheck.files import create_private
+
+        try:
+            create_private(self.path)
+        except OSError as exc:
+            raise UsageError(f"cannot create the cache file {self.path}: "
+                             f"{exc.strerror or exc}") from None
         try:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
@@ -126,6 +138,44 @@ class ResponseCache:
                              "VALUES (?, ?, ?)", (key, model, text))
             self.writes += 1
 
-    def close(self) -> None:
+    def recorded_models(self) -> list[str]:
+        """The models this cache holds answers of (to explain a replay that never hits)."""
         with self._lock:
-            self._db.close()
+            if self._closed_models is not None:
+                return self._closed_models
+            rows = self._db.execute("SELECT DISTINCT model FROM answers ORDER BY model")
+            return [row[0] for row in rows.fetchall()]
+
+    def close(self) -> None:
+        models = self.recorded_models()
+        with self._lock:
+            if self._closed_models is None:
+                self._closed_models = models
+                self._db.close()
+
+
+def describe_replay(stats: Any, tests: list[Any]) -> tuple[str, bool]:
+    """One line on how the cache served a session (a ``CacheStats``), and whether it
+    signals trouble: a ``read`` session in which no call found its answer."""
+    where = f"({stats.mode}, {stats.path})"
+    if stats.mode == "write":
+        return f"cache {where}: answers recorded for replay with --llm-cache=read", False
+    total = stats.hits + stats.misses
+    line = f"cache {where}: {stats.hits} of {total} call(s) replayed, {stats.misses} missed"
+    if stats.mode != "read" or stats.hits or not total:
+        return line, False
+    return line + "; " + _zero_hits_cause(stats, tests), True
+
+
+def _zero_hits_cause(stats: Any, tests: list[Any]) -> str:
+    called = sorted({t.model for t in tests if t.model})
+    recorded = list(stats.recorded_models)
+    if not recorded:
+        return ("nothing matched because the cache holds no answers: record them first "
+                "with --llm-cache=write (or rw)")
+    if not set(called) & set(recorded):
+        return (f"nothing matched: the cache holds answers of {', '.join(recorded)}, but "
+                f"this session called {', '.join(called) or 'no model'}")
+    return ("nothing matched: the prompts or the parameters that shape an answer "
+            "(temperature, max_tokens, tools...) differ from the recording, or the cache "
+            "was recorded by another suite")

@@ -53,13 +53,7 @@ class ModelCallError(InfrastructureError):
         self.cause = cause
 
 
-class BudgetExhausted(InfrastructureError):
-    """A call was refused because the session's budget is spent."""
-
-
 _litellm_lock = threading.Lock()
-
-
 _litellm: Any = None
 
 
@@ -67,19 +61,44 @@ def import_litellm() -> Any:
     """Import litellm offline: no cost-map download, no tokenizer hub, no debug noise."""
     if _litellm is not None:
         return _litellm
-    return _import_litellm()
+    return _import_litellm(background=False)
 
 
-def _import_litellm() -> Any:
+def preload_litellm() -> threading.Thread:
+    """Start importing litellm in a daemon thread (it takes seconds): a later
+    :func:`import_litellm` then waits only for what is left, or not at all."""
+
+    def load() -> None:
+        if _litellm is not None:
+            return
+        try:
+            _import_litellm(background=True)
+        except Exception:  # noqa: BLE001 - the first real call imports again and reports it
+            pass
+
+    thread = threading.Thread(target=load, name="llmcheck-import-litellm", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_litellm(*, background: bool) -> Any:
     global _litellm
     with _litellm_lock:
+        if _litellm is not None:
+            return _litellm
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        if background:
+            # warnings.catch_warnings swaps process-wide state and is not thread-safe:
+            # in a background thread it could undo pytest's own capture. The plugin's
+            # filterwarnings lines cover litellm instead.
             import litellm
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import litellm
         litellm.suppress_debug_info = True
         litellm.telemetry = False
         # litellm logs a warning whenever its logging worker meets a new event loop,
@@ -379,6 +398,7 @@ class LLMClient:
         stream = bool(merged.pop("stream", False))
         timeout = merged.pop("timeout", self.config.timeout)
         ctx = context.current_sample()
+        replay_key = self._cache_key(ctx, messages, {**merged, "stream": stream})
         if ctx is not None and "seed" not in merged:
             merged["seed"] = ctx.seed  # reproducible per sample where the provider supports it
         kwargs: dict[str, Any] = {
@@ -393,9 +413,20 @@ class LLMClient:
         if stream:
             kwargs["stream"] = True
             kwargs["stream_options"] = {"include_usage": True}
-        index = ctx.index if ctx is not None else -1
-        key_params = {**merged, "stream": stream}
-        return _Request(kwargs, stream, cache_key(self.model, messages, key_params, index))
+        return _Request(kwargs, stream, replay_key)
+
+    def _cache_key(self, ctx: context.SampleContext | None, messages: list[dict[str, Any]],
+                   params: dict[str, Any]) -> str:
+        """The replay key: what shapes the answer (not the derived per-sample seed, so a
+        recording replays under any session seed), the sample, and which identical call
+        of the sample this is (a judge asked three times replays three answers)."""
+        if ctx is None:
+            return cache_key(self.model, messages, params, -1)
+        first = cache_key(self.model, messages, params, ctx.index)
+        ordinal = ctx.call_counts.get(first, 0)
+        ctx.call_counts[first] = ordinal + 1
+        return first if ordinal == 0 else cache_key(self.model, messages, params, ctx.index,
+                                                     ordinal)
 
     def _from_cache(self, request: _Request) -> Completion | None:
         cache = self.session.cache

@@ -2,16 +2,24 @@
 
 The runner sets a :class:`SampleContext` in a context variable around each
 sample (threads get a copied context, async samples their own task context),
-so that code deep inside the test body (checks, the model client) can record
-what happened without being handed anything. Outside a sample,
-:func:`current_sample` returns ``None`` and recording is a no-op.
+so that code deep inside the test body (checks, the model client, the
+``llm_sample`` fixture) can read and record what happened without being
+handed anything. Outside a sample, :func:`current_sample` returns ``None``
+and recording is a no-op.
+
+This is the one view of "the current sample": the ``llm_sample`` fixture is a
+late-binding handle (:class:`CurrentSample`) onto it, because a fixture is set
+up once per item while the item's samples run many times, possibly at once.
 """
 
 from __future__ import annotations
 
 import contextvars
+import random
 from dataclasses import dataclass, field
 from typing import Any
+
+from llmcheck.errors import UsageError
 
 _current: contextvars.ContextVar[SampleContext | None] = contextvars.ContextVar(
     "llmcheck_current_sample", default=None
@@ -26,17 +34,56 @@ class SampleContext:
     """0-based index of the sample within its test."""
     seed: int
     """Seed derived from the session seed, the test id and the index."""
+    runs: int = 1
+    """Samples planned for the test."""
     test_id: str = ""
     checks: list[Any] = field(default_factory=list)
     """Check results recorded by ``llmcheck.assert_*`` during the sample."""
     calls: list[Any] = field(default_factory=list)
     """Model calls recorded by the model client during the sample."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    call_counts: dict[str, int] = field(default_factory=dict)
+    """How often each request (by cache key) was made in this sample, so that the
+    n-th identical call replays the n-th recorded answer."""
+
+    @property
+    def rng(self) -> random.Random:
+        """A fresh ``random.Random`` seeded for this sample (safe to use in any thread)."""
+        return random.Random(self.seed)
 
 
 def current_sample() -> SampleContext | None:
     """The sample being run in this thread or task, or ``None`` outside one."""
     return _current.get()
+
+
+class CurrentSample:
+    """A handle that reads the running sample at the moment it is used
+    (what the ``llm_sample`` fixture returns): ``.index``, ``.seed``, ``.runs``,
+    ``.rng`` are those of whichever sample is running in this thread or task."""
+
+    _FIELDS = ("index", "seed", "runs", "rng", "test_id")
+
+    def _context(self) -> SampleContext:
+        ctx = current_sample()
+        if ctx is None:
+            raise UsageError(
+                "llm_sample is only available while a sample of an LLM test runs; mark the "
+                "test with @llmcheck.repeat(...) or @pytest.mark.llm(...) and use it in the "
+                "test body"
+            )
+        return ctx
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._FIELDS:
+            raise AttributeError(f"llm_sample has no attribute {name!r}; it has "
+                                 + ", ".join(self._FIELDS))
+        return getattr(self._context(), name)
+
+    def __repr__(self) -> str:
+        ctx = current_sample()
+        if ctx is None:
+            return "<llm_sample: outside a sample>"
+        return f"<llm_sample index={ctx.index} seed={ctx.seed} runs={ctx.runs}>"
 
 
 def _set(ctx: SampleContext | None) -> contextvars.Token:

@@ -13,6 +13,11 @@ plain ``assert`` and with pytest's reporting::
     │                         it is an ``error``: neither a pass nor a failure.
     └── ReportError           a report read back from disk is missing, corrupt
                               or of an unknown schema version.
+
+    LLMCheckWarning (a UserWarning)   something the user likely did not mean, such
+                              as a test that uses the ``llm`` fixture without
+                              being marked; ``-W error::llmcheck.LLMCheckWarning``
+                              makes it fail the test.
 """
 
 from __future__ import annotations
@@ -39,4 +44,9 @@ class ReportError(LLMCheckError):
     """A report file could not be read back."""
 
 
-__all__ = ["LLMCheckError", "UsageError", "InfrastructureError", "ReportError"]
+class LLMCheckWarning(UserWarning):
+    """Something the user likely did not mean; the message says what to do."""
+
+
+__all__ = ["LLMCheckError", "UsageError", "InfrastructureError", "ReportError",
+           "LLMCheckWarning"]

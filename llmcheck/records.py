@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from llmcheck import stats
 from llmcheck.errors import ReportError
+from llmcheck.settings import IntervalMethod, PolicyName
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped on every change of the JSON report's shape.
 
 Version history (and how :func:`load_session` migrates older reports):
@@ -31,14 +31,19 @@ Version history (and how :func:`load_session` migrates older reports):
       failing samples), ``tests[].pass_at_k`` and ``session.aggregates`` (pass
       rates pooled over the cases of a parametrized test). A version-1 report is
       read as version 2 with those empty: it recorded none of them.
+  3 - the whole verdict configuration in ``tests[].settings`` (policy, required
+      rate, margin, alpha, beta, confidence, interval method, early stop,
+      planned samples, concurrency and the policy's boundaries in ``design``),
+      replacing ``planned``, ``min_pass_rate``, ``confidence``, ``concurrency``
+      and ``verdict.policy``; ``tests[].simulated`` (the calls went to a simulator
+      the plugin started); ``session.cache`` (replay hits and misses) and
+      ``session.recovered_from``. A version-2 report is read with its settings
+      rebuilt from those fields; margin, alpha and beta, which it did not record,
+      are taken as the defaults and ``design`` is empty.
 """
 
 Outcome = Literal["passed", "failed", "error"]
-IntervalFn = Callable[[int, int], "tuple[float, float, str]"]
-"""(successes, n) -> (low, high, method name) at the test's confidence."""
 VerdictOutcome = Literal["passed", "failed", "error"]
-IntervalFn = Callable[[int, int], "tuple[float, float, str]"]
-"""(successes, n) -> (low, high, method name) at the test's confidence."""
 
 
 class _Record(BaseModel):
@@ -87,8 +92,14 @@ class SampleRecord(_Record):
 class Interval(_Record):
     low: float
     high: float
-    method: Literal["wilson", "clopper-pearson"] = "wilson"
+    method: IntervalMethod = "wilson"
     confidence: float
+
+    @classmethod
+    def of(cls, successes: int, n: int, method: str, confidence: float) -> Interval:
+        """The ``method`` interval of ``successes`` out of ``n`` at ``confidence``."""
+        low, high = stats.confidence_interval(successes, n, confidence, method)
+        return cls(low=low, high=high, method=method, confidence=confidence)
 
 
 class FailureGroup(_Record):
@@ -173,7 +184,6 @@ class Aggregate(_Record):
 
 class Verdict(_Record):
     outcome: VerdictOutcome
-    policy: Literal["threshold", "sequential", "interval"]
     conclusive: bool
     reason: str
     samples_to_conclusive: int | None = None
@@ -182,27 +192,67 @@ class Verdict(_Record):
     decided_after: int | None = Field(None, description="finished samples when the verdict settled")
 
 
+class TestSettings(_Record):
+    """A test's settings, resolved once (marker keywords, then the command line,
+    environment, ini and defaults: see :func:`llmcheck.settings.resolve_test`).
+
+    The same object drives the runner, is journaled with the samples and is
+    saved in the test's record, so a saved report can re-derive and explain its
+    own verdicts without pytest (:meth:`policy`).
+    """
+
+    __test__ = False  # not a pytest test class
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runs: int = Field(ge=1, description="samples planned: the most the test may run")
+    verdict: PolicyName = Field(description="the verdict policy")
+    min_pass_rate: float = Field(description="the pass rate the test requires")
+    confidence: float = Field(description="confidence level of intervals and verdicts")
+    margin: float = Field(description="sequential: half-width of the indifference zone")
+    alpha: float = Field(description="sequential: P(pass) at min_pass_rate - margin")
+    beta: float = Field(description="sequential: P(fail) at min_pass_rate + margin")
+    interval: IntervalMethod = Field(description="the interval method of the reports")
+    early_stop: bool = Field(description="stop launching samples once the verdict is settled")
+    concurrency: int = Field(ge=1, description="samples in flight at once")
+    model: str | None = Field(None, description="the model the test asked for, if any")
+    temperature: float | None = None
+    max_tokens: int | None = None
+    design: dict[str, float | int | None] = Field(
+        default_factory=dict,
+        description="the policy's decision rule: for threshold and interval the fewest "
+        "passes out of runs that pass; for sequential p0, p1, the SPRT boundaries on the "
+        "log-likelihood ratio (None when dropped) and the truncation's critical value")
+
+    def policy(self) -> stats.Policy:
+        """The verdict policy these settings describe."""
+        return stats.make_policy(
+            self.verdict, min_pass_rate=self.min_pass_rate, confidence=self.confidence,
+            max_samples=self.runs, margin=self.margin, alpha=self.alpha, beta=self.beta)
+
+    def interval_of(self, successes: int, n: int) -> Interval:
+        return Interval.of(successes, n, self.interval, self.confidence)
+
+
 class TestRecord(_Record):
     """One pytest item: its samples and the verdict they add up to."""
 
     __test__ = False  # not a pytest test class
 
     nodeid: str
-    planned: int
+    settings: TestSettings
     run: int
     passed: int
     failed: int
     errors: int
     pass_rate: float | None
     interval: Interval
-    min_pass_rate: float
-    confidence: float
     verdict: Verdict
-    concurrency: int
     duration: float
     interrupted: bool = False
     budget_stopped: bool = Field(False, description="the session budget stopped new samples")
     model: str | None = None
+    simulated: bool = Field(False, description="the calls went to a simulator the plugin "
+                            "started (not a model configured by the user)")
     usage: UsageTotals = Field(default_factory=UsageTotals)
     xfail: str | None = Field(None, description="reason, when the test is expected to fail")
     pass_hat_k: dict[str, float] = Field(
@@ -221,6 +271,29 @@ class TestRecord(_Record):
     def scored(self) -> int:
         return self.passed + self.failed
 
+    @property
+    def planned(self) -> int:
+        return self.settings.runs
+
+    @property
+    def min_pass_rate(self) -> float:
+        return self.settings.min_pass_rate
+
+    @property
+    def confidence(self) -> float:
+        return self.settings.confidence
+
+
+class CacheStats(_Record):
+    """How the session's record/replay cache served its calls."""
+
+    mode: Literal["read", "write", "rw"]
+    path: str
+    hits: int = Field(description="calls answered from the cache")
+    misses: int = Field(description="calls that found no recorded answer (read and rw)")
+    recorded_models: list[str] = Field(
+        default_factory=list, description="models the cache holds answers of")
+
 
 class SessionRecord(_Record):
     schema_version: int = SCHEMA_VERSION
@@ -236,9 +309,34 @@ class SessionRecord(_Record):
     simulated: bool = False
     usage: UsageTotals = Field(default_factory=UsageTotals)
     budget: str | None = Field(None, description="why the budget stopped the run, if it did")
+    cache: CacheStats | None = Field(None, description="replay hits and misses, when a "
+                                     "cache was used")
+    recovered_from: str | None = Field(
+        None, description="set on a report rebuilt from the journal of a run that was killed")
     tests: list[TestRecord] = Field(default_factory=list)
     aggregates: list[Aggregate] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def assemble(cls, tests: list[TestRecord], *, seed: int, started: datetime,
+                 model: str | None = None, options: dict[str, object] | None = None,
+                 warnings: list[str] | None = None, **fields: Any) -> SessionRecord:
+        """A session record from plain inputs: usage, budget, the simulated flag and
+        the pooled case rates are derived from the tests (scripts, the CLI, the
+        plugin and the gate all build sessions here)."""
+        import llmcheck
+
+        usage = UsageTotals()
+        for t in tests:
+            usage = usage + t.usage
+        simulated = any(t.simulated for t in tests)
+        if model is None and simulated:
+            model = next(t.model for t in tests if t.simulated)
+        budget = next((t.verdict.stop_reason for t in tests if t.budget_stopped), None)
+        return cls(llmcheck_version=llmcheck.__version__, started=started, seed=seed,
+                   options=dict(options or {}), model=model, simulated=simulated,
+                   usage=usage, budget=budget, tests=list(tests),
+                   aggregates=case_aggregates(tests), warnings=list(warnings or []), **fields)
 
 
 def group_failures(samples: list[SampleRecord]) -> list[FailureGroup]:
@@ -271,14 +369,13 @@ def group_failures(samples: list[SampleRecord]) -> list[FailureGroup]:
     return groups
 
 
-def check_stats(samples: list[SampleRecord], confidence: float,
-                interval: IntervalFn) -> list[CheckStat]:
+def check_stats(samples: list[SampleRecord], settings: TestSettings) -> list[CheckStat]:
     """Per-check counts over samples, the checks that failed most first."""
     by_name: dict[str, dict[int, list[CheckResult]]] = {}
     for sample in samples:
         for result in sample.checks:
             by_name.setdefault(result.name, {}).setdefault(sample.index, []).append(result)
-    stats = []
+    out = []
     for name, per_sample in by_name.items():
         failed_samples = sorted(i for i, rs in per_sample.items() if not all(r.passed for r in rs))
         evaluated = len(per_sample)
@@ -287,19 +384,19 @@ def check_stats(samples: list[SampleRecord], confidence: float,
         if failed_samples:
             first = next(r for r in per_sample[failed_samples[0]] if not r.passed)
             example = first.message
-        low, high, method = interval(passed, evaluated)
-        stats.append(CheckStat(
+        out.append(CheckStat(
             name=name, evaluated=evaluated, passed=passed, failed=len(failed_samples),
             pass_rate=passed / evaluated if evaluated else None,
-            interval=Interval(low=low, high=high, method=method, confidence=confidence),
+            interval=settings.interval_of(passed, evaluated),
             failed_samples=failed_samples, example=example,
         ))
-    stats.sort(key=lambda c: (-c.failed, c.name))
-    return stats
+    out.sort(key=lambda c: (-c.failed, c.name))
+    return out
 
 
-def case_aggregates(tests: list[TestRecord], interval: IntervalFn) -> list[Aggregate]:
-    """Pool the cases of each parametrized test function (two or more cases)."""
+def case_aggregates(tests: list[TestRecord]) -> list[Aggregate]:
+    """Pool the cases of each parametrized test function (two or more cases), with
+    the interval method and confidence of its first case."""
     groups: dict[str, list[TestRecord]] = {}
     for t in tests:
         base = t.nodeid.split("[", 1)[0] if t.nodeid.endswith("]") else None
@@ -312,13 +409,11 @@ def case_aggregates(tests: list[TestRecord], interval: IntervalFn) -> list[Aggre
         passed = sum(t.passed for t in members)
         failed = sum(t.failed for t in members)
         scored = passed + failed
-        low, high, method = interval(passed, scored)
         out.append(Aggregate(
             test=base, cases=len(members), passed=passed, failed=failed,
             errors=sum(t.errors for t in members),
             pass_rate=passed / scored if scored else None,
-            interval=Interval(low=low, high=high, method=method,
-                              confidence=members[0].confidence),
+            interval=members[0].settings.interval_of(passed, scored),
             cases_passed=sum(t.verdict.outcome == "passed" for t in members),
             cases_failed=sum(t.verdict.outcome != "passed" for t in members),
         ))
@@ -329,26 +424,10 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def save_session(record: SessionRecord, path: str | os.PathLike[str]) -> Path:
     """Serialize ``record`` to ``path`` atomically; return the path."""
+    from llmcheck.files import write_atomic
+
     p = Path(path)
     write_atomic(p, record.model_dump_json(indent=2) + "\n")
     return p
@@ -359,7 +438,38 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("schema_version") == 1:
         # v1 -> v2 only added lists that default to empty.
         data = {**data, "schema_version": 2}
+    if data.get("schema_version") == 2:
+        tests = data.get("tests")
+        if isinstance(tests, list):
+            tests = [_test_v2_to_v3(t) if isinstance(t, dict) else t for t in tests]
+        warnings = list(data.get("warnings") or [])
+        warnings.append("read from a schema version 2 report, which did not record margin, "
+                        "alpha, beta or early stopping: the defaults are shown")
+        data = {**data, "schema_version": 3, "tests": tests, "warnings": warnings}
     return data
+
+
+def _test_v2_to_v3(test: dict[str, Any]) -> dict[str, Any]:
+    """A v2 test record with its scattered settings gathered into ``settings``."""
+    from llmcheck.settings import SETTINGS
+
+    test = dict(test)
+    verdict = dict(test.get("verdict") or {})
+    interval = test.get("interval") or {}
+    test["settings"] = {
+        "runs": test.pop("planned", None),
+        "verdict": verdict.pop("policy", None),
+        "min_pass_rate": test.pop("min_pass_rate", None),
+        "confidence": test.pop("confidence", None),
+        "margin": SETTINGS["margin"].default,
+        "alpha": SETTINGS["alpha"].default,
+        "beta": SETTINGS["beta"].default,
+        "interval": interval.get("method", SETTINGS["interval"].default),
+        "early_stop": SETTINGS["early_stop"].default,
+        "concurrency": test.pop("concurrency", None),
+    }
+    test["verdict"] = verdict
+    return test
 
 
 def load_session(path: str | os.PathLike[str]) -> SessionRecord:

@@ -16,7 +16,6 @@ import concurrent.futures as cf
 import contextvars
 import hashlib
 import inspect
-import random
 import time
 import traceback
 from collections.abc import Callable
@@ -27,9 +26,9 @@ from typing import Any
 from llmcheck import context, stats
 from llmcheck.errors import InfrastructureError, UsageError
 from llmcheck.records import (
-    Interval,
     SampleRecord,
     TestRecord,
+    TestSettings,
     UsageTotals,
     Verdict,
     check_stats,
@@ -48,20 +47,6 @@ def sample_seed(session_seed: int, test_id: str, index: int) -> int:
 
 
 @dataclass(frozen=True)
-class SampleInfo:
-    """What a test body may know about the sample it is running as."""
-
-    index: int
-    seed: int
-    runs: int
-
-    @property
-    def rng(self) -> random.Random:
-        """A fresh ``random.Random`` seeded for this sample (thread-safe to use)."""
-        return random.Random(self.seed)
-
-
-@dataclass(frozen=True)
 class Progress:
     finished: int
     planned: int
@@ -76,22 +61,24 @@ class RunSpec:
     """Everything the runner needs to know besides the body."""
 
     test_id: str
-    runs: int
-    policy: stats.Policy
-    concurrency: int = 4
-    early_stop: bool = True
+    settings: TestSettings
     session_seed: int = 0
-    interval_method: str = "wilson"
     failure_types: tuple[type[BaseException], ...] = ()
     """Exceptions that are sample failures although not ``Exception`` subclasses
     (the plugin passes ``pytest.fail.Exception``)."""
     progress: Callable[[Progress], None] | None = None
-    warnings: list[str] = field(default_factory=list)
     stop_check: Callable[[], str | None] | None = None
     """Asked before each new sample; a returned reason (a spent budget) stops launching."""
     model: str | None = None
+    """The model the test's calls go to (recorded, not used by the runner)."""
+    simulated: bool = False
+    """The calls go to a simulator the plugin started."""
     on_sample: Callable[[SampleRecord], None] | None = None
     """Called with every finished sample (the plugin journals them to disk)."""
+
+    @property
+    def runs(self) -> int:
+        return self.settings.runs
 
 
 @dataclass
@@ -115,6 +102,7 @@ class SampleRunner:
     def __init__(self, body: Callable[..., Any], spec: RunSpec) -> None:
         self.body = body
         self.spec = spec
+        self.policy = spec.settings.policy()
         self.is_async = inspect.iscoroutinefunction(body)
         self._tally = _Tally()
         self._started = time.perf_counter()
@@ -135,19 +123,14 @@ class SampleRunner:
         return True
 
     # -- one sample -------------------------------------------------------
-    def _info(self, index: int) -> SampleInfo:
-        return SampleInfo(index, sample_seed(self.spec.session_seed, self.spec.test_id, index),
-                          self.spec.runs)
-
-    def _ctx(self, info: SampleInfo) -> context.SampleContext:
-        ctx = context.SampleContext(index=info.index, seed=info.seed, test_id=self.spec.test_id)
-        ctx.extra["info"] = info
-        return ctx
+    def _context(self, index: int) -> context.SampleContext:
+        seed = sample_seed(self.spec.session_seed, self.spec.test_id, index)
+        return context.SampleContext(index=index, seed=seed, runs=self.spec.runs,
+                                     test_id=self.spec.test_id)
 
     def _run_sync(self, index: int) -> SampleRecord:
         __tracebackhide__ = True
-        info = self._info(index)
-        ctx = self._ctx(info)
+        ctx = self._context(index)
         token = context._set(ctx)
         start = time.perf_counter()
         try:
@@ -160,8 +143,7 @@ class SampleRunner:
 
     async def _run_async(self, index: int) -> SampleRecord:
         __tracebackhide__ = True
-        info = self._info(index)
-        ctx = self._ctx(info)
+        ctx = self._context(index)
         token = context._set(ctx)
         start = time.perf_counter()
         try:
@@ -210,31 +192,16 @@ class SampleRunner:
         else:
             t.errors += 1
         remaining = self.spec.runs - t.finished
-        if t.decision is None and self.spec.policy.settled(t.passed, t.failed, remaining):
-            t.decision = self.spec.policy.decide(t.passed, t.failed, remaining)
+        if t.decision is None and self.policy.settled(t.passed, t.failed, remaining):
+            t.decision = self.policy.decide(t.passed, t.failed, remaining)
             t.decided_after = t.finished
-            if self.spec.early_stop:
+            if self.spec.settings.early_stop:
                 self._stop_launching = True
         if self.spec.on_sample is not None:
             self.spec.on_sample(sample)
         if self.spec.progress is not None:
             self.spec.progress(Progress(t.finished, self.spec.runs, t.passed, t.failed,
                                         t.errors, in_flight))
-
-    @classmethod
-    def from_samples(cls, spec: RunSpec, samples: list[SampleRecord],
-                     reason: str) -> TestRecord:
-        """The record of a run that ended abruptly (a crashed worker), rebuilt from
-        the samples it journaled, with the same verdict logic as a live run."""
-        runner = cls(lambda: None, spec)
-        for sample in sorted(samples, key=lambda s: s.index):
-            runner._finish(sample, 0)
-        runner._interrupted = True
-        record = runner.record()
-        verdict = record.verdict.model_copy(update={
-            "stop_reason": f"{reason} after {record.run} of {spec.runs} samples"})
-        return record.model_copy(update={"verdict": verdict, "duration": sum(
-            s.duration for s in samples)})
 
     # -- scheduling -------------------------------------------------------
     def run(self) -> TestRecord:
@@ -243,7 +210,7 @@ class SampleRunner:
         try:
             if self.is_async:
                 asyncio.run(self._schedule_async())
-            elif self.spec.concurrency == 1:
+            elif self.spec.settings.concurrency == 1:
                 self._schedule_inline()
             else:
                 self._schedule_threads()
@@ -279,13 +246,14 @@ class SampleRunner:
 
     def _schedule_threads(self) -> None:
         spec = self.spec
-        pool = cf.ThreadPoolExecutor(max_workers=min(spec.concurrency, spec.runs),
+        concurrency = spec.settings.concurrency
+        pool = cf.ThreadPoolExecutor(max_workers=min(concurrency, spec.runs),
                                      thread_name_prefix="llmcheck-sample")
         in_flight: set[cf.Future[SampleRecord]] = set()
         next_index = 0
         try:
             while True:
-                while (next_index < spec.runs and len(in_flight) < spec.concurrency
+                while (next_index < spec.runs and len(in_flight) < concurrency
                        and self._may_launch()):
                     # Copy the caller's context at submit time, so context variables
                     # set by fixtures are visible in the sample's thread.
@@ -308,7 +276,7 @@ class SampleRunner:
         next_index = 0
         try:
             while True:
-                while (next_index < spec.runs and len(in_flight) < spec.concurrency
+                while (next_index < spec.runs and len(in_flight) < spec.settings.concurrency
                        and self._may_launch()):
                     in_flight.add(asyncio.ensure_future(self._run_async(next_index)))
                     next_index += 1
@@ -325,85 +293,88 @@ class SampleRunner:
     def record(self) -> TestRecord:
         """The record of what has finished so far (complete after ``run``)."""
         spec, t = self.spec, self._tally
+        settings = spec.settings
         samples = sorted(t.samples, key=lambda s: s.index)
         scored = t.passed + t.failed
-        interval = interval_fn(spec.interval_method, spec.policy.confidence)
-        low, high, _ = interval(t.passed, scored)
-        decision = t.decision or spec.policy.decide(t.passed, t.failed, 0)
-        stopped_early = t.finished < spec.runs
-        if self._interrupted:
-            stop_reason = f"interrupted after {t.finished} of {spec.runs} samples"
-        elif self._budget_reason is not None and t.decision is None:
-            stop_reason = (f"budget spent after {t.finished} of {spec.runs} samples: "
-                           f"{self._budget_reason}")
-        elif stopped_early and t.decision is not None:
-            stop_reason = (f"verdict settled after {t.decided_after} of {spec.runs} samples: "
-                           f"{t.decision.reason}")
-        else:
-            stop_reason = None
-        if t.finished == 0 and self._budget_reason is not None:
-            verdict_outcome = "error"
-            reason = f"no sample ran: {self._budget_reason}"
-            conclusive = False
-        elif t.finished and t.errors * 2 > t.finished:
-            verdict_outcome = "error"
-            reason = (f"{t.errors} of {t.finished} samples could not get an answer from the "
-                      f"model (infrastructure errors); no verdict on the model")
-            conclusive = False
-        else:
-            verdict_outcome = "passed" if decision.passed else "failed"
-            reason = decision.reason
-            conclusive = decision.conclusive
-        pass_hat = {str(k): stats.pass_hat_k(scored, t.passed, k)
-                    for k in PASS_HAT_KS if k <= scored}
-        pass_at = {str(k): stats.pass_at_k(scored, t.passed, k)
-                   for k in PASS_HAT_KS if k <= scored}
+        warning = getattr(self.policy, "warning", None)
         return TestRecord(
             nodeid=spec.test_id,
-            planned=spec.runs,
+            settings=settings,
             run=t.finished,
             passed=t.passed,
             failed=t.failed,
             errors=t.errors,
             pass_rate=(t.passed / scored) if scored else None,
-            interval=Interval(low=low, high=high, method=spec.interval_method,
-                              confidence=spec.policy.confidence),
-            min_pass_rate=spec.policy.min_pass_rate,
-            confidence=spec.policy.confidence,
-            verdict=Verdict(
-                outcome=verdict_outcome,
-                policy=spec.policy.name,
-                conclusive=conclusive,
-                reason=reason,
-                samples_to_conclusive=None if conclusive else decision.samples_to_conclusive,
-                stopped_early=stopped_early,
-                stop_reason=stop_reason,
-                decided_after=t.decided_after,
-            ),
-            concurrency=spec.concurrency,
+            interval=settings.interval_of(t.passed, scored),
+            verdict=self._verdict(),
             duration=time.perf_counter() - self._started,
             interrupted=self._interrupted,
             budget_stopped=self._budget_reason is not None and t.decision is None,
             model=spec.model,
+            simulated=spec.simulated,
             usage=UsageTotals.of_calls([c for s in samples for c in s.calls]),
-            pass_hat_k=pass_hat,
-            pass_at_k=pass_at,
+            pass_hat_k={str(k): stats.pass_hat_k(scored, t.passed, k)
+                        for k in PASS_HAT_KS if k <= scored},
+            pass_at_k={str(k): stats.pass_at_k(scored, t.passed, k)
+                       for k in PASS_HAT_KS if k <= scored},
             samples=samples,
-            checks=check_stats(samples, spec.policy.confidence, interval),
+            checks=check_stats(samples, settings),
             failure_groups=group_failures(samples),
-            warnings=list(spec.warnings),
+            warnings=[warning] if warning else [],
         )
 
+    def _verdict(self) -> Verdict:
+        """The verdict on what has finished: the policy's, unless no sample ran or
+        most samples could not reach the model (then an error, no verdict)."""
+        t = self._tally
+        decision = t.decision or self.policy.decide(t.passed, t.failed, 0)
+        outcome = "passed" if decision.passed else "failed"
+        reason, conclusive = decision.reason, decision.conclusive
+        if t.finished == 0 and self._budget_reason is not None:
+            outcome, conclusive = "error", False
+            reason = f"no sample ran: {self._budget_reason}"
+        elif t.finished and t.errors * 2 > t.finished:
+            outcome, conclusive = "error", False
+            reason = (f"{t.errors} of {t.finished} samples could not get an answer from the "
+                      f"model (infrastructure errors); no verdict on the model")
+        return Verdict(
+            outcome=outcome,
+            conclusive=conclusive,
+            reason=reason,
+            samples_to_conclusive=None if conclusive else decision.samples_to_conclusive,
+            stopped_early=t.finished < self.spec.runs,
+            stop_reason=self._stop_reason(),
+            decided_after=t.decided_after,
+        )
 
-def interval_fn(method: str, confidence: float) -> Callable[[int, int], tuple[float, float, str]]:
-    """``(successes, n) -> (low, high, method)`` for the configured interval method."""
-    fn = stats.clopper_pearson_interval if method == "clopper-pearson" else stats.wilson_interval
+    def _stop_reason(self) -> str | None:
+        t, runs = self._tally, self.spec.runs
+        if self._interrupted:
+            return f"interrupted after {t.finished} of {runs} samples"
+        if self._budget_reason is not None and t.decision is None:
+            return f"budget spent after {t.finished} of {runs} samples: {self._budget_reason}"
+        if t.finished < runs and t.decision is not None:
+            return (f"verdict settled after {t.decided_after} of {runs} samples: "
+                    f"{t.decision.reason}")
+        return None
 
-    def interval(successes: int, n: int) -> tuple[float, float, str]:
-        low, high = fn(successes, n, confidence)
-        return low, high, method
 
-    return interval
+def rebuild_record(spec: RunSpec, samples: list[SampleRecord],
+                   reason: str | None) -> TestRecord:
+    """A test's record rebuilt from the samples it journaled, with the same verdict
+    logic as a live run: ``reason`` says why it ended abruptly (a crashed worker, a
+    killed run) and marks it interrupted; ``None`` means it had finished."""
+    runner = SampleRunner(lambda: None, spec)
+    for sample in sorted(samples, key=lambda s: s.index):
+        runner._finish(sample, 0)
+    runner._interrupted = reason is not None
+    record = runner.record()
+    duration = sum(s.duration for s in samples)
+    if reason is None:
+        return record.model_copy(update={"duration": duration})
+    verdict = record.verdict.model_copy(update={
+        "stop_reason": f"{reason} after {record.run} of {spec.runs} samples"})
+    return record.model_copy(update={"verdict": verdict, "duration": duration})
 
 
 def _visible(tb: TracebackType | None) -> TracebackType | None:
@@ -441,9 +412,3 @@ def _clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 20] + f"... [{len(text) - limit + 20} chars cut]"
-
-
-def current_info() -> SampleInfo | None:
-    """The running sample's :class:`SampleInfo`, or ``None`` outside a sample."""
-    ctx = context.current_sample()
-    return None if ctx is None else ctx.extra.get("info")

@@ -12,13 +12,26 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from llmcheck.errors import UsageError
 
-VERDICT_POLICIES = ("threshold", "sequential", "interval")
-INTERVAL_METHODS = ("wilson", "clopper-pearson")
+if TYPE_CHECKING:  # pragma: no cover
+    from llmcheck.records import TestSettings
+
+# The one list of each set of names; llmcheck.stats and the records use these.
+PolicyName = Literal["threshold", "sequential", "interval"]
+"""The verdict policies (``--llm-verdict``)."""
+POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
+IntervalMethod = Literal["wilson", "clopper-pearson"]
+"""The confidence-interval methods (``--llm-interval``)."""
+INTERVAL_METHODS: tuple[str, ...] = get_args(IntervalMethod)
+
+DEFAULT_RUNS = 10
+"""Samples per test when neither the test nor the session says (the sequential
+policy instead defaults to its equivalent fixed test's n)."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +86,8 @@ SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
         Setting("runs", "int", "samples per LLM test; overrides the runs= of every marked "
-                "test (default 10; under --llm-verdict=sequential, the smallest fixed-sample "
-                "size that meets alpha and beta)", None, low=1),
+                f"test (default {DEFAULT_RUNS}; under --llm-verdict=sequential, the smallest "
+                "fixed-sample size that meets alpha and beta)", None, low=1),
         Setting("concurrency", "int", "samples of one test in flight at once (default 4)",
                 4, low=1),
         Setting("min_pass_rate", "float", "required pass rate for LLM tests that set none "
@@ -83,7 +96,7 @@ SETTINGS: dict[str, Setting] = {
                 "(default 0.95)", 0.95, low=0, high=1, low_open=True, high_open=True),
         Setting("verdict", "choice", "verdict policy: threshold (observed rate >= required), "
                 "sequential (truncated SPRT) or interval (lower bound >= required); "
-                "default threshold", "threshold", choices=VERDICT_POLICIES),
+                "default threshold", "threshold", choices=POLICY_NAMES),
         Setting("margin", "float", "sequential: half-width of the indifference zone around "
                 "the required rate (default 0.05)", 0.05, low=0, high=0.5, low_open=True,
                 high_open=True),
@@ -142,6 +155,11 @@ MARKER_SETTINGS = (
     "runs", "concurrency", "min_pass_rate", "confidence", "verdict", "margin", "alpha",
     "beta", "interval", "early_stop", "model", "temperature", "max_tokens",
 )
+
+
+def marker_signature() -> str:
+    """``runs=None, min_pass_rate=0.9, ...``: the marker's keywords with their defaults."""
+    return ", ".join(f"{name}={SETTINGS[name].default!r}" for name in MARKER_SETTINGS)
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRUE = {"1", "true", "yes", "on"}
@@ -223,3 +241,64 @@ def validate_marker_kwargs(kwargs: dict[str, Any], where: str) -> dict[str, Any]
             continue
         out[key] = validate(key, value, where, shown=f"{where}({key}={value!r})")
     return out
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A session setting's value and where it came from."""
+
+    value: Any
+    source: str  # "command line", "environment", "ini", "default"
+
+
+def resolve_test(marker_kwargs: Mapping[str, Any], session: Mapping[str, Resolved],
+                 where: str = "@pytest.mark.llm", marker_args: tuple[Any, ...] = ()
+                 ) -> TestSettings:
+    """Resolve one test's settings, once: its own keywords win over the session's
+    settings, except ``runs``, where the command line and the environment win (so
+    ``pytest --llm-runs=50`` really runs every test 50 times)."""
+    from llmcheck import stats
+    from llmcheck.records import TestSettings
+
+    given = validate_marker_kwargs(_with_positional_runs(marker_kwargs, marker_args, where),
+                                   where)
+
+    def value(name: str) -> Any:
+        if name in given:
+            return given[name]
+        return session[name].value if name in session else SETTINGS[name].default
+
+    if session["runs"].source in ("command line", "environment"):
+        runs = session["runs"].value
+    else:
+        runs = value("runs")  # the test's own, the ini's, or None
+    early_stop = not session["no_early_stop"].value and value("early_stop")
+    if runs is None and value("verdict") != "sequential":
+        runs = DEFAULT_RUNS
+    policy = stats.make_policy(
+        value("verdict"), min_pass_rate=value("min_pass_rate"), confidence=value("confidence"),
+        max_samples=runs, margin=value("margin"), alpha=value("alpha"), beta=value("beta"))
+    return TestSettings(
+        runs=policy.max_samples, verdict=policy.name, min_pass_rate=policy.min_pass_rate,
+        confidence=policy.confidence, margin=value("margin"), alpha=value("alpha"),
+        beta=value("beta"), interval=value("interval"), early_stop=early_stop,
+        concurrency=value("concurrency"), model=given.get("model"),
+        temperature=given.get("temperature"), max_tokens=given.get("max_tokens"),
+        design=policy.design())
+
+
+def session_defaults() -> dict[str, Resolved]:
+    """Every setting at its default, as if nothing were configured (scripts, tests)."""
+    return {name: Resolved(spec.default, "default") for name, spec in SETTINGS.items()}
+
+
+def _with_positional_runs(kwargs: Mapping[str, Any], args: tuple[Any, ...],
+                          where: str) -> dict[str, Any]:
+    """``@pytest.mark.llm(20)`` means runs=20; any other positional is an error."""
+    kwargs = dict(kwargs)
+    if args:
+        if len(args) != 1 or "runs" in kwargs:
+            raise UsageError(f"{where}{args!r}: positional arguments are not accepted "
+                             "(except one: runs); pass keywords, e.g. @llmcheck.repeat(runs=20)")
+        kwargs["runs"] = args[0]
+    return kwargs

@@ -3,10 +3,16 @@
 Every process appends each finished sample to its own JSON-lines file under the
 report directory as it happens, so a crash (a pytest-xdist worker dying
 mid-test, or the whole run being killed) still leaves what was measured on
-disk. At the end of the session the controller rebuilds a record for every
-test whose report never arrived, from its journaled samples, then removes this
-session's journal files. Files of an earlier session that died are left alone:
-they are its only trace.
+disk. Each file starts with the session's seed and start time, and each test
+with its resolved :class:`~llmcheck.records.TestSettings`, so a record can be
+rebuilt from the file alone.
+
+- At the end of a session the controller rebuilds a record for every test of
+  its own whose report never arrived (a worker died), then removes its files.
+- At the start of a session, the journal of an earlier session that was killed
+  (its files are still there and its processes are gone) is turned into a
+  report of its own, ``llmcheck-recovered-<token>.json`` beside
+  ``llmcheck.json``, and removed; the session says so.
 """
 
 from __future__ import annotations
@@ -14,32 +20,42 @@ from __future__ import annotations
 import json
 import os
 import threading
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 JOURNAL_DIR = ".llmcheck-journal"
+DIED = "the process running it died"
+KILLED = "the run was killed"
 
 
 class Journal:
     """One process's journal file (opened on first write)."""
 
-    def __init__(self, report_dir: Path, session_token: str, name: str) -> None:
+    def __init__(self, report_dir: Path, session_token: str, name: str,
+                 header: dict[str, Any] | None = None) -> None:
         self.directory = report_dir / JOURNAL_DIR
         self.path = self.directory / f"{session_token}-{name}-{os.getpid()}.jsonl"
+        self.header = {"token": session_token, **(header or {})}
         self._file: Any = None
         self._lock = threading.Lock()
 
     def _write(self, entry: dict[str, Any]) -> None:
+        from llmcheck.files import open_private
+
         line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
         with self._lock:
             if self._file is None:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+                self._file = open_private(self.path, "a")
+                self._file.write(json.dumps({"session": self.header}, default=str) + "\n")
             self._file.write(line)
             self._file.flush()  # in the OS's hands now: survives the process dying
 
-    def start(self, nodeid: str, spec: dict[str, Any]) -> None:
-        self._write({"start": nodeid, "spec": spec})
+    def start(self, nodeid: str, settings: Any, *, model: str | None,
+              simulated: bool) -> None:
+        self._write({"start": nodeid, "settings": settings.model_dump(mode="json"),
+                     "model": model, "simulated": simulated})
 
     def sample(self, nodeid: str, sample: Any) -> None:
         self._write({"nodeid": nodeid, "sample": sample.model_dump(mode="json")})
@@ -54,59 +70,162 @@ class Journal:
                 self._file = None
 
 
-def recover(report_dir: Path, session_token: str, have: set[str]) -> list[Any]:
-    """Records of this session's tests that journaled samples but never reported."""
-    directory = report_dir / JOURNAL_DIR
-    paths = sorted(directory.glob(f"{session_token}-*.jsonl")) if directory.is_dir() else []
-    if not paths:
-        return []  # the common case: no LLM test ran, or every one reported
-    from llmcheck import stats
-    from llmcheck.records import SampleRecord
-    from llmcheck.runner import RunSpec, SampleRunner
+@dataclass
+class _Contents:
+    """What one session's journal files hold."""
 
-    specs: dict[str, dict[str, Any]] = {}
-    samples: dict[str, list[Any]] = {}
-    done: set[str] = set()
+    session: dict[str, Any] = field(default_factory=dict)
+    starts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    samples: dict[str, list[Any]] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+
+
+def _read(paths: list[Path]) -> _Contents:
+    from llmcheck.records import SampleRecord
+
+    out = _Contents()
     for path in paths:
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by the crash
-            if "start" in entry:
-                specs[entry["start"]] = entry["spec"]
-                samples[entry["start"]] = []
+            if "session" in entry:
+                out.session = {**entry["session"], **out.session}
+            elif "start" in entry:
+                out.starts[entry["start"]] = entry
+                out.samples[entry["start"]] = []
             elif "done" in entry:
-                done.add(entry["done"])
-            elif "sample" in entry and entry.get("nodeid") in samples:
-                samples[entry["nodeid"]].append(SampleRecord.model_validate(entry["sample"]))
-    records = []
-    for nodeid, spec in specs.items():
-        if nodeid in done or nodeid in have or not samples[nodeid]:
-            continue
-        policy = stats.make_policy(
-            spec["policy"], min_pass_rate=spec["min_pass_rate"], confidence=spec["confidence"],
-            max_samples=spec["runs"], margin=spec["margin"], alpha=spec["alpha"],
-            beta=spec["beta"])
-        run_spec = RunSpec(test_id=nodeid, runs=spec["runs"], policy=policy,
-                           concurrency=spec["concurrency"], early_stop=spec["early_stop"],
-                           interval_method=spec["interval"], model=spec.get("model"),
-                           warnings=list(spec.get("warnings", [])))
-        records.append(SampleRunner.from_samples(run_spec, samples[nodeid],
-                                                 "the process running it died"))
-    return records
+                out.done.add(entry["done"])
+            elif "sample" in entry and entry.get("nodeid") in out.samples:
+                out.samples[entry["nodeid"]].append(
+                    SampleRecord.model_validate(entry["sample"]))
+    return out
+
+
+def _rebuild(contents: _Contents, nodeid: str, reason: str | None) -> Any:
+    from llmcheck.records import TestSettings
+    from llmcheck.runner import RunSpec, rebuild_record
+
+    start = contents.starts[nodeid]
+    spec = RunSpec(test_id=nodeid, settings=TestSettings.model_validate(start["settings"]),
+                   model=start.get("model"), simulated=bool(start.get("simulated")))
+    return rebuild_record(spec, contents.samples[nodeid], reason)
+
+
+def _files(report_dir: Path, session_token: str = "") -> list[Path]:
+    directory = report_dir / JOURNAL_DIR
+    if not directory.is_dir():
+        return []
+    return sorted(directory.glob(f"{session_token}*.jsonl"))
+
+
+def recover(report_dir: Path, session_token: str, have: set[str]) -> list[Any]:
+    """Records of this session's tests that journaled samples but never reported."""
+    paths = _files(report_dir, session_token + "-")
+    if not paths:
+        return []  # the common case: no LLM test ran, or every one reported
+    contents = _read(paths)
+    return [_rebuild(contents, nodeid, DIED) for nodeid in contents.starts
+            if nodeid not in contents.done and nodeid not in have
+            and contents.samples[nodeid]]
 
 
 def clear(report_dir: Path, session_token: str) -> None:
-    directory = report_dir / JOURNAL_DIR
-    if not directory.is_dir():
-        return
-    for path in directory.glob(f"{session_token}-*.jsonl"):
+    """Remove this session's journal files (and the folder, once empty)."""
+    _remove(_files(report_dir, session_token + "-"), report_dir)
+
+
+def _remove(paths: list[Path], report_dir: Path) -> None:
+    for path in paths:
         try:
             path.unlink()
         except OSError:
             pass
     try:
-        directory.rmdir()  # only if empty: an earlier crash's files stay
+        (report_dir / JOURNAL_DIR).rmdir()  # only if empty
     except OSError:
         pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process: assume it is running
+    return True
+
+
+def _stale_tokens(report_dir: Path, own_token: str) -> dict[str, list[Path]]:
+    """Journal files of other sessions none of whose processes is alive."""
+    by_token: dict[str, list[Path]] = {}
+    for path in _files(report_dir):
+        token, _, rest = path.stem.partition("-")
+        if token != own_token:
+            by_token.setdefault(token, []).append(path)
+    stale = {}
+    for token, paths in by_token.items():
+        pids = [rest.rsplit("-", 1)[-1] for rest in (p.stem for p in paths)]
+        if not any(pid.isdigit() and _alive(int(pid)) for pid in pids):
+            stale[token] = paths
+    return stale
+
+
+@dataclass
+class Recovered:
+    """An earlier session's journal turned into a report, or why it could not be."""
+
+    token: str
+    tests: int = 0
+    report: Path | None = None
+    problem: str | None = None
+    journal: list[Path] = field(default_factory=list)
+
+    def message(self) -> str:
+        if self.problem is None and self.report is None:
+            return (f"removed the journal of an earlier run that was killed (session "
+                    f"{self.token}) before any sample finished")
+        if self.report is not None:
+            return (f"recovered {self.tests} test(s) from the journal of an earlier run that "
+                    f"was killed (session {self.token}) into {self.report}")
+        where = ", ".join(str(p) for p in self.journal)
+        return (f"the journal of an earlier run that was killed (session {self.token}) could "
+                f"not be recovered ({self.problem}); it is left at {where}")
+
+
+def recover_stale(report_dir: Path, own_token: str) -> list[Recovered]:
+    """Turn every earlier session's leftover journal into a report of its own."""
+    out = []
+    for token, paths in _stale_tokens(report_dir, own_token).items():
+        result = Recovered(token, journal=paths)
+        try:
+            result.tests, result.report = _save_recovered(report_dir, token, _read(paths))
+        except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+            result.problem = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        else:
+            _remove(paths, report_dir)
+        out.append(result)
+    return out
+
+
+def _save_recovered(report_dir: Path, token: str, contents: _Contents) -> tuple[int, Path | None]:
+    from llmcheck.records import SessionRecord, now, save_session
+
+    tests = [_rebuild(contents, nodeid, None if nodeid in contents.done else KILLED)
+             for nodeid in contents.starts if contents.samples[nodeid]]
+    if not tests:
+        return 0, None  # it died before any sample finished: nothing to keep
+    header = contents.session
+    started = header.get("started")
+    session = SessionRecord.assemble(
+        tests, seed=int(header.get("seed", 0)),
+        started=datetime.fromisoformat(started) if started else now(),
+        model=header.get("model"), interrupted=True,
+        recovered_from=f"journal of session {token}",
+        warnings=[f"rebuilt from the sample journal of a run that was killed (session "
+                  f"{token}); tests cut short are marked interrupted"])
+    path = report_dir / f"llmcheck-recovered-{token}.json"
+    save_session(session, path)
+    return len(tests), path

@@ -11,13 +11,11 @@ except ``runs``, where the command line and the environment win (so
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from llmcheck.errors import UsageError
-from llmcheck.settings import SETTINGS, Setting, validate
+from llmcheck.settings import SETTINGS, Resolved, Setting, validate
 
 # Settings exposed as options (early_stop is the marker keyword; the option is
 # --llm-no-early-stop, as users expect a flag to turn the default off).
@@ -43,13 +41,6 @@ def _dest(spec: Setting) -> str:
     return "llm_" + spec.name
 
 
-@dataclass(frozen=True)
-class Resolved:
-    value: Any
-    source: str  # "command line", "environment", "ini", "default"
-    explicit: bool  # set by the user (not the default)
-
-
 def resolve(config: pytest.Config) -> dict[str, Resolved]:
     """Decide every setting once per session; a bad value is a usage error."""
     out: dict[str, Resolved] = {}
@@ -64,12 +55,12 @@ def resolve(config: pytest.Config) -> dict[str, Resolved]:
 def _resolve_one(config: pytest.Config, spec: Setting) -> Resolved:
     raw = config.getoption(_dest(spec))
     if raw is not None:
-        return Resolved(validate(spec.name, raw, spec.option), "command line", True)
+        return Resolved(validate(spec.name, raw, spec.option), "command line")
     env = os.environ.get(spec.env)
     if env is not None and env.strip() != "":
         return Resolved(validate(spec.name, env, f"environment variable {spec.env}"),
-                        "environment", True)
+                        "environment")
     ini = config.getini(spec.ini)
     if isinstance(ini, str) and ini.strip() != "":
-        return Resolved(validate(spec.name, ini, f"ini key {spec.ini}"), "ini", True)
-    return Resolved(spec.default, "default", False)
+        return Resolved(validate(spec.name, ini, f"ini key {spec.ini}"), "ini")
+    return Resolved(spec.default, "default")

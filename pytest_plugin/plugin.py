@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from llmcheck.errors import UsageError
+from llmcheck.errors import LLMCheckWarning, UsageError
+from llmcheck.settings import marker_signature
 from pytest_plugin import options
 from pytest_plugin.progress import LiveProgress
 from pytest_plugin.session import REPORT_ATTR, SESSION_KEY, SessionState
@@ -26,16 +27,16 @@ LITELLM_WARNING_FILTERS = (
     "ignore:.* on TypedDict class .* the `ReadOnly` qualifier:UserWarning",
     "ignore:Pydantic serializer warnings:UserWarning",
 )
-ITEM_SETTINGS = pytest.StashKey[dict[str, Any]]()
+ITEM_SETTINGS = pytest.StashKey[Any]()
 ITEM_RECORD = pytest.StashKey[Any]()
-ITEM_MODEL = pytest.StashKey[str]()
+ITEM_CLIENT = pytest.StashKey[Any]()
 
-MARKER_DOC = (
-    "llm(runs=None, min_pass_rate=0.9, confidence=0.95, concurrency=4, verdict='threshold', "
-    "margin=0.05, alpha=0.05, beta=0.05, interval='wilson', early_stop=True, model=None, "
-    "temperature=None, max_tokens=None): run this test many times and judge it by its pass "
-    "rate (see @llmcheck.repeat)"
-)
+MARKER_DOC = (f"llm({marker_signature()}): run this test many times and judge it by its "
+              "pass rate (see @llmcheck.repeat)")
+UNMARKED_WARNING = (
+    "this test uses the llm fixture but is not marked with @llmcheck.repeat(...) or "
+    "@pytest.mark.llm(...), so it ran once, with no pass rate and no record in the report; "
+    "mark it to run it many times")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -72,6 +73,22 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput["llmcheck_token"] = state.token
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        state.recover_earlier_runs()
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """The first LLM test found starts importing litellm in the background, so its
+    seconds overlap the rest of collection and fixture setup."""
+    if item.get_closest_marker("llm") is None or item.config.option.collectonly:
+        return
+    state = item.config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        state.preload_client()
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
     state = config.stash.get(SESSION_KEY, None)
     if state is None:
@@ -105,22 +122,19 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     else:
         body = functools.partial(testfunction, **funcargs)
 
-    progress = LiveProgress.maybe(pyfuncitem.config, state, settings["runs"])
+    client = pyfuncitem.stash.get(ITEM_CLIENT, None)
+    progress = LiveProgress.maybe(pyfuncitem.config, state, settings.runs)
     spec = RunSpec(
         test_id=pyfuncitem.nodeid,
-        runs=settings["runs"],
-        policy=settings["policy"],
-        concurrency=settings["concurrency"],
-        early_stop=settings["early_stop"],
+        settings=settings,
         session_seed=state.seed,
-        interval_method=settings["interval"],
         failure_types=(pytest.fail.Exception,),
         progress=progress,
-        warnings=settings["warnings"],
         stop_check=state.budget_exhausted,
-        model=pyfuncitem.stash.get(ITEM_MODEL, None),
+        model=None if client is None else client.model,
+        simulated=client is not None and client.config.simulated,
     )
-    spec.on_sample = state.journal_start(spec, settings)
+    spec.on_sample = state.journal_start(spec)
     runner = SampleRunner(body, spec)
     try:
         record = runner.run()
@@ -194,9 +208,13 @@ def llm(request: pytest.FixtureRequest, llm_endpoint: Any) -> Any:
     from llmcheck.client import set_default_client
 
     state: SessionState = request.config.stash[SESSION_KEY]
-    item_settings = request.node.stash.get(ITEM_SETTINGS, {})
-    client = state.client(llm_endpoint, item_settings.get("model_overrides", {}))
-    request.node.stash[ITEM_MODEL] = client.model
+    settings = request.node.stash.get(ITEM_SETTINGS, None)
+    if settings is None:
+        import warnings
+
+        warnings.warn(LLMCheckWarning(UNMARKED_WARNING), stacklevel=1)
+    client = state.client(llm_endpoint, settings)
+    request.node.stash[ITEM_CLIENT] = client
     set_default_client(client)
     yield client
     set_default_client(None)
@@ -206,6 +224,6 @@ def llm(request: pytest.FixtureRequest, llm_endpoint: Any) -> Any:
 def llm_sample() -> Any:
     """The sample being run: ``.index``, ``.seed``, ``.runs`` and ``.rng`` (a seeded
     ``random.Random``), so a test can vary its input per sample."""
-    from pytest_plugin.fixtures import SampleProxy
+    from llmcheck.context import CurrentSample
 
-    return SampleProxy()
+    return CurrentSample()

@@ -8,6 +8,7 @@ and the terminal summary.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,22 @@ from typing import Any
 import pytest
 
 from llmcheck.errors import UsageError
-from llmcheck.settings import validate_marker_kwargs
-from pytest_plugin.options import Resolved
+from llmcheck.settings import DEFAULT_RUNS, Resolved
 
 SAVE_EVERY = 0.5  # seconds: the JSON file is rewritten at most this often during a run
-DEFAULT_RUNS = 10
 
 SESSION_KEY = pytest.StashKey["SessionState"]()
 REPORT_ATTR = "llmcheck_record"
 """The test report attribute carrying a TestRecord as JSON (survives xdist)."""
+
+
+def table_width(tr: Any) -> int | None:
+    """The width to fit the summary into: the terminal's on a terminal, or the one
+    COLUMNS sets; a log or file with no width set gets the whole table, because a
+    node id cut in a CI log cannot be rerun."""
+    if tr.isatty() or os.environ.get("COLUMNS", "").strip().isdigit():
+        return int(tr._tw.fullwidth)
+    return None
 
 
 class SessionState:
@@ -46,9 +54,12 @@ class SessionState:
         self.simulator: Any = None
         self._endpoint: Any = None
         self._model_session_obj: Any = None
+        self._preloading: Any = None
         self.token = token or uuid.uuid4().hex[:12]
+        self.recovered: list[Any] = []
         worker = getattr(config, "workerinput", {}).get("workerid", "main")
-        self.journal = Journal(self.report_dir, self.token, worker)
+        self.journal = Journal(self.report_dir, self.token, worker, header={
+            "seed": seed, "started": self.started.isoformat(), "model": self.setting("model")})
         if self.setting("cache") != "off":
             self.model_session  # noqa: B018 - open the cache now: a bad file is a usage error
 
@@ -74,9 +85,8 @@ class SessionState:
         if self.setting("cache") != "off":
             from llmcheck.cache import ResponseCache
 
-            path = Path(self.config.invocation_params.dir) / self.setting("cache_path")
             try:
-                cache = ResponseCache(path, self.setting("cache"))
+                cache = ResponseCache(self.cache_path, self.setting("cache"))
             except UsageError as exc:
                 raise pytest.UsageError(f"--llm-cache: {exc}") from None
         return ModelSession(
@@ -119,19 +129,31 @@ class SessionState:
                                          simulated=True, **common)
         return self._endpoint
 
-    def client(self, endpoint: Any, overrides: dict[str, Any]) -> Any:
+    def client(self, endpoint: Any, settings: Any) -> Any:
+        """The model client of one test: the session's endpoint with the test's own
+        model, temperature and max_tokens (from its marker), if it set them."""
         from dataclasses import replace
 
         from llmcheck.client import LLMClient
 
         config = endpoint
-        params = {k: overrides[k] for k in ("temperature", "max_tokens") if k in overrides}
+        params = {} if settings is None else {
+            k: getattr(settings, k) for k in ("temperature", "max_tokens")
+            if getattr(settings, k) is not None}
         if params:
             config = replace(config, params={**config.params, **params})
         client = LLMClient(config, self.model_session)
-        if "model" in overrides and overrides["model"] != config.model:
-            client = client.with_model(overrides["model"])
+        if settings is not None and settings.model and settings.model != config.model:
+            client = client.with_model(settings.model)
         return client
+
+    def preload_client(self) -> None:
+        """Start importing litellm in a background thread (once): it takes seconds, and
+        can overlap collection and fixture setup instead of delaying the first sample."""
+        if self._preloading is None:
+            from llmcheck.client import preload_litellm
+
+            self._preloading = preload_litellm()
 
     def stop_simulator(self) -> None:
         if self.simulator is not None:
@@ -143,73 +165,23 @@ class SessionState:
         return self.resolved[name].value
 
     # -- settings of one item --------------------------------------------
-    def item_settings(self, item: pytest.Item) -> dict[str, Any]:
-        """Merge the marker's keywords with the session settings and build the policy.
-
-        A bad value fails the item's setup with a message naming it, rather
-        than stopping the whole session.
-        """
-        from llmcheck import stats
+    def item_settings(self, item: pytest.Item) -> Any:
+        """The item's :class:`~llmcheck.records.TestSettings`, resolved once from its
+        marker and the session's settings. A bad value fails the item's setup with a
+        message naming it, rather than stopping the whole session."""
+        from llmcheck.settings import resolve_test
 
         marker = item.get_closest_marker("llm")
         assert marker is not None
-        where = "@pytest.mark.llm"
         try:
-            kwargs = dict(marker.kwargs)
-            if marker.args:
-                if len(marker.args) == 1 and "runs" not in kwargs:
-                    kwargs["runs"] = marker.args[0]
-                else:
-                    raise UsageError(
-                        f"{where}{marker.args!r}: positional arguments are not accepted "
-                        "(except one: runs); pass keywords, e.g. @llmcheck.repeat(runs=20)"
-                    )
-            kw = validate_marker_kwargs(kwargs, where)
-            g = self.resolved
-
-            def pick(name: str) -> Any:
-                return kw[name] if name in kw else g[name].value
-
-            if g["runs"].source in ("command line", "environment"):
-                runs = g["runs"].value
-            elif "runs" in kw:
-                runs = kw["runs"]
-            else:
-                runs = g["runs"].value  # ini, or None (policy default)
-            if g["no_early_stop"].value:
-                early_stop = False
-            else:
-                early_stop = kw.get("early_stop", True)
-            verdict = pick("verdict")
-            if runs is None and verdict != "sequential":
-                runs = DEFAULT_RUNS
-            policy = stats.make_policy(
-                verdict,
-                min_pass_rate=pick("min_pass_rate"),
-                confidence=pick("confidence"),
-                max_samples=runs,
-                margin=pick("margin"),
-                alpha=pick("alpha"),
-                beta=pick("beta"),
-            )
+            settings = resolve_test(marker.kwargs, self.resolved, "@pytest.mark.llm",
+                                    marker.args)
+            warning = getattr(settings.policy(), "warning", None)
         except UsageError as exc:
             pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
-        warnings = []
-        warning = getattr(policy, "warning", None)
-        if warning:
-            warnings.append(warning)
-            if warning not in self.warnings:
-                self.warnings.append(warning)
-        overrides = {k: kw[k] for k in ("model", "temperature", "max_tokens") if k in kw}
-        return {
-            "model_overrides": overrides,
-            "runs": policy.max_samples,
-            "policy": policy,
-            "concurrency": pick("concurrency"),
-            "early_stop": early_stop,
-            "interval": pick("interval"),
-            "warnings": warnings,
-        }
+        if warning and warning not in self.warnings:
+            self.warnings.append(warning)
+        return settings
 
     # -- collecting records ----------------------------------------------
     def add_report(self, report: pytest.TestReport, raw: str) -> None:
@@ -239,16 +211,10 @@ class SessionState:
     def report_path(self) -> Path:
         return self.report_dir / "llmcheck.json"
 
-    def journal_start(self, spec: Any, settings: dict[str, Any]) -> Any:
+    def journal_start(self, spec: Any) -> Any:
         """Journal the test's settings; return the per-sample journaling callback."""
-        policy = spec.policy
-        self.journal.start(spec.test_id, {
-            "runs": spec.runs, "policy": policy.name, "min_pass_rate": policy.min_pass_rate,
-            "confidence": policy.confidence, "margin": getattr(policy, "margin", 0.05),
-            "alpha": getattr(policy, "alpha", 0.05), "beta": getattr(policy, "beta", 0.05),
-            "interval": spec.interval_method, "concurrency": spec.concurrency,
-            "early_stop": spec.early_stop, "model": spec.model, "warnings": spec.warnings,
-        })
+        self.journal.start(spec.test_id, spec.settings, model=spec.model,
+                           simulated=spec.simulated)
         nodeid = spec.test_id
         return lambda sample: self.journal.sample(nodeid, sample)
 
@@ -259,20 +225,9 @@ class SessionState:
         if not final and now_t - self._last_save < SAVE_EVERY:
             return None
         self._last_save = now_t
-        import llmcheck
-        from llmcheck.records import SessionRecord, now, save_session
+        from llmcheck.records import now, save_session
 
-        session = SessionRecord(
-            llmcheck_version=llmcheck.__version__,
-            started=self.started,
-            seed=self.seed,
-            options={name: {"value": r.value, "source": r.source}
-                     for name, r in self.resolved.items()},
-            tests=list(self.records.values()),
-            aggregates=self.aggregates(),
-            warnings=list(self.warnings),
-            **self._model_summary(),
-        )
+        session = self.session_record()
         if final:
             session.finished = now()
             session.duration = now_t - self._t0
@@ -280,29 +235,36 @@ class SessionState:
             session.interrupted = exitstatus == int(pytest.ExitCode.INTERRUPTED)
         return save_session(session, self.report_path)
 
-    def aggregates(self) -> list[Any]:
-        from llmcheck.records import case_aggregates
-        from llmcheck.runner import interval_fn
+    def session_record(self) -> Any:
+        from llmcheck.records import SessionRecord
 
-        interval = interval_fn(self.setting("interval"), self.setting("confidence"))
-        return case_aggregates(list(self.records.values()), interval)
+        return SessionRecord.assemble(
+            list(self.records.values()), seed=self.seed, started=self.started,
+            model=self.setting("model"),
+            options={name: {"value": r.value, "source": r.source}
+                     for name, r in self.resolved.items()},
+            warnings=self.warnings, cache=self.cache_stats())
 
-    def _model_summary(self) -> dict[str, Any]:
-        from llmcheck.client import SIMULATOR_MODEL
-        from llmcheck.records import UsageTotals
+    def cache_stats(self) -> Any:
+        """Replay hits and misses, counted from the calls recorded in the tests (so
+        they add up across xdist workers)."""
+        mode = self.setting("cache")
+        if mode == "off":
+            return None
+        from llmcheck.records import CacheStats
 
-        usage = UsageTotals()
-        for r in self.records.values():
-            usage = usage + r.usage
-        models = {r.model for r in self.records.values() if r.model}
-        budget = next((r.verdict.stop_reason for r in self.records.values()
-                       if r.budget_stopped), None)
-        return {
-            "model": self.setting("model") or (SIMULATOR_MODEL if models else None),
-            "simulated": SIMULATOR_MODEL in models,
-            "usage": usage,
-            "budget": budget,
-        }
+        calls = [c for r in self.records.values() for s in r.samples for c in s.calls]
+        hits = sum(c.cached for c in calls)
+        reads = mode in ("read", "rw")
+        models: list[str] = []
+        if reads and self._model_session_obj is not None and self.model_session.cache:
+            models = self.model_session.cache.recorded_models()
+        return CacheStats(mode=mode, path=str(self.cache_path), hits=hits,
+                          misses=len(calls) - hits if reads else 0, recorded_models=models)
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.config.invocation_params.dir) / self.setting("cache_path")
 
     def finish(self, exitstatus: int) -> None:
         if self._model_session_obj is not None:
@@ -333,32 +295,38 @@ class SessionState:
     def header(self) -> str:
         v = self.resolved
         runs = v["runs"]
-        runs_text = f"{runs.value}" if runs.value is not None else "per test (default 10)"
+        runs_text = (f"{runs.value}" if runs.value is not None
+                     else f"per test (default {DEFAULT_RUNS})")
         return (f"llmcheck: seed={self.seed} runs={runs_text} verdict={v['verdict'].value} "
                 f"concurrency={v['concurrency'].value} (reproduce with --llm-seed={self.seed})")
 
     def terminal_summary(self, tr: Any, exitstatus: int) -> None:
-        if self.is_worker or not self.records:
+        if self.is_worker:
             return
-        from llmcheck.render import summary_table
+        for recovered in self.recovered:
+            tr.write_line(f"llmcheck: {recovered.message()}", yellow=True)
+        if not self.records:
+            return
+        from llmcheck import render
+        from llmcheck.cache import describe_replay
 
+        session = self.session_record()
+        width = table_width(tr)
         tr.write_sep("=", f"llmcheck pass rates (seed {self.seed})")
-        for line in summary_table(self.records.values()).splitlines():
+        for line in render.summary_table(session.tests, width=width).splitlines():
             tr.write_line(line)
-        from llmcheck.render import aggregates_table, failing_checks_lines
-
-        aggregates = self.aggregates()
-        if aggregates:
+        if session.aggregates:
             tr.write_line("")
-            for line in aggregates_table(aggregates).splitlines():
+            for line in render.aggregates_table(session.aggregates, width=width).splitlines():
                 tr.write_line(line)
-        checks = failing_checks_lines(self.records.values())
+        checks = render.failing_checks_lines(session.tests,
+                                             width=None if width is None else width - 2)
         if checks:
             tr.write_line("")
             tr.write_line("failing checks (samples failed / evaluated):")
             for line in checks:
                 tr.write_line("  " + line)
-        inconclusive = [r for r in self.records.values()
+        inconclusive = [r for r in session.tests
                         if not r.verdict.conclusive and r.verdict.outcome != "error"]
         if inconclusive:
             tr.write_line(
@@ -366,24 +334,32 @@ class SessionState:
                 "required rate, so the verdict could flip on a rerun; n≈ is the number of "
                 "samples that would settle it at the observed rate"
             )
-        for w in self.warnings:
+        for w in session.warnings:
             tr.write_line(f"warning: {w}", yellow=True)
-        from llmcheck.render import usage_line
-
-        summary = self._model_summary()
-        if summary["usage"].calls:
-            tr.write_line(usage_line(summary["usage"], "llmcheck model usage"))
-        if summary["budget"]:
-            tr.write_line(f"llmcheck budget: {summary['budget']}; tests marked 'budget' "
+        if session.usage.calls:
+            tr.write_line(render.usage_line(session.usage, "llmcheck model usage"))
+        if session.cache is not None:
+            line, trouble = describe_replay(session.cache, session.tests)
+            tr.write_line(f"llmcheck {line}", yellow=trouble)
+        if session.budget:
+            tr.write_line(f"llmcheck budget: {session.budget}; tests marked 'budget' "
                           "got their verdict from the samples collected before it ran out",
                           red=True)
-        if summary["simulated"]:
+        if session.simulated:
             tr.write_line(
                 "llmcheck: no model configured, so these tests ran against the built-in "
                 "simulator; to test a real model pass --llm-model=openai/gpt-4o-mini "
                 "--llm-api-key-env=OPENAI_API_KEY (or any litellm model, with --llm-api-base "
                 "for a local server)", cyan=True)
         tr.write_line(f"llmcheck report: {self.report_path}")
+
+    def recover_earlier_runs(self) -> None:
+        """Turn the journal of an earlier run that was killed into a report of its own."""
+        if self.is_worker:
+            return
+        from pytest_plugin import journal
+
+        self.recovered = journal.recover_stale(self.report_dir, self.token)
 
     # -- hooks (this object is registered as a plugin) ---------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -16,10 +16,25 @@ import scipy.special  # noqa: F401
 import scipy.stats  # noqa: F401
 
 import llmcheck.checks  # noqa: F401
+import llmcheck.files  # noqa: F401
 import llmcheck.records  # noqa: F401
 import llmcheck.runner  # noqa: F401
+from llmcheck.client import import_litellm
+
+# The plugin starts importing litellm in a background thread as soon as it
+# collects an LLM test; inside an in-process pytester run that import would be
+# undone by the sys.modules restore (or cut in half). Import it here, once.
+import_litellm()
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch):
+    """pytest runs made by these tests lay out the llmcheck table for a wide
+    terminal (it is fitted to COLUMNS), so tests can match whole rows; the tests
+    of the narrow layouts set COLUMNS themselves."""
+    monkeypatch.setenv("COLUMNS", "250")
 
 
 def load_report(pytester: pytest.Pytester, report_dir: str = "reports") -> dict:

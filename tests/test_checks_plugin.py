@@ -7,6 +7,8 @@ import json
 import pytest
 from conftest import by_name
 
+from llmcheck.records import SCHEMA_VERSION
+
 
 def test_per_check_counts_in_terminal_and_json(pytester, report):
     pytester.makepyfile("""
@@ -39,7 +41,7 @@ def test_per_check_counts_in_terminal_and_json(pytester, report):
         "*test_person: schema(Person) 4/20, max_words(50) 2/20*",
     ])
     data = report()
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == SCHEMA_VERSION
     t = by_name(data)["test_person"]
     checks = {c["name"]: c for c in t["checks"]}
     assert checks["schema(Person)"]["failed"] == 4
@@ -181,4 +183,4 @@ def test_version_1_reports_are_migrated(tmp_path):
     path = tmp_path / "old.json"
     path.write_text(json.dumps(v1))
     session = load_session(path)
-    assert session.schema_version == 2 and session.aggregates == []
+    assert session.schema_version == SCHEMA_VERSION and session.aggregates == []

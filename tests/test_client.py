@@ -294,33 +294,61 @@ def test_budget_counts_calls_and_cost():
     assert "--llm-max-calls=2 reached" in budget.exhausted
 
 
+def _in_sample(index: int, seed: int, call):
+    """Run ``call()`` as sample ``index`` with ``seed``; return (result, its context)."""
+    ctx = SampleContext(index=index, seed=seed)
+    token = _set(ctx)
+    try:
+        return call(), ctx
+    finally:
+        _reset(token)
+
+
 def test_cache_write_then_replay_makes_no_http_call(simulator, tmp_path):
     from llmcheck.cache import ResponseCache
 
     path = tmp_path / "cache.sqlite"
     writer = ModelSession(cache=ResponseCache(path, "write"))
-    ctx = SampleContext(index=0, seed=7)
-    token = _set(ctx)
-    try:
-        first = client_for(simulator, session=writer)(EXTRACT)
-        writer.close()
-        assert simulator.request_count == 1
-        reader = ModelSession(cache=ResponseCache(path, "read"))
-        again = client_for(simulator, session=reader)(EXTRACT)
-        assert simulator.request_count == 1            # no HTTP call
-        assert again.text == first.text and again.cached is True
-        assert reader.cache.hits == 1
-        # another sample index is another key: a miss calls the model
-        ctx2 = SampleContext(index=1, seed=8)
-        token2 = _set(ctx2)
-        try:
-            client_for(simulator, session=reader)(EXTRACT)
-        finally:
-            _reset(token2)
-        assert simulator.request_count == 2 and reader.cache.misses == 1
-    finally:
-        _reset(token)
-    assert [c.cached for c in ctx.calls] == [False, True]
+    first, _ = _in_sample(0, 7, lambda: client_for(simulator, session=writer)(EXTRACT))
+    writer.close()
+    assert simulator.request_count == 1
+    # a later session: same sample index, another derived seed (another --llm-seed)
+    reader = ModelSession(cache=ResponseCache(path, "read"))
+    again, ctx = _in_sample(0, 99, lambda: client_for(simulator, session=reader)(EXTRACT))
+    assert simulator.request_count == 1            # no HTTP call
+    assert again.text == first.text and again.cached is True
+    assert reader.cache.hits == 1
+    assert [c.cached for c in ctx.calls] == [True]
+    # another sample index is another key: a miss calls the model
+    _in_sample(1, 8, lambda: client_for(simulator, session=reader)(EXTRACT))
+    assert simulator.request_count == 2 and reader.cache.misses == 1
+
+
+def test_identical_calls_of_a_sample_replay_in_order(simulator, tmp_path):
+    """A judge asked three times in one sample records three answers and replays
+    all three, in order (not the first one three times)."""
+    from llmcheck.cache import ResponseCache
+
+    path = tmp_path / "cache.sqlite"
+    writer = ModelSession(cache=ResponseCache(path, "write"))
+    client = client_for(simulator, session=writer, temperature=1.0)
+    recorded, _ = _in_sample(0, 7, lambda: [client(EXTRACT, seed=i).text for i in range(3)])
+    writer.close()
+    reader = ModelSession(cache=ResponseCache(path, "read"))
+    client = client_for(simulator, session=reader, temperature=1.0)
+    replayed, ctx = _in_sample(0, 8, lambda: [client(EXTRACT, seed=i).text for i in range(3)])
+    assert replayed == recorded and reader.cache.hits == 3
+    # the same three calls without their own seeds are identical requests: the
+    # n-th one replays the n-th recorded answer
+    writer = ModelSession(cache=ResponseCache(tmp_path / "b.sqlite", "write"))
+    client = client_for(simulator, session=writer)
+    _, written = _in_sample(0, 7, lambda: [client(EXTRACT) for _ in range(3)])
+    writer.close()
+    reader = ModelSession(cache=ResponseCache(tmp_path / "b.sqlite", "read"))
+    client = client_for(simulator, session=reader)
+    _, read = _in_sample(0, 8, lambda: [client(EXTRACT) for _ in range(3)])
+    assert reader.cache.hits == 3 and all(c.cached for c in read.calls)
+    assert len(written.call_counts) == 1 and list(written.call_counts.values()) == [3]
 
 
 def test_cache_never_stores_keys(simulator, tmp_path, monkeypatch):

@@ -32,8 +32,9 @@ def test_decorator_runs_the_body_many_times(pytester, report):
     result = pytester.runpytest("-p", "no:randomly", "--llm-no-early-stop")
     result.assert_outcomes(passed=2)
     t = by_name(report())["test_counted"]
-    assert (t["planned"], t["run"], t["passed"], t["failed"], t["errors"]) == (7, 7, 7, 0, 0)
-    assert t["min_pass_rate"] == 0.5
+    assert (t["settings"]["runs"], t["run"], t["passed"], t["failed"], t["errors"]) == \
+        (7, 7, 7, 0, 0)
+    assert t["settings"]["min_pass_rate"] == 0.5
     assert [s["index"] for s in t["samples"]] == list(range(7))
 
 
@@ -61,11 +62,11 @@ def test_marker_is_equivalent_to_the_decorator(pytester, report):
         # verdict settled (samples in flight finish in any order)
         ignored = ("nodeid", "duration", "samples", "failure_groups", "verdict")
         return {k: v for k, v in t.items() if k not in ignored} | {
-            "verdict": (t["verdict"]["outcome"], t["verdict"]["policy"])}
+            "verdict": (t["verdict"]["outcome"], t["settings"]["verdict"])}
 
     assert strip(tests["test_marker"]) == strip(tests["test_decorator"])
     assert tests["test_marker"]["passed"] == 4
-    assert tests["test_bare"]["planned"] == 10  # the default
+    assert tests["test_bare"]["settings"]["runs"] == 10  # the default
 
 
 def test_async_bodies_run_without_another_plugin(pytester, report):
@@ -107,7 +108,7 @@ def test_concurrency_really_overlaps(pytester, report, kind):
     ]))
     result = pytester.runpytest("-p", "no:randomly", "-s")
     result.assert_outcomes(passed=2)
-    assert by_name(report())["test_overlap"]["concurrency"] == 4
+    assert by_name(report())["test_overlap"]["settings"]["concurrency"] == 4
 
 
 def test_concurrency_option_limits_samples_in_flight(pytester):
@@ -145,7 +146,7 @@ def test_llm_runs_overrides_every_marked_test(pytester, report):
     """)
     pytester.runpytest("--llm-runs=6").assert_outcomes(passed=2)
     tests = by_name(report())
-    assert tests["test_a"]["planned"] == 6 and tests["test_b"]["planned"] == 6
+    assert tests["test_a"]["settings"]["runs"] == 6 and tests["test_b"]["settings"]["runs"] == 6
 
 
 def test_min_pass_rate_option_is_the_default_for_tests_that_set_none(pytester, report):
@@ -163,9 +164,9 @@ def test_min_pass_rate_option_is_the_default_for_tests_that_set_none(pytester, r
     result = pytester.runpytest("--llm-min-pass-rate=0.7", "--llm-no-early-stop")
     result.assert_outcomes(passed=1, failed=1)
     tests = by_name(report())
-    assert tests["test_default"]["min_pass_rate"] == 0.7
+    assert tests["test_default"]["settings"]["min_pass_rate"] == 0.7
     assert tests["test_default"]["verdict"]["outcome"] == "passed"
-    assert tests["test_own"]["min_pass_rate"] == 0.9
+    assert tests["test_own"]["settings"]["min_pass_rate"] == 0.9
     assert tests["test_own"]["verdict"]["outcome"] == "failed"
 
 
@@ -332,9 +333,10 @@ def test_sequential_policy_and_its_default_cap(pytester, report):
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, failed=1)
     tests = by_name(report())
-    assert tests["test_good"]["planned"] == 50     # the fixed-sample test meeting alpha, beta
+    # the fixed-sample test meeting alpha, beta
+    assert tests["test_good"]["settings"]["runs"] == 50
     assert tests["test_good"]["run"] < 50
-    assert tests["test_good"]["verdict"]["policy"] == "sequential"
+    assert tests["test_good"]["settings"]["verdict"] == "sequential"
     assert tests["test_bad"]["run"] < 50
     assert "warning: sequential" not in result.stdout.str()
 
@@ -368,7 +370,7 @@ def test_interval_policy_needs_the_lower_bound_to_clear(pytester, report):
     """)
     # 20/20: Wilson lower bound 0.8389 >= 0.8 passes; at 0.85 it does not.
     pytester.runpytest().assert_outcomes(passed=1)
-    assert by_name(report())["test_all_pass"]["verdict"]["policy"] == "interval"
+    assert by_name(report())["test_all_pass"]["settings"]["verdict"] == "interval"
     pytester.runpytest("--llm-min-pass-rate=0.85").assert_outcomes(passed=1)  # marker wins
     pytester.makepyfile("""
         import llmcheck
@@ -385,16 +387,16 @@ def test_verdict_option_and_ini_and_env(pytester, report, monkeypatch):
     pytester.makeini("[pytest]\nllm_verdict = interval\nllm_runs = 4\n")
     pytester.runpytest().assert_outcomes(failed=1)   # 4/4: lower bound 0.51 < 0.9
     t = by_name(report())["test_ok"]
-    assert t["verdict"]["policy"] == "interval"
-    assert t["planned"] == 12   # ini runs is a default; the test's own runs wins
+    assert t["settings"]["verdict"] == "interval"
+    assert t["settings"]["runs"] == 12   # ini runs is a default; the test's own runs wins
     monkeypatch.setenv("LLMCHECK_VERDICT", "threshold")
     monkeypatch.setenv("LLMCHECK_RUNS", "5")
     pytester.runpytest().assert_outcomes(passed=1)   # env beats ini; env runs overrides
     t = by_name(report())["test_ok"]
-    assert t["verdict"]["policy"] == "threshold" and t["planned"] == 5
+    assert t["settings"]["verdict"] == "threshold" and t["settings"]["runs"] == 5
     pytester.runpytest("--llm-verdict=sequential", "--llm-runs=60").assert_outcomes(passed=1)
     t = by_name(report())["test_ok"]
-    assert t["verdict"]["policy"] == "sequential" and t["planned"] == 60
+    assert t["settings"]["verdict"] == "sequential" and t["settings"]["runs"] == 60
 
 
 def test_report_dir_option(pytester, report):
@@ -597,12 +599,14 @@ def test_json_report_content(pytester, report):
     assert data["options"]["no_early_stop"] == {"value": True, "source": "command line"}
     (t,) = data["tests"]
     assert t["nodeid"] == "test_json_report_content.py::test_mix"
-    assert (t["planned"], t["run"], t["passed"], t["failed"], t["errors"]) == (10, 10, 9, 1, 0)
-    assert t["pass_rate"] == 0.9 and t["concurrency"] == 2 and t["duration"] > 0
+    assert (t["settings"]["runs"], t["run"], t["passed"], t["failed"], t["errors"]) == \
+        (10, 10, 9, 1, 0)
+    assert t["pass_rate"] == 0.9 and t["settings"]["concurrency"] == 2 and t["duration"] > 0
     assert t["interval"]["method"] == "wilson"
     assert t["interval"]["low"] == pytest.approx(0.5958, abs=1e-4)
     v = t["verdict"]
-    assert (v["outcome"], v["policy"], v["conclusive"]) == ("passed", "threshold", False)
+    assert (v["outcome"], t["settings"]["verdict"], v["conclusive"]) == \
+        ("passed", "threshold", False)
     assert v["stopped_early"] is False and v["stop_reason"] is None
     assert v["samples_to_conclusive"] > 10 and "0.80 required" in v["reason"]
     # Settled once the unfinished samples could no longer change it: when 8 have
@@ -773,11 +777,67 @@ def test_a_killed_run_leaves_its_samples_in_the_journal(pytester):
             if llm_sample.index == 3:
                 os._exit(9)          # no sessionfinish: nothing else gets written
     """)
-    pytester.runpytest_subprocess()
+    pytester.runpytest_subprocess("--llm-seed=77")
     (journal,) = (pytester.path / "reports" / ".llmcheck-journal").glob("*.jsonl")
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert lines[0]["start"].endswith("::test_killed")
+    assert lines[0]["session"]["seed"] == 77
+    assert lines[1]["start"].endswith("::test_killed")
+    assert lines[1]["settings"]["runs"] == 10 and lines[1]["settings"]["concurrency"] == 1
     assert [e["sample"]["index"] for e in lines if "sample" in e] == [0, 1, 2]
+
+
+def test_the_next_run_recovers_a_killed_runs_journal_into_its_own_report(pytester):
+    pytester.makepyfile(test_killed="""
+        import os, llmcheck
+
+        @llmcheck.repeat(runs=4)
+        def test_finished():
+            pass
+
+        @llmcheck.repeat(runs=10, concurrency=1)
+        def test_killed(llm_sample):
+            if llm_sample.index == 3:
+                os._exit(9)
+            assert llm_sample.index != 1
+    """)
+    pytester.runpytest_subprocess("--llm-seed=77", "-p", "no:randomly")
+    reports = pytester.path / "reports"
+    (journal,) = (reports / ".llmcheck-journal").glob("*.jsonl")
+    token = journal.name.split("-")[0]
+    # the next session, in the same report directory, running something else
+    pytester.makepyfile(test_killed="def test_other():\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    result.stdout.fnmatch_lines([f"llmcheck: recovered 2 test(s) from the journal of an earlier "
+                                 f"run that was killed (session {token}) into *"
+                                 f"llmcheck-recovered-{token}.json"])
+    assert not (reports / ".llmcheck-journal").exists()
+    from llmcheck.records import load_session
+
+    recovered = load_session(reports / f"llmcheck-recovered-{token}.json")
+    assert recovered.seed == 77 and recovered.recovered_from and recovered.interrupted
+    tests = {t.nodeid.split("::")[-1]: t for t in recovered.tests}
+    assert tests["test_finished"].run == 4 and not tests["test_finished"].interrupted
+    killed = tests["test_killed"]
+    assert (killed.run, killed.passed, killed.failed, killed.interrupted) == (3, 2, 1, True)
+    assert "the run was killed after 3 of 10" in killed.verdict.stop_reason
+    # and it is said once: the run after that finds nothing to recover
+    again = pytester.runpytest_subprocess()
+    assert "recovered" not in again.stdout.str()
+
+
+def test_a_journal_that_cannot_be_recovered_is_kept_and_its_path_shown(pytester):
+    journal = pytester.path / "reports" / ".llmcheck-journal"
+    journal.mkdir(parents=True)
+    bad = journal / "deadbeef0000-main-999999999.jsonl"
+    bad.write_text('{"session": {"seed": 1}}\n{"start": "t.py::test_x", "settings": {}}\n'
+                   '{"nodeid": "t.py::test_x", "sample": {"index": 0, "seed": 1, '
+                   '"outcome": "passed", "duration": 0.1}}\n')
+    pytester.makepyfile("def test_other():\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    result.stdout.fnmatch_lines(["*earlier run that was killed (session deadbeef0000) could "
+                                 "not be recovered (ValidationError*); it is left at *"
+                                 "deadbeef0000-main-999999999.jsonl"])
+    assert bad.exists()
 
 
 def test_a_run_without_llm_tests_imports_nothing_heavy(pytester):

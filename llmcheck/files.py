@@ -1,0 +1,56 @@
+"""Every file llmcheck writes, written one way.
+
+Reports, the sample journal and the replay cache can hold model output and
+prompts, which may be private, so they are all created readable by their
+owner only (mode 0600; folders llmcheck creates, 0700). Reports are replaced
+atomically, so a reader sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def ensure_dir(path: Path) -> None:
+    """Create ``path`` (and parents) if missing; new folders get :data:`DIR_MODE`."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+
+def open_private(path: Path, mode: str = "a") -> IO[Any]:
+    """Open a text file for writing, created with :data:`FILE_MODE` if new."""
+    ensure_dir(path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    fd = os.open(path, flags, FILE_MODE)
+    return os.fdopen(fd, mode, encoding="utf-8")
+
+
+def create_private(path: Path) -> None:
+    """Make sure ``path`` exists with :data:`FILE_MODE` (for files another library
+    opens, such as the sqlite cache); an existing file keeps its mode."""
+    ensure_dir(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
+    ensure_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

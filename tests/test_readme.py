@@ -1,0 +1,61 @@
+"""The README renders as intended on GitHub: fences closed, no escaped backticks,
+code in tables shown as code, and the two set-up commands where CI looks for them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+markdown_it = pytest.importorskip("markdown_it")
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture(scope="module")
+def source() -> str:
+    return README.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tokens(source):
+    return markdown_it.MarkdownIt("commonmark").enable("table").parse(source)
+
+
+def test_no_escaped_backticks(source):
+    bad = [n for n, line in enumerate(source.splitlines(), 1) if "\\`" in line]
+    assert not bad, f"README lines with an escaped backtick (shown raw on GitHub): {bad}"
+
+
+def test_every_fenced_block_is_closed(source, tokens):
+    lines = source.splitlines()
+    fences = [t for t in tokens if t.type == "fence"]
+    assert fences, "the README has code blocks"
+    for fence in fences:
+        start, end = fence.map
+        closing = lines[end - 1].strip() if end - 1 < len(lines) else ""
+        assert end - 1 > start and closing.startswith(fence.markup) and \
+            set(closing) == {fence.markup[0]}, \
+            f"the code block opened on line {start + 1} is never closed"
+
+
+def test_no_stray_fence_markers_in_rendered_text(tokens):
+    inline = [t.content for t in tokens if t.type == "inline"]
+    stray = [text for text in inline if "```" in text]
+    assert not stray, f"fence markers rendered as text: {stray[:3]}"
+
+
+def test_code_in_tables_renders_as_code(source):
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(source)
+    cells = html.split("<td>")[1:]
+    assert cells and all("`" not in cell.split("</td>")[0] for cell in cells), \
+        "a table cell shows raw backticks"
+
+
+@pytest.mark.parametrize("marker", ["suites-command", "test-command"])
+def test_setup_commands_are_fenced_one_liners(source, tokens, marker):
+    lines = source.splitlines()
+    at = next(n for n, line in enumerate(lines) if f"<!-- {marker} -->" in line)
+    fence = next(t for t in tokens if t.type == "fence" and t.map[0] == at + 1)
+    command = fence.content.strip()
+    assert "\n" not in command and command.startswith('python -m pip install -e ".[dev]" && ')
