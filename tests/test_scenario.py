@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -13,7 +14,14 @@ import pytest
 import yaml
 
 from llmcheck.errors import UsageError
-from llmcheck.simulator import Engine, Latency, Scenario, default_scenario, load_scenario
+from llmcheck.simulator import (
+    Engine,
+    Fault,
+    Latency,
+    Scenario,
+    default_scenario,
+    load_scenario,
+)
 from llmcheck.simulator.scenario import Variant
 
 GET_WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
@@ -386,3 +394,127 @@ def test_scripted_fault_numbering() -> None:
         None,
         None,
     ]
+
+
+# ------------------------------------------------- decisions pinned across refactors
+
+REGRESSION_PROMPTS: list[tuple[list[dict[str, Any]], list[dict[str, Any]] | None]] = [
+    ([{"role": "user", "content": "Return Ada Lovelace as JSON with name and age."}], None),
+    (
+        [
+            {"role": "user", "content": "Classify the sentiment of this review."},
+            {"role": "user", "content": "Review: I love this blender, works great!"},
+        ],
+        None,
+    ),
+    ([{"role": "user", "content": "What's the weather in Paris?"}], [GET_WEATHER]),
+    (
+        [
+            {"role": "user", "content": "What's the weather in Paris?"},
+            {"role": "tool", "content": "18 C, sunny"},
+        ],
+        [GET_WEATHER],
+    ),
+    ([{"role": "user", "content": DOCUMENTED_PROMPTS[6][1]}], None),
+    ([{"role": "user", "content": "What is a good name for a cat?"}], None),
+]
+
+
+def _regression_scenario() -> Scenario:
+    """The default scenario plus error rates and scripted faults, so every branch runs."""
+    base = default_scenario()
+    return base.model_copy(
+        update={
+            "errors": base.errors.model_copy(
+                update={"rate_limit": 0.1, "server_error": 0.05, "timeout": 0.05, "malformed": 0.05}
+            ),
+            "faults": [
+                Fault(kind="rate_limit", after=3, count=2, retry_after=0.25),
+                Fault(kind="timeout", route="summary", after=1, count=1, timeout_s=2.5),
+                Fault(kind="server_error", route="default", after=0, count=1),
+            ],
+        }
+    )
+
+
+def _decision_records() -> list[list[Any]]:
+    """Every field of ~2,000 decisions: 50 server seeds x the prompts above x request kinds."""
+    records: list[list[Any]] = []
+    for server_seed in range(50):
+        engine = Engine(_regression_scenario(), seed=server_seed)
+        for messages, tools in REGRESSION_PROMPTS:
+            base: dict[str, Any] = {"model": "m", "messages": messages}
+            if tools:
+                base["tools"] = tools
+            bodies: list[tuple[dict[str, Any], str | None]] = [
+                (base, None),  # the per-server RNG stream
+                ({**base, "seed": server_seed * 7, "n": 2}, None),
+                ({**base, "seed": server_seed * 7, "n": 2}, None),  # attempt 2 of the same key
+                ({**base, "temperature": 0, "max_tokens": 5, "stream": True}, None),
+                ({**base, "seed": 1, "stream_options": {"include_usage": True}}, "malformed"),
+            ]
+            for body, forced in bodies:
+                d = engine.decide(body, forced)
+                records.append(
+                    [
+                        d.route,
+                        d.model,
+                        d.stream,
+                        d.include_usage,
+                        round(d.latency_s, 12),
+                        d.fault,
+                        d.fault_source,
+                        d.retry_after_s,
+                        d.timeout_s,
+                        d.prompt_tokens,
+                        [
+                            [
+                                a.content,
+                                [[c.id, c.name, c.arguments] for c in a.tool_calls],
+                                a.finish_reason,
+                                a.label,
+                                a.completion_tokens,
+                            ]
+                            for a in d.answers
+                        ],
+                    ]
+                )
+    return records
+
+
+def test_decisions_are_unchanged_for_fixed_seeds() -> None:
+    # The digest was computed with the engine before `decide` was split into steps;
+    # any change to routing, draws, faults or rendering for a given seed changes it.
+    records = _decision_records()
+    assert len(records) == 50 * len(REGRESSION_PROMPTS) * 5
+    # The records exercise every path, so the digest pins something real.
+    assert {r[6] for r in records} == {None, "header", "script", "rate"}
+    assert {r[0] for r in records} >= {
+        "extraction",
+        "sentiment_positive",
+        "weather_tool",
+        "weather_followup",
+        "summary",
+        "default",
+    }
+    assert any(a[3] is not None for r in records for a in r[10])  # some defect labels
+    assert any(a[2] == "length" for r in records for a in r[10])  # some cut by max_tokens
+    assert records[0] == EXPECTED_FIRST_RECORD
+    digest = hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
+    assert digest == EXPECTED_DECISIONS_DIGEST
+
+
+EXPECTED_FIRST_RECORD: list[Any] = [
+    "extraction",
+    "m",
+    False,
+    False,
+    0.005177365936,
+    None,
+    None,
+    0.1,
+    10.0,
+    19,
+    [['{"name": "Ada Lovelace", "age": 36}', [], "stop", None, 9]],
+]
+EXPECTED_DECISIONS_DIGEST = "25a0412304080eb7e91e2466ef59f2df69e14296e1ee4f9acaeb22253b6f9df3"

@@ -10,11 +10,14 @@ import asyncio
 import base64
 import json
 import math
+import queue
+import re
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -672,24 +675,52 @@ def test_litellm_completion_and_streaming_against_the_simulator(
 # ------------------------------------------------------------------------- CLI
 
 
+SERVE = [sys.executable, "-m", "llmcheck.simulator.cli", "serve"]
+
+
+def read_banner(proc: subprocess.Popen[str], timeout: float = 60.0) -> list[str]:
+    """The lines ``llmcheck serve`` prints up to ``Press Ctrl-C``, waiting at most
+    ``timeout`` seconds for them (a thread reads, so a silent process cannot hang the test)."""
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    lines: queue.Queue[str] = queue.Queue()
+
+    def reader() -> None:
+        while True:
+            line = stdout.readline()
+            lines.put(line)
+            if not line or line.startswith("Press Ctrl-C"):
+                return  # the caller reads the rest
+
+    threading.Thread(target=reader, daemon=True).start()
+    banner: list[str] = []
+    while not (banner and banner[-1].startswith("Press Ctrl-C")):
+        try:
+            line = lines.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no complete banner within {timeout:g} s; got {banner}")
+        if not line:
+            pytest.fail(f"llmcheck serve exited before its banner was complete; got {banner}")
+        banner.append(line)
+    return banner
+
+
 def test_serve_command_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     with subprocess.Popen(
-        [sys.executable, "-m", "llmcheck.simulator.cli", "serve", "--port", "0", "--seed", "3"],
+        [*SERVE, "--port", "0", "--seed", "3"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     ) as proc:
         try:
             assert proc.stdout is not None
-            first = proc.stdout.readline()
-            assert first.startswith("llmcheck simulator listening on http://127.0.0.1:")
-            url = first.split()[-1]
+            banner = read_banner(proc)
+            assert banner[0].startswith("llmcheck simulator listening on http://127.0.0.1:")
+            url = banner[0].split()[-1]
             assert client().get(url + "/models").status_code == 200
-            banner = [proc.stdout.readline() for _ in range(4)]
-            assert banner[-1].startswith("Press Ctrl-C")
             proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=15)  # the rest of the output is a line: it fits the pipe
             out = "".join(banner) + proc.stdout.read()  # communicate() would skip the buffer
-            proc.wait(timeout=15)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -699,13 +730,43 @@ def test_serve_command_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> Non
 
     bad = write_bad_scenario(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "llmcheck.simulator.cli", "serve", "--scenario", str(bad)],
+        [*SERVE, "--scenario", str(bad)],
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert result.returncode == 2
     assert "latency: give either" in result.stderr and str(bad) in result.stderr
+
+
+def test_serve_banner_suggests_the_model_name_llmcheck_prices_at_zero() -> None:
+    from llmcheck.client import SIMULATOR_MODEL, import_litellm
+
+    with subprocess.Popen(
+        [*SERVE, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        try:
+            banner = read_banner(proc)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, banner
+    text = "".join(banner)
+    url = banner[0].split()[-1]
+    litellm_model = re.search(r'litellm\.completion\(model="([^"]+)"', text)
+    pytest_line = re.search(r"^\s*pytest:\s+(pytest .*)$", text, re.MULTILINE)
+    assert litellm_model is not None and pytest_line is not None, text
+    suggested = litellm_model.group(1)
+    assert suggested == SIMULATOR_MODEL
+    assert pytest_line.group(1) == f"pytest --llm-model={SIMULATOR_MODEL} --llm-api-base={url}"
+    assert f"{SIMULATOR_MODEL} at $0" in text
+    # The suggested name is the one llmcheck registers with litellm at a price of 0, so a
+    # user who follows the banner sees a cost of $0, not "no known price".
+    litellm = import_litellm()
+    cost = litellm.cost_per_token(model=suggested, prompt_tokens=10, completion_tokens=10)
+    assert cost == (0.0, 0.0)
 
 
 def write_bad_scenario(tmp_path: Path) -> Path:

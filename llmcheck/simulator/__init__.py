@@ -9,7 +9,7 @@ often it fails; ``default.yaml`` ships one covering the example suites.
     from llmcheck.simulator import start_simulator
 
     with start_simulator() as sim:
-        litellm.completion(model="openai/sim", api_base=sim.url, api_key="sk-sim",
+        litellm.completion(model="openai/llmcheck-sim", api_base=sim.url, api_key="sk-sim",
                            messages=[{"role": "user", "content": "Hi"}])
 
 Importing this package imports neither litellm nor aiohttp (aiohttp is loaded

@@ -13,9 +13,12 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmcheck.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmcheck.simulator.server import SimulatorServer
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -53,22 +56,14 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"llmcheck serve: error: {exc}", file=sys.stderr)
         return 2
-    url = server.url
     done = threading.Event()
     previous = None
     try:  # from here on, Ctrl-C at any point still stops the server cleanly
-        print(f"llmcheck simulator listening on {url}", flush=True)
-        print(
-            f"  scenario: {server.scenario.name} ({len(server.scenario.routes)} routes, "
-            f"seed {server.scenario.seed})\n"
-            '  litellm:  litellm.completion(model="openai/sim", '
-            f'api_base="{url}", api_key="sk-sim", messages=[...])\n'
-            f"  env:      OPENAI_BASE_URL={url} OPENAI_API_KEY=sk-sim\n"
-            "Press Ctrl-C to stop.",
-            flush=True,
-        )
         if threading.current_thread() is threading.main_thread():
+            # Before the banner: whoever reads it may send SIGTERM at once.
             previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+        print(f"llmcheck simulator listening on {server.url}", flush=True)
+        print(_usage_lines(server), flush=True)
         while not done.wait(0.5):
             pass
     except KeyboardInterrupt:
@@ -79,6 +74,24 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, previous)
     print(f"llmcheck simulator stopped after {server.request_count} requests", flush=True)
     return 0
+
+
+def _usage_lines(server: SimulatorServer) -> str:
+    """The banner after the URL line: the scenario and how to point pytest, litellm or
+    an OpenAI client at the simulator."""
+    from llmcheck.client import SIMULATOR_MODEL
+
+    url, scenario = server.url, server.scenario
+    return (
+        f"  scenario: {scenario.name} ({len(scenario.routes)} routes, seed {scenario.seed})\n"
+        f"  pytest:   pytest --llm-model={SIMULATOR_MODEL} --llm-api-base={url}\n"
+        f'  litellm:  litellm.completion(model="{SIMULATOR_MODEL}", '
+        f'api_base="{url}", api_key="sk-sim", messages=[...])\n'
+        f"  env:      OPENAI_BASE_URL={url} OPENAI_API_KEY=sk-sim\n"
+        f"  cost:     llmcheck prices the model name {SIMULATOR_MODEL} at $0 "
+        '(under another name the cost shows as "?")\n'
+        "Press Ctrl-C to stop."
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmcheck.simulator.scenario import (
     _PLACEHOLDER,
@@ -124,6 +124,23 @@ class _RoutePlan:
     top: int = 0
 
 
+class _Draw(NamedTuple):
+    """A request's random draws: fault, latency, and a (variant index, call id) per choice."""
+
+    fault_u: float
+    latency_s: float
+    picks: list[tuple[int, str]]
+
+
+class _FaultChoice(NamedTuple):
+    """The fault served (None for none), why, and its parameters."""
+
+    kind: str | None
+    source: str | None
+    retry_after_s: float
+    timeout_s: float
+
+
 def approx_tokens(text: str) -> int:
     """Deterministic token estimate: one token per 4 characters, rounded up."""
     return (len(text) + 3) // 4
@@ -200,9 +217,7 @@ class Engine:
         self, messages: Sequence[Mapping[str, Any]], tools: set[str] | None = None
     ) -> tuple[str, dict[str, str]]:
         """Name of the first route matching the messages, and its named regex groups."""
-        last_user = next(
-            (message_text(m) for m in reversed(messages) if m.get("role") == "user"), ""
-        )
+        last_user = _last_user(messages)
         conversation: str | None = None
         for route in self.scenario.routes:
             if route.requires_tool is not None and route.requires_tool not in (tools or ()):
@@ -234,83 +249,78 @@ class Engine:
         Raises :class:`RequestError` for a request OpenAI would reject with a 400.
         """
         req = _parse_chat_request(body, self.scenario.models[0])
-        if forced_fault is not None and forced_fault not in FAULT_KINDS:
-            raise RequestError(
-                f"unknown X-Llmcheck-Fault {forced_fault!r}; use one of {', '.join(FAULT_KINDS)}",
-                param="X-Llmcheck-Fault",
-            )
+        _check_forced_fault(forced_fault)
         messages = req["messages"]
         route_name, groups = self.match(messages, offered_tools(body))
         plan = self._plans.get(route_name, self._default)
-        n = req["n"]
-        greedy = req["temperature"] == 0
-        seed = req["seed"]
-
-        key = None
-        if seed is not None:
-            key = hashlib.sha256(
-                json.dumps(
-                    [self.scenario.seed, seed, messages],
-                    sort_keys=True,
-                    separators=(",", ":"),
-                    ensure_ascii=False,
-                ).encode()
-            ).digest()
-
-        attempt = 0
-        with self._lock:
-            self._total += 1
-            route_number = self._by_route.get(route_name, 0) + 1
-            self._by_route[route_name] = route_number
-            scripted = self._scripted_fault(self._total, route_name, route_number)
-            if key is None:  # the per-server stream, drawn under the lock
-                draw, latency_s, picks = self._draw(plan, self._rng, [self._rng] * n, greedy)
-            else:
-                if len(self._attempts) >= _ATTEMPT_MEMORY:
-                    self._attempts.clear()
-                attempt = self._attempts.get(key, 0)
-                self._attempts[key] = attempt + 1
-        if key is not None:
-            draw, latency_s, picks = self._draw(
-                plan,
-                random.Random(key + b"|draw|" + str(attempt).encode()),
-                [random.Random(key + b"|answer|" + str(i).encode()) for i in range(n)],
-                greedy,
-            )
-
-        errors = plan.errors
-        fault, source = None, None
-        if forced_fault is not None:
-            fault, source = forced_fault, "header"
-        elif scripted is not None:
-            fault, source = scripted.kind, "script"
-        else:
-            fault = _draw_fault(errors, draw)
-            source = "rate" if fault is not None else None
-        retry_after = errors.retry_after_s
-        timeout_s = errors.timeout_s
-        if scripted is not None and source == "script":  # a fault's own parameters win
-            retry_after = scripted.retry_after if scripted.retry_after is not None else retry_after
-            timeout_s = scripted.timeout_s if scripted.timeout_s is not None else timeout_s
-
+        key = self._seed_key(req["seed"], messages)
+        scripted, draw = self._count_and_draw(plan, key, req["n"], req["temperature"] == 0)
+        fault = _choose_fault(forced_fault, scripted, plan.errors, draw.fault_u)
         context = {"model": req["model"], "last_user": _last_user(messages), **groups}
-        answers = tuple(
-            self._render(plan.route.answers[index], call_id, context, req["max_tokens"])
-            for index, call_id in picks
-        )
         return Decision(
             route=route_name,
             model=req["model"],
             stream=req["stream"],
             include_usage=req["include_usage"],
-            latency_s=latency_s,
-            fault=fault,
-            fault_source=source,
-            retry_after_s=retry_after,
-            timeout_s=timeout_s,
-            answers=answers,
+            latency_s=draw.latency_s,
+            fault=fault.kind,
+            fault_source=fault.source,
+            retry_after_s=fault.retry_after_s,
+            timeout_s=fault.timeout_s,
+            answers=self._answers(plan, draw.picks, context, req["max_tokens"]),
             prompt_tokens=_prompt_tokens(messages, body.get("tools")),
         )
+
+    def _seed_key(self, seed: int | None, messages: Sequence[Mapping[str, Any]]) -> bytes | None:
+        """The key of a seeded request's draws (None without ``seed``): a hash of the
+        scenario seed, the request seed and the messages."""
+        if seed is None:
+            return None
+        return hashlib.sha256(
+            json.dumps(
+                [self.scenario.seed, seed, messages],
+                sort_keys=True,
+                separators=(",", ":"),
+                ensure_ascii=False,
+            ).encode()
+        ).digest()
+
+    def _count_and_draw(
+        self, plan: _RoutePlan, key: bytes | None, n: int, greedy: bool
+    ) -> tuple[Fault | None, _Draw]:
+        """Number the request (the scripted fault it gets, if any) and draw its randomness.
+
+        Counting and the unseeded draws happen under one lock, so the k-th request
+        gets the k-th draws of the per-server stream; a seeded request only takes
+        its attempt number under the lock and draws from its own RNGs.
+        """
+        with self._lock:
+            scripted = self._number_request(plan.name)
+            if key is None:  # the per-server stream, drawn under the lock
+                return scripted, self._draw(plan, self._rng, [self._rng] * n, greedy)
+            attempt = self._next_attempt(key)
+        return scripted, self._draw(
+            plan,
+            random.Random(key + b"|draw|" + str(attempt).encode()),
+            [random.Random(key + b"|answer|" + str(i).encode()) for i in range(n)],
+            greedy,
+        )
+
+    def _number_request(self, route: str) -> Fault | None:
+        """Count one more request, overall and on ``route``, and return the scripted
+        fault its numbers get, if any. The caller holds the lock."""
+        self._total += 1
+        route_number = self._by_route.get(route, 0) + 1
+        self._by_route[route] = route_number
+        return self._scripted_fault(self._total, route, route_number)
+
+    def _next_attempt(self, key: bytes) -> int:
+        """How often ``key`` was seen before (0 the first time). The caller holds the lock."""
+        if len(self._attempts) >= _ATTEMPT_MEMORY:
+            self._attempts.clear()
+        attempt = self._attempts.get(key, 0)
+        self._attempts[key] = attempt + 1
+        return attempt
 
     def _scripted_fault(self, total: int, route: str, route_number: int) -> Fault | None:
         for fault in self.scenario.faults:
@@ -328,11 +338,11 @@ class Engine:
         draw_rng: random.Random,
         choice_rngs: list[random.Random],
         greedy: bool,
-    ) -> tuple[float, float, list[tuple[int, str]]]:
+    ) -> _Draw:
         """The fault draw, the latency, and a (variant index, tool-call id) per choice."""
-        draw = draw_rng.random()
+        fault_u = draw_rng.random()
         latency_s = plan.latency.sample_seconds(draw_rng)
-        return draw, latency_s, [cls._pick(plan, rng, greedy) for rng in choice_rngs]
+        return _Draw(fault_u, latency_s, [cls._pick(plan, rng, greedy) for rng in choice_rngs])
 
     @staticmethod
     def _pick(plan: _RoutePlan, rng: random.Random, greedy: bool) -> tuple[int, str]:
@@ -347,6 +357,19 @@ class Engine:
             )
         )
         return index, f"call_{rng.getrandbits(96):024x}"
+
+    def _answers(
+        self,
+        plan: _RoutePlan,
+        picks: Sequence[tuple[int, str]],
+        context: Mapping[str, str],
+        max_tokens: int | None,
+    ) -> tuple[Answer, ...]:
+        """Render the picked variant of each choice."""
+        return tuple(
+            self._render(plan.route.answers[index], call_id, context, max_tokens)
+            for index, call_id in picks
+        )
 
     @staticmethod
     def _render(
@@ -367,13 +390,32 @@ class Engine:
             tokens += approx_tokens(variant.tool_call.name) + approx_tokens(args) + 3
         return Answer(content, calls, finish, variant.label, tokens)
 
-    # ------------------------------------------------------------- inspection
 
-    @property
-    def request_numbers(self) -> dict[str, int]:
-        """Chat completion requests seen so far: ``total`` and per route name."""
-        with self._lock:
-            return {"total": self._total, **self._by_route}
+def _check_forced_fault(forced_fault: str | None) -> None:
+    if forced_fault is not None and forced_fault not in FAULT_KINDS:
+        raise RequestError(
+            f"unknown X-Llmcheck-Fault {forced_fault!r}; use one of {', '.join(FAULT_KINDS)}",
+            param="X-Llmcheck-Fault",
+        )
+
+
+def _choose_fault(
+    forced: str | None, scripted: Fault | None, errors: ErrorRates, u: float
+) -> _FaultChoice:
+    """The fault served, if any: the header's, else the script's, else one drawn at the
+    route's error rates with ``u``. A scripted fault's own parameters win."""
+    retry_after_s, timeout_s = errors.retry_after_s, errors.timeout_s
+    if forced is not None:
+        return _FaultChoice(forced, "header", retry_after_s, timeout_s)
+    if scripted is not None:
+        return _FaultChoice(
+            scripted.kind,
+            "script",
+            scripted.retry_after if scripted.retry_after is not None else retry_after_s,
+            scripted.timeout_s if scripted.timeout_s is not None else timeout_s,
+        )
+    kind = _draw_fault(errors, u)
+    return _FaultChoice(kind, "rate" if kind is not None else None, retry_after_s, timeout_s)
 
 
 def _draw_fault(errors: ErrorRates, u: float) -> str | None:

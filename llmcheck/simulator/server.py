@@ -9,7 +9,7 @@ The server runs its event loop in a background thread, so tests and the
 pytest plugin use it synchronously::
 
     with SimulatorServer() as sim:            # the shipped default scenario
-        litellm.completion(model="openai/sim", api_base=sim.url, api_key="sk-sim", ...)
+        litellm.completion(model="openai/llmcheck-sim", api_base=sim.url, api_key="sk-sim", ...)
 
 Endpoints: ``POST /v1/chat/completions`` (plain and SSE streaming, tool calls),
 ``POST /v1/embeddings``, ``GET /v1/models``, ``GET /v1/models/{id}`` and
@@ -47,6 +47,7 @@ from llmcheck.simulator.engine import (
     Decision,
     Engine,
     RequestError,
+    ToolCallOut,
     approx_tokens,
     embed,
     embedding_base64,
@@ -429,34 +430,20 @@ class SimulatorServer:
     async def _fault(
         self, request: web.Request, kind: str, decision: Decision | None, headers: dict[str, str]
     ) -> web.StreamResponse:
-        """Serve a fault: 429, 500, a held-then-dropped connection, or a broken 200 body."""
-        from aiohttp import web
+        """Serve a fault: 429, 500, a held-then-dropped connection, or a broken 200 body.
 
-        retry_after = decision.retry_after_s if decision else self.scenario.errors.retry_after_s
-        timeout_s = decision.timeout_s if decision else self.scenario.errors.timeout_s
+        ``decision`` is None for an embeddings request; the scenario's parameters apply.
+        """
+        errors = self.scenario.errors
         if kind == "timeout":
-            await self._sleep(timeout_s)
-            # Drop the connection without an answer; aiohttp then skips the response.
-            if request.protocol is not None:
-                request.protocol.force_close()
-            return web.Response(status=504)
+            return await self._hold_and_drop(
+                request, decision.timeout_s if decision else errors.timeout_s
+            )
         if decision is not None and decision.latency_s > 0:
             await self._sleep(decision.latency_s)
         if kind == "rate_limit":
-            headers = {
-                **headers,
-                "Retry-After": f"{retry_after:g}",
-                "retry-after-ms": str(round(retry_after * 1000)),
-                "x-ratelimit-remaining-requests": "0",
-            }
-            return self._error(
-                429,
-                "Rate limit reached for requests (simulated by llmcheck). "
-                f"Please try again in {retry_after:g}s.",
-                "requests",
-                "rate_limit_exceeded",
-                headers=headers,
-            )
+            retry_after = decision.retry_after_s if decision else errors.retry_after_s
+            return self._rate_limited(retry_after, headers)
         if kind == "server_error":
             return self._error(
                 500,
@@ -465,7 +452,41 @@ class SimulatorServer:
                 "server_error",
                 headers=headers,
             )
-        # malformed: a 200 whose body is cut in the middle
+        return await self._malformed(request, decision, headers)
+
+    async def _hold_and_drop(self, request: web.Request, seconds: float) -> web.StreamResponse:
+        """The ``timeout`` fault: hold the request, then close the connection unanswered."""
+        from aiohttp import web
+
+        await self._sleep(seconds)
+        # Drop the connection without an answer; aiohttp then skips the response.
+        if request.protocol is not None:
+            request.protocol.force_close()
+        return web.Response(status=504)
+
+    def _rate_limited(self, retry_after: float, headers: dict[str, str]) -> web.Response:
+        """The ``rate_limit`` fault: a 429 with OpenAI's retry headers."""
+        headers = {
+            **headers,
+            "Retry-After": f"{retry_after:g}",
+            "retry-after-ms": str(round(retry_after * 1000)),
+            "x-ratelimit-remaining-requests": "0",
+        }
+        return self._error(
+            429,
+            "Rate limit reached for requests (simulated by llmcheck). "
+            f"Please try again in {retry_after:g}s.",
+            "requests",
+            "rate_limit_exceeded",
+            headers=headers,
+        )
+
+    async def _malformed(
+        self, request: web.Request, decision: Decision | None, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """The ``malformed`` fault: a 200 whose body is cut in the middle."""
+        from aiohttp import web
+
         if decision is not None and decision.stream:
             chunks = self._chunks(decision)
             first = chunks[0] if chunks else b""
@@ -696,14 +717,7 @@ def _emit_answer(emit: Any, index: int, answer: Answer) -> None:
             {
                 "role": "assistant",
                 "content": None,
-                "tool_calls": [
-                    {
-                        "index": 0,
-                        "id": first.id,
-                        "type": "function",
-                        "function": {"name": first.name, "arguments": ""},
-                    }
-                ],
+                "tool_calls": [_call_header(0, first)],
                 "refusal": None,
             },
         )
@@ -715,19 +729,7 @@ def _emit_answer(emit: Any, index: int, answer: Answer) -> None:
         calls = [(i, c, True) for i, c in enumerate(answer.tool_calls)]
     for call_index, call, announce in calls:
         if announce:
-            emit(
-                index,
-                {
-                    "tool_calls": [
-                        {
-                            "index": call_index,
-                            "id": call.id,
-                            "type": "function",
-                            "function": {"name": call.name, "arguments": ""},
-                        }
-                    ]
-                },
-            )
+            emit(index, {"tool_calls": [_call_header(call_index, call)]})
         args = call.arguments
         for start in range(0, len(args), 16):
             emit(
@@ -739,6 +741,16 @@ def _emit_answer(emit: Any, index: int, answer: Answer) -> None:
                 },
             )
     emit(index, {}, answer.finish_reason)
+
+
+def _call_header(call_index: int, call: ToolCallOut) -> dict[str, Any]:
+    """The first delta of a streamed tool call: its id and name, no arguments yet."""
+    return {
+        "index": call_index,
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": ""},
+    }
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
