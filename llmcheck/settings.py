@@ -204,7 +204,11 @@ def validate(name: str, value: Any, source: str, *, shown: str | None = None) ->
                              "the key (e.g. OPENAI_API_KEY), not the key itself; the value "
                              "given is not a valid variable name and is not shown")
         raise bad()
-    # numbers
+    return _number(spec, value, bad)
+
+
+def _number(spec: Setting, value: Any, bad: Any) -> float:
+    """An int or float setting: parsed, finite and within the setting's range."""
     if isinstance(value, bool):
         raise bad()
     try:

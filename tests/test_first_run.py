@@ -6,17 +6,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import by_name
-
-SUITE = """
-import llmcheck
-
-@llmcheck.repeat(runs=8, min_pass_rate=0.5, concurrency=2)
-def test_extract(llm):
-    reply = llm("Return Ada Lovelace as JSON with name and age.")
-    assert reply.json(allow_fence=True)["name"] == "Ada Lovelace"
-"""
-
+from test_client import SUITE
 
 # -- replay ---------------------------------------------------------------------
 
@@ -170,15 +162,23 @@ def test_the_unmarked_warning_can_be_made_an_error(pytester, model_stack):
 # -- litellm's import overlaps collection ----------------------------------------------
 
 
-def test_collecting_an_llm_test_starts_importing_litellm_in_the_background(pytester):
-    pytester.makeconftest("""
-        import sys, threading
+PRELOAD_PROBE = """
+import sys, threading
 
-        def pytest_collection_finish(session):
-            names = [t.name for t in threading.enumerate()]
-            with open("preload.txt", "w") as f:
-                f.write(str("llmcheck-import-litellm" in names or "litellm" in sys.modules))
-    """)
+def {hook}({arg}):
+    names = [t.name for t in threading.enumerate()]
+    with open("preload.txt", "w") as f:
+        f.write(str("llmcheck-import-litellm" in names or "litellm" in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("args, hook, arg, started", [
+    ((), "pytest_collection_finish", "session", "True"),   # before any fixture or sample
+    (("--co",), "pytest_unconfigure", "config", "False"),  # collect-only never imports it
+])
+def test_collecting_an_llm_test_starts_importing_litellm_in_the_background(
+        pytester, args, hook, arg, started):
+    pytester.makeconftest(PRELOAD_PROBE.format(hook=hook, arg=arg))
     pytester.makepyfile("""
         import llmcheck
 
@@ -186,25 +186,5 @@ def test_collecting_an_llm_test_starts_importing_litellm_in_the_background(pytes
         def test_marked():
             pass
     """)
-    pytester.runpytest_subprocess().assert_outcomes(passed=1)
-    assert (pytester.path / "preload.txt").read_text() == "True"
-
-
-def test_collect_only_and_unmarked_runs_do_not_import_litellm(pytester):
-    pytester.makeconftest("""
-        import sys, threading
-
-        def pytest_unconfigure(config):
-            names = [t.name for t in threading.enumerate()]
-            with open("preload.txt", "w") as f:
-                f.write(str("llmcheck-import-litellm" in names or "litellm" in sys.modules))
-    """)
-    pytester.makepyfile("""
-        import llmcheck
-
-        @llmcheck.repeat(runs=2)
-        def test_marked():
-            pass
-    """)
-    pytester.runpytest_subprocess("--co")
-    assert (pytester.path / "preload.txt").read_text() == "False"
+    pytester.runpytest_subprocess(*args)
+    assert (pytester.path / "preload.txt").read_text() == started

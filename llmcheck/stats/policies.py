@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -154,24 +155,40 @@ class Policy(ABC):
                 f"{self.name}: the operating characteristic needs max_samples (an integer >= 1)"
             )
         cap = self.max_samples
-        layer = [1.0]  # layer[s]: probability of reaching s passes after n samples
-        p_pass = 0.0
-        expected = 0.0
-        for n in range(cap + 1):
-            nxt = [0.0] * (n + 2)
-            for s, prob in enumerate(layer):
-                if prob == 0.0:
-                    continue
-                f = n - s
-                if self.settled(s, f, cap - n):
-                    if self.decide(s, f, cap - n).passed:
-                        p_pass += prob
-                    expected += prob * n
-                else:
-                    nxt[s + 1] += prob * p
-                    nxt[s] += prob * (1.0 - p)
-            layer = nxt
+
+        def verdict_at(s: int, n: int) -> bool | None:
+            f = n - s
+            if not self.settled(s, f, cap - n):
+                return None
+            return self.decide(s, f, cap - n).passed
+
+        p_pass, expected = stopping_run_oc(cap, p, verdict_at)
         return min(1.0, p_pass), expected
+
+
+def stopping_run_oc(cap: int, p: float,
+                    verdict_at: Callable[[int, int], bool | None]) -> tuple[float, float]:
+    """Exact P(pass) and expected samples of a run of at most ``cap`` samples, each
+    passing with probability ``p``, that stops where ``verdict_at(passes, n)`` gives
+    a verdict (True: pass) and goes on where it gives None: dynamic programming
+    over the (passes, samples) states."""
+    layer = [1.0]  # layer[s]: probability of reaching s passes after n samples
+    p_pass = expected = 0.0
+    for n in range(cap + 1):
+        nxt = [0.0] * (n + 2)
+        for s, prob in enumerate(layer):
+            if prob == 0.0:
+                continue
+            verdict = verdict_at(s, n)
+            if verdict is None:
+                nxt[s + 1] += prob * p
+                nxt[s] += prob * (1.0 - p)
+            else:
+                if verdict:
+                    p_pass += prob
+                expected += prob * n
+        layer = nxt
+    return p_pass, expected
 
 
 class _RatePolicy(Policy):

@@ -20,7 +20,7 @@ from llmcheck.stats.intervals import (
     _check_real,
     _check_unit,
 )
-from llmcheck.stats.policies import Decision, Policy, _fmt
+from llmcheck.stats.policies import Decision, Policy, _fmt, stopping_run_oc
 
 __all__ = ["SequentialPolicy", "fixed_sample_size"]
 
@@ -272,21 +272,14 @@ class SequentialPolicy(Policy):
         """P(pass) and expected samples at rate p for the given boundaries (no errors)."""
         cap = self.max_samples
         table = self._outcome_table(cap, upper, lower)
-        layer = [1.0]
-        p_pass = expected = 0.0
-        for n in range(cap + 1):
-            nxt = [0.0] * (n + 2)
-            for s, prob in enumerate(layer):
-                outcomes = table[n][s]
-                if not outcomes & _ANY_FAIL or not outcomes & _ANY_PASS:
-                    if outcomes & _ANY_PASS:
-                        p_pass += prob
-                    expected += prob * n
-                else:
-                    nxt[s + 1] += prob * p
-                    nxt[s] += prob * (1.0 - p)
-            layer = nxt
-        return p_pass, expected
+
+        def verdict_at(s: int, n: int) -> bool | None:
+            outcomes = table[n][s]
+            if outcomes & _ANY_FAIL and outcomes & _ANY_PASS:
+                return None
+            return bool(outcomes & _ANY_PASS)
+
+        return stopping_run_oc(cap, p, verdict_at)
 
     def _tune_boundaries(self) -> tuple[float, float]:
         """Wald's boundaries, widened until the exact error rates meet alpha and beta."""

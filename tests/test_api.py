@@ -1,0 +1,150 @@
+"""The public surface and the data it hands around: one source for each fact."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import llmcheck
+from llmcheck import stats
+from llmcheck.records import SCHEMA_VERSION, TestRecord, load_session
+from llmcheck.runner import RunSpec, SampleRunner
+from llmcheck.settings import (
+    DEFAULT_RUNS,
+    INTERVAL_METHODS,
+    POLICY_NAMES,
+    SETTINGS,
+    Resolved,
+    resolve_test,
+    session_defaults,
+)
+
+
+def test_every_public_name_resolves():
+    for name in llmcheck.__all__:
+        assert getattr(llmcheck, name) is not None, name
+    assert "SampleInfo" not in llmcheck.__all__
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        llmcheck.nope  # noqa: B018
+
+
+def test_errors_and_checks_resolve_to_their_own_classes():
+    from llmcheck.checks import CheckFailed
+    from llmcheck.errors import LLMCheckWarning, UsageError
+
+    assert llmcheck.CheckFailed is CheckFailed and llmcheck.UsageError is UsageError
+    assert issubclass(llmcheck.LLMCheckWarning, UserWarning) and \
+        llmcheck.LLMCheckWarning is LLMCheckWarning
+
+
+def test_names_have_one_source():
+    assert SETTINGS["verdict"].choices == POLICY_NAMES == stats.POLICY_NAMES
+    assert SETTINGS["interval"].choices == INTERVAL_METHODS == stats.INTERVAL_METHODS
+    assert str(DEFAULT_RUNS) in SETTINGS["runs"].help
+    from pytest_plugin.plugin import MARKER_DOC
+
+    for name in ("runs", "min_pass_rate", "verdict", "margin", "early_stop", "max_tokens"):
+        assert f"{name}={SETTINGS[name].default!r}" in MARKER_DOC
+
+
+def _session(**values) -> dict[str, Resolved]:
+    base = session_defaults()
+    base.update({k: Resolved(v, source) for k, (v, source) in values.items()})
+    return base
+
+
+def test_resolve_test_is_a_pure_function_of_the_marker_and_the_session():
+    s = resolve_test({"min_pass_rate": 0.8}, session_defaults())
+    assert (s.runs, s.verdict, s.min_pass_rate, s.concurrency, s.early_stop) == \
+        (DEFAULT_RUNS, "threshold", 0.8, 4, True)
+    assert s.design == {"max_samples": 10, "passes_needed": 8}
+    # the command line's runs wins over the test's own; an ini's runs does not
+    assert resolve_test({"runs": 5}, _session(runs=(30, "command line"))).runs == 30
+    assert resolve_test({"runs": 5}, _session(runs=(30, "ini"))).runs == 5
+    # --llm-no-early-stop wins over the marker
+    assert resolve_test({"early_stop": True},
+                        _session(no_early_stop=(True, "command line"))).early_stop is False
+    # sequential without runs: the fixed test's n, and its boundaries
+    seq = resolve_test({"verdict": "sequential"}, session_defaults())
+    assert seq.runs == seq.design["max_samples"] > DEFAULT_RUNS
+    assert seq.design["p0"] == 0.85 and seq.design["p1"] == 0.95
+    assert seq.design["upper"] > 0 > seq.design["lower"]
+    # one positional argument is runs
+    assert resolve_test({}, session_defaults(), marker_args=(7,)).runs == 7
+
+
+def test_a_bad_marker_value_names_itself():
+    with pytest.raises(llmcheck.UsageError, match=r"@pytest.mark.llm\(min_pass_rate=1.5\)"):
+        resolve_test({"min_pass_rate": 1.5}, session_defaults())
+    with pytest.raises(llmcheck.UsageError, match="positional arguments are not accepted"):
+        resolve_test({}, session_defaults(), marker_args=(1, 2))
+
+
+def _record(outcomes: str, **marker) -> TestRecord:
+    """A record from a body whose sample i passes iff outcomes[i] == 'p'."""
+    from llmcheck import context
+
+    settings = resolve_test({"runs": len(outcomes), "concurrency": 1, **marker},
+                            session_defaults())
+
+    def body():
+        assert outcomes[context.current_sample().index] == "p"
+
+    return SampleRunner(body, RunSpec(test_id="t.py::test_x", settings=settings)).run()
+
+
+@pytest.mark.parametrize("marker", [
+    {"min_pass_rate": 0.8},
+    {"min_pass_rate": 0.8, "verdict": "interval", "interval": "clopper-pearson"},
+    {"min_pass_rate": 0.8, "verdict": "sequential", "margin": 0.1},
+])
+def test_a_saved_report_re_derives_its_verdicts_without_pytest(tmp_path, marker):
+    from datetime import datetime, timezone
+
+    from llmcheck.records import SessionRecord, save_session
+
+    outcomes = "ppppfppppppppfpppppp"
+    record = _record(outcomes[: 20], **marker)
+    path = save_session(SessionRecord.assemble([record], seed=1,
+                                               started=datetime.now(timezone.utc)),
+                        tmp_path / "r.json")
+    (saved,) = load_session(path).tests
+    assert saved.settings == record.settings
+    policy = saved.settings.policy()
+    assert policy.design() == saved.settings.design
+    remaining = saved.planned - saved.run
+    decision = policy.decide(saved.passed, saved.failed, remaining)
+    assert (decision.passed, decision.conclusive) == \
+        (saved.verdict.outcome == "passed", saved.verdict.conclusive)
+    # the interval shown is the one the settings describe
+    again = saved.settings.interval_of(saved.passed, saved.scored)
+    assert (again.low, again.high) == (saved.interval.low, saved.interval.high)
+
+
+def _v2_report() -> dict:
+    return {
+        "schema_version": 2, "llmcheck_version": "0.1.0", "started": "2026-11-29T00:00:00Z",
+        "seed": 3, "tests": [{
+            "nodeid": "t.py::test_x", "planned": 20, "run": 20, "passed": 18, "failed": 2,
+            "errors": 0, "pass_rate": 0.9,
+            "interval": {"low": 0.699, "high": 0.972, "method": "wilson", "confidence": 0.95},
+            "min_pass_rate": 0.9, "confidence": 0.95,
+            "verdict": {"outcome": "passed", "policy": "threshold", "conclusive": False,
+                        "reason": "18/20 = 0.90 >= 0.90", "samples_to_conclusive": 139},
+            "concurrency": 4, "duration": 1.0, "samples": [],
+        }],
+    }
+
+
+def test_a_version_2_report_is_read_with_its_settings_gathered(tmp_path):
+    path = tmp_path / "v2.json"
+    path.write_text(json.dumps(_v2_report()))
+    session = load_session(path)
+    assert session.schema_version == SCHEMA_VERSION == 3
+    (t,) = session.tests
+    assert (t.planned, t.min_pass_rate, t.confidence, t.settings.concurrency) == \
+        (20, 0.9, 0.95, 4)
+    assert t.settings.verdict == "threshold" and t.settings.margin == 0.05
+    assert any("schema version 2" in w for w in session.warnings)
+    assert t.settings.policy().decide(18, 2).passed is True
