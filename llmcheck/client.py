@@ -8,10 +8,21 @@ return a :class:`~llmcheck.completion.Completion`. Around each call it:
   exponential backoff and jitter, honouring ``Retry-After``; litellm's own
   retries are turned off (``num_retries=0``, ``max_retries=0``) because they
   stack (the design page measured 2N+1 requests for ``num_retries=N``);
+- holds each attempt to a deadline of ``timeout`` seconds for the WHOLE answer
+  (connect, headers, body and, for a stream, the whole stream), not per read:
+  async calls are cancelled at the deadline, sync calls run in a daemon helper
+  thread that is abandoned at the deadline (see :func:`_run_with_deadline`);
+- gives up retrying when the next wait would end past the call's
+  ``retry_budget`` (seconds from the call's start);
+- treats an answer that is not a completion (no choices, not JSON, cut short, a
+  plain body for a stream) as a provider fault: retried, then an error;
 - raises :class:`ModelCallError` (an ``InfrastructureError``: the sample is an
   ``error``, not a failure) when the retries are exhausted, and
   :class:`~llmcheck.errors.UsageError` for what retrying cannot fix (an
   unknown model, a missing or rejected key);
+- stops at once, with :class:`CallsStopped`, once :func:`stop_calls` was called
+  (the runner calls it on Ctrl-C): no new request or retry starts, and a sync
+  call in flight is abandoned within :data:`STOP_POLL` seconds;
 - paces requests per model (``rpm``), charges a session :class:`Budget`,
   answers from and records into a :class:`~llmcheck.cache.ResponseCache`;
 - records a :class:`~llmcheck.records.CallRecord` in the current sample.
@@ -22,14 +33,18 @@ litellm is imported on the first call, offline (see :func:`import_litellm`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import json
 import logging
 import math
 import os
+import queue
 import random
+import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,9 +54,11 @@ from llmcheck import context
 from llmcheck.cache import ResponseCache, cache_key
 from llmcheck.completion import Completion, ToolCall, Usage
 from llmcheck.errors import InfrastructureError, UsageError
+from llmcheck.redact import register_secret, sanitize_url
 
 SIMULATOR_MODEL = "openai/llmcheck-sim"
 MAX_RETRY_AFTER = 60.0  # seconds: a longer Retry-After is capped (and the call likely fails)
+STOP_POLL = 0.2  # seconds: how often a waiting call looks at the stop switch
 
 
 class ModelCallError(InfrastructureError):
@@ -51,6 +68,225 @@ class ModelCallError(InfrastructureError):
         super().__init__(message)
         self.attempts = attempts
         self.cause = cause
+
+
+class CallsStopped(InfrastructureError):
+    """Model calls were stopped (:func:`stop_calls`, on Ctrl-C): the call was not
+    made, not retried, or abandoned in flight. The sample is an ``error``."""
+
+    def __init__(self, message: str, *, reason: str, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.attempts = attempts
+
+
+class DeadlineExceeded(Exception):
+    """An attempt got no complete answer within its deadline (``--llm-timeout``).
+    Internal: retried like ``litellm.Timeout``, then reported in a ModelCallError."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"no complete answer within the {timeout:g} s deadline (--llm-timeout)")
+        self.timeout = timeout
+
+
+class MalformedResponse(Exception):
+    """The provider answered, but not with a completion (no choices, a plain body to
+    a streamed request...). Internal: a provider fault, retried, then a ModelCallError."""
+
+
+# --------------------------------------------------------------------------
+# the stop switch (Ctrl-C)
+
+_stop_event = threading.Event()
+_stop_lock = threading.Lock()
+_stop_reason: str | None = None
+
+
+def stop_calls(reason: str = "the run was interrupted") -> None:
+    """Stop every model call of this process, now and until :func:`reset_calls`:
+    no new request or retry starts, backoff sleeps return at once, and sync calls
+    in flight are abandoned within :data:`STOP_POLL` s; each raises
+    :class:`CallsStopped`. Thread-safe and idempotent (the first reason is kept);
+    the runner calls it on KeyboardInterrupt."""
+    global _stop_reason
+    with _stop_lock:
+        if _stop_reason is None:
+            _stop_reason = reason
+        _stop_event.set()
+
+
+def calls_stopped() -> str | None:
+    """Why model calls are stopped, or ``None`` while they may run."""
+    if not _stop_event.is_set():
+        return None
+    return _stop_reason or "calls were stopped"
+
+
+def reset_calls() -> None:
+    """Allow model calls again (a new session in the same process, e.g. pytester)."""
+    global _stop_reason
+    with _stop_lock:
+        _stop_event.clear()
+        _stop_reason = None
+
+
+def _raise_if_stopped() -> None:
+    reason = calls_stopped()
+    if reason is not None:
+        raise CallsStopped(f"model calls are stopped: {reason}", reason=reason)
+
+
+def _sleep(seconds: float) -> None:
+    """tenacity's sleep, cut short by the stop switch."""
+    _stop_event.wait(seconds)
+
+
+async def _asleep(seconds: float) -> None:
+    """tenacity's async sleep, cut short (within STOP_POLL) by the stop switch."""
+    end = time.monotonic() + seconds
+    while not _stop_event.is_set():
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(STOP_POLL, left))
+
+
+# --------------------------------------------------------------------------
+# deadlines on a whole attempt
+
+
+class _Call:
+    """One blocking attempt run in a helper thread: its outcome and whether the
+    caller stopped waiting for it (``abandoned``; stream readers check it)."""
+
+    __slots__ = ("done", "abandoned", "result", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.abandoned = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class _Workers:
+    """Reusable daemon helper threads for blocking attempts (starting a thread costs
+    about 2 ms on these machines; a hand-off to a waiting one, tens of µs).
+
+    Each submitted job reserves an idle worker or starts a new one, so no job ever
+    waits for another; a worker idle for ``IDLE_EXIT`` s ends. Abandoned jobs keep
+    their worker until they end by themselves, then it serves again."""
+
+    IDLE_EXIT = 30.0
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0  # waiting workers minus queued jobs
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1
+        if spawn:
+            threading.Thread(target=self._serve, args=(job,), name="llmcheck-call",
+                             daemon=True).start()
+        else:
+            self._jobs.put(job)
+
+    def _serve(self, job: Callable[[], None]) -> None:
+        while True:
+            job()
+            with self._lock:
+                self._idle += 1
+            while True:
+                try:
+                    job = self._jobs.get(timeout=self.IDLE_EXIT)
+                    break
+                except queue.Empty:
+                    with self._lock:
+                        if self._idle > 0:  # more waiting workers than queued jobs
+                            self._idle -= 1
+                            return
+
+
+_workers = _Workers()
+
+
+def _workers_after_fork() -> None:
+    global _workers
+    _workers = _Workers()  # a forked child has none of the parent's threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_workers_after_fork)
+
+
+def _run_with_deadline(fn: Callable[[threading.Event], Any], timeout: float) -> Any:
+    """``fn(abandoned)`` in a daemon helper thread (one of :class:`_Workers`, in a
+    copy of the caller's context), waited for at most ``timeout`` seconds in all.
+
+    At the deadline raises :class:`DeadlineExceeded`, and :class:`CallsStopped`
+    within STOP_POLL s of :func:`stop_calls`. The abandoned thread cannot be
+    killed: it ends by itself when the provider closes the connection, when
+    litellm's per-read timeout (the same ``timeout``) trips, or, for a stream,
+    at the next chunk (the reader checks ``abandoned`` and closes the stream).
+    It is a daemon thread, so it never holds up the interpreter's exit."""
+    call = _Call()
+    ctx = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            call.result = ctx.run(fn, call.abandoned)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            call.error = exc
+        finally:
+            call.done.set()
+
+    _workers.submit(run)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if call.done.wait(max(0.0, min(STOP_POLL, left))):
+                break
+            _raise_if_stopped()
+            if left <= 0:
+                raise DeadlineExceeded(timeout)
+    finally:
+        if not call.done.is_set():
+            call.abandoned.set()
+    if call.error is not None:
+        raise call.error
+    return call.result
+
+
+async def _await_with_deadline(awaitable: Awaitable[Any], timeout: float) -> Any:
+    """Await ``awaitable`` (as a task) for at most ``timeout`` seconds in all; at the
+    deadline, or on :func:`stop_calls`, cancel it (closing its connection) and raise
+    :class:`DeadlineExceeded` or :class:`CallsStopped`."""
+    task = asyncio.ensure_future(awaitable)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise DeadlineExceeded(timeout)
+            done, _ = await asyncio.wait((task,), timeout=min(STOP_POLL, left))
+            if done:
+                return task.result()
+            _raise_if_stopped()
+    finally:
+        if not task.done():
+            task.cancel()
+            task.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark an abandoned task's outcome as seen (no 'never retrieved' warning)."""
+    if not task.cancelled():
+        task.exception()
 
 
 _litellm_lock = threading.Lock()
@@ -132,12 +368,22 @@ class ModelConfig:
     params: dict[str, Any] = field(default_factory=dict)
     """Provider parameters sent with every call (temperature, max_tokens, ...)."""
     timeout: float = 60.0
+    """Deadline in seconds for each attempt's whole answer (a stream: the whole stream)."""
     retries: int = 3
     backoff: float = 0.5
     """Initial backoff in seconds; doubles per retry, with jitter, up to 30 s."""
     simulated: bool = False
+    retry_budget: float = 120.0
+    """Seconds from a call's start within which its retries must fit: when the next
+    wait (Retry-After or backoff) would end later, the call gives up at once."""
+
+    def __post_init__(self) -> None:
+        if self.api_base:
+            sanitize_url(self.api_base)  # its credentials are masked wherever they appear
 
     def api_key(self) -> str | None:
+        """The key, read from the environment here and only here, and registered as a
+        secret so that no record, file or printed line ever holds it."""
         if self.api_key_env is None:
             # Local servers (the simulator, llama.cpp, vLLM, Ollama's OpenAI API) need no
             # key, but OpenAI-compatible clients refuse to send a request without one.
@@ -148,6 +394,7 @@ class ModelConfig:
                 f"the environment variable {self.api_key_env} (named by --llm-api-key-env) is "
                 "not set or empty; export the API key there"
             )
+        register_secret(key)
         return key
 
 
@@ -172,12 +419,12 @@ class RateLimiter:
     def wait(self, model: str) -> None:
         delay = self._reserve(model)
         if delay > 0:
-            time.sleep(delay)
+            _sleep(delay)
 
     async def await_slot(self, model: str) -> None:
         delay = self._reserve(model)
         if delay > 0:
-            await asyncio.sleep(delay)
+            await _asleep(delay)
 
 
 class Budget:
@@ -229,7 +476,36 @@ def _status(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
+# What litellm raises when a provider's 200 answer cannot be read (measured with
+# litellm 1.110): openai/ -> InternalServerError "Empty or invalid response from LLM
+# endpoint" (not JSON) or the JSONDecodeError's text (cut short); hosted_vllm/ and
+# other OpenAI-like providers -> APIError with status 200 "Unable to get json
+# response"; anthropic/, ollama_chat/ -> APIConnectionError (500); gemini/ ->
+# BadRequestError (422) "Error converting to valid response block".
+_MALFORMED_MARKERS = ("Empty or invalid response from LLM endpoint",
+                      "Unable to get json response",
+                      "Error converting to valid response block")
+_JSON_ERROR = re.compile(r"(Expecting [^:]+|Unterminated string[^:]*|Extra data|"
+                         r"Invalid control character[^:]*): line \d+ column \d+")
+
+
+def _is_malformed(exc: BaseException) -> bool:
+    """The provider answered, but not with something that reads as a completion."""
+    if isinstance(exc, (MalformedResponse, json.JSONDecodeError)):
+        return True
+    if _status(exc) == 200:
+        return True  # litellm.APIError(200): a success that could not be read
+    text = str(exc)
+    return any(marker in text for marker in _MALFORMED_MARKERS)
+
+
 def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, (DeadlineExceeded, MalformedResponse)):
+        return True
+    if isinstance(exc, CallsStopped):
+        return False
+    if _is_malformed(exc):
+        return True
     litellm = import_litellm()
     if isinstance(exc, (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
                         litellm.ServiceUnavailableError, litellm.InternalServerError,
@@ -265,6 +541,9 @@ def retry_after(exc: BaseException) -> float | None:
 
 def _usage_error(exc: BaseException, config: ModelConfig) -> UsageError | None:
     """Translate what no retry can fix into a usage error that says what to do."""
+    if isinstance(exc, (DeadlineExceeded, MalformedResponse, CallsStopped)) or \
+            _is_malformed(exc):
+        return None  # a provider fault (retried), or the session stopping
     litellm = import_litellm()
     text = str(exc)
     if isinstance(exc, litellm.BadRequestError) and "LLM Provider NOT provided" in text:
@@ -288,6 +567,17 @@ def _usage_error(exc: BaseException, config: ModelConfig) -> UsageError | None:
         return UsageError(f"the provider rejected the request to {config.model!r} as invalid: "
                           f"{_short(text)}")
     return None
+
+
+def _describe(exc: BaseException) -> str:
+    """What went wrong with an attempt, for the error message of the call."""
+    if isinstance(exc, (DeadlineExceeded, MalformedResponse)):
+        return str(exc)
+    text = f"{type(exc).__name__}: {_short(str(exc))}"
+    if _is_malformed(exc) or (_JSON_ERROR.search(str(exc)) and _status(exc) in (None, 500)):
+        return ("the provider's answer does not read as a completion (not JSON, cut short "
+                f"or malformed): {text}")
+    return text
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -330,18 +620,22 @@ class LLMClient:
         cached = self._from_cache(request)
         if cached is not None:
             return cached
-        litellm = import_litellm()
+        import_litellm()
         started = time.perf_counter()
+        policy = _CallPolicy(self.config)
         attempt = None
         try:
-            for attempt in self._retrying(tenacity.Retrying):
+            for attempt in policy.retrying(tenacity.Retrying, sleep=_sleep):
                 with attempt:
+                    _raise_if_stopped()
                     self.session.limiter.wait(self.model)
-                    response = litellm.completion(**request.kwargs)
-                    completion = (self._consume_stream(response, started) if request.stream
-                                  else self._parse(response))
+                    _raise_if_stopped()
+                    policy.requests += 1
+                    completion = _run_with_deadline(
+                        lambda abandoned: self._attempt(request, started, abandoned),
+                        request.timeout)
         except Exception as exc:  # noqa: BLE001 - translated below
-            raise self._failure(exc, attempt, started) from exc
+            raise self._failure(exc, attempt, started, policy) from exc
         return self._finish(request, completion, _attempts(attempt), started)
 
     async def acall(self, prompt: str, **params: Any) -> Completion:
@@ -354,19 +648,37 @@ class LLMClient:
         cached = self._from_cache(request)
         if cached is not None:
             return cached
-        litellm = import_litellm()
+        import_litellm()
         started = time.perf_counter()
+        policy = _CallPolicy(self.config)
         attempt = None
         try:
-            async for attempt in self._retrying(tenacity.AsyncRetrying):
+            async for attempt in policy.retrying(tenacity.AsyncRetrying, sleep=_asleep):
                 with attempt:
+                    _raise_if_stopped()
                     await self.session.limiter.await_slot(self.model)
-                    response = await litellm.acompletion(**request.kwargs)
-                    completion = (await self._consume_astream(response, started)
-                                  if request.stream else self._parse(response))
+                    _raise_if_stopped()
+                    policy.requests += 1
+                    completion = await _await_with_deadline(
+                        self._aattempt(request, started), request.timeout)
         except Exception as exc:  # noqa: BLE001 - translated below
-            raise self._failure(exc, attempt, started) from exc
+            raise self._failure(exc, attempt, started, policy) from exc
         return self._finish(request, completion, _attempts(attempt), started)
+
+    def _attempt(self, request: _Request, started: float,
+                 abandoned: threading.Event) -> Completion:
+        """One request and its whole answer (run in a helper thread by :meth:`chat`)."""
+        response = import_litellm().completion(**request.kwargs)
+        if request.stream:
+            return self._consume_stream(response, started, abandoned)
+        return self._parse(response)
+
+    async def _aattempt(self, request: _Request, started: float) -> Completion:
+        """One request and its whole answer (awaited under a deadline by :meth:`achat`)."""
+        response = await import_litellm().acompletion(**request.kwargs)
+        if request.stream:
+            return await self._consume_astream(response, started)
+        return self._parse(response)
 
     def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
         """Embedding vectors for ``texts`` (through ``litellm.embedding``)."""
@@ -380,12 +692,16 @@ class LLMClient:
         if key:
             kwargs["api_key"] = key
         try:
-            response = litellm.embedding(**kwargs)
+            _raise_if_stopped()
+            response = _run_with_deadline(lambda _: litellm.embedding(**kwargs),
+                                          self.config.timeout)
+        except CallsStopped:
+            raise
         except Exception as exc:  # noqa: BLE001
             usage = _usage_error(exc, self.config)
             if usage is not None:
                 raise usage from None
-            raise ModelCallError(f"embedding call to {kwargs['model']} failed: {_short(str(exc))}",
+            raise ModelCallError(f"embedding call to {kwargs['model']} failed: {_describe(exc)}",
                                  attempts=1, cause=exc) from exc
         return [list(item["embedding"]) for item in response.data]
 
@@ -397,6 +713,7 @@ class LLMClient:
         merged = {**self.config.params, **params}
         stream = bool(merged.pop("stream", False))
         timeout = merged.pop("timeout", self.config.timeout)
+        deadline = timeout if isinstance(timeout, (int, float)) else self.config.timeout
         ctx = context.current_sample()
         replay_key = self._cache_key(ctx, messages, {**merged, "stream": stream})
         if ctx is not None and "seed" not in merged:
@@ -413,7 +730,7 @@ class LLMClient:
         if stream:
             kwargs["stream"] = True
             kwargs["stream_options"] = {"include_usage": True}
-        return _Request(kwargs, stream, replay_key)
+        return _Request(kwargs, stream, replay_key, float(deadline))
 
     def _cache_key(self, ctx: context.SampleContext | None, messages: list[dict[str, Any]],
                    params: dict[str, Any]) -> str:
@@ -439,31 +756,40 @@ class LLMClient:
         _record(completion, error=None)
         return completion
 
-    def _retrying(self, kind: Any) -> Any:
-        """tenacity retry policy: retryable errors only, ``retries`` extra attempts,
-        waiting what the server asked (Retry-After) or exponential backoff with jitter."""
-        return kind(
-            retry=tenacity.retry_if_exception(_is_retryable),
-            stop=tenacity.stop_after_attempt(self.config.retries + 1),
-            wait=_Wait(self.config.backoff),
-            reraise=True,
-        )
-
-    def _failure(self, exc: Exception, attempt: Any, started: float) -> Exception:
+    def _failure(self, exc: Exception, attempt: Any, started: float,
+                 policy: _CallPolicy) -> Exception:
         """What a call that failed for good raises: a usage error for what retrying
-        cannot fix, a ModelCallError once retries are exhausted, else the error itself."""
+        cannot fix, CallsStopped once calls are stopped, a ModelCallError once retries
+        are exhausted (or their budget is), else the error itself."""
         usage = _usage_error(exc, self.config)
         if usage is not None:
             return usage
+        stopped = calls_stopped()
+        if isinstance(exc, CallsStopped) or (stopped is not None and _is_retryable(exc)):
+            return self._stopped(stopped or "calls were stopped", policy, started)
         if not _is_retryable(exc):
             return exc
         attempts = _attempts(attempt)
-        message = (f"{self.model}: no answer after {attempts} attempt(s): "
-                   f"{type(exc).__name__}: {_short(str(exc))}")
+        message = f"{self.model}: no answer after {attempts} attempt(s): "
+        if policy.gave_up is not None:
+            message += f"{policy.gave_up}; the last attempt: {_describe(exc)}"
+        else:
+            message += _describe(exc)
+        self._record_failure(message, attempts, started)
+        return ModelCallError(message, attempts=attempts, cause=exc)
+
+    def _stopped(self, reason: str, policy: _CallPolicy, started: float) -> CallsStopped:
+        sent = policy.requests
+        message = (f"{self.model}: model calls were stopped ({reason}) after {sent} "
+                   "request(s) of this call; no further request or retry was made")
+        if sent:
+            self._record_failure(message, sent, started)
+        return CallsStopped(message, reason=reason, attempts=sent)
+
+    def _record_failure(self, message: str, attempts: int, started: float) -> None:
         _record(None, error=message, model=self.model, retries=attempts - 1,
                 latency=time.perf_counter() - started)
         self.session.budget.charge(None)
-        return ModelCallError(message, attempts=attempts, cause=exc)
 
     def _finish(self, request: _Request, completion: Completion, attempts: int,
                 started: float) -> Completion:
@@ -493,33 +819,54 @@ class LLMClient:
         return float(prompt_cost + completion_cost)
 
     def _parse(self, response: Any) -> Completion:
-        choice = response.choices[0]
-        message = choice.message
-        calls = tuple(
-            ToolCall(name=c.function.name or "", arguments=c.function.arguments or "", id=c.id)
-            for c in (getattr(message, "tool_calls", None) or [])
-        )
+        """A Completion from litellm's response; :class:`MalformedResponse` for an
+        answer that does not read as one (no choices, no message...)."""
+        choices = getattr(response, "choices", None)
+        if not choices:
+            raise MalformedResponse("the provider answered 200 with no choices")
+        try:
+            choice = choices[0]
+            message = choice.message
+            calls = tuple(
+                ToolCall(name=c.function.name or "", arguments=c.function.arguments or "",
+                         id=c.id)
+                for c in (getattr(message, "tool_calls", None) or [])
+            )
+            text = message.content or ""
+            finish = choice.finish_reason
+        except (AttributeError, IndexError, KeyError, TypeError) as exc:
+            raise MalformedResponse(f"the provider's answer does not parse as a completion "
+                                    f"({type(exc).__name__}: {_short(str(exc), 120)})") from exc
         usage = getattr(response, "usage", None)
         return Completion(
-            text=message.content or "",
+            text=text,
             model=getattr(response, "model", None) or self.model,
-            finish_reason=choice.finish_reason,
+            finish_reason=finish,
             tool_calls=calls,
             usage=Usage(getattr(usage, "prompt_tokens", None),
                         getattr(usage, "completion_tokens", None)),
         )
 
-    def _consume_stream(self, chunks: Iterable[Any], started: float) -> Completion:
+    def _consume_stream(self, chunks: Iterable[Any], started: float,
+                        abandoned: threading.Event | None = None) -> Completion:
         acc = _StreamAccumulator(self.model, started)
         for chunk in chunks:
+            if abandoned is not None and abandoned.is_set():
+                _close(chunks)  # the caller gave up (deadline, stop): free the connection
+                raise DeadlineExceeded(self.config.timeout)
             acc.add(chunk)
-        return acc.completion()
+        return acc.completion(_content_type(chunks))
 
     async def _consume_astream(self, chunks: Any, started: float) -> Completion:
         acc = _StreamAccumulator(self.model, started)
-        async for chunk in chunks:
-            acc.add(chunk)
-        return acc.completion()
+        try:
+            async for chunk in chunks:
+                acc.add(chunk)
+        except BaseException:
+            # cancelled at the deadline, or the stream broke: close the connection
+            await _aclose(chunks)
+            raise
+        return acc.completion(_content_type(chunks))
 
     def __repr__(self) -> str:
         where = " (simulator)" if self.config.simulated else ""
@@ -530,20 +877,63 @@ def _attempts(attempt: Any) -> int:
     return attempt.retry_state.attempt_number if attempt is not None else 1
 
 
-class _Wait:
-    """tenacity wait: the server's Retry-After when it gave one (capped), else
-    exponential backoff from ``initial`` seconds with full jitter, up to 30 s."""
+def _backoff(initial: float, attempt_number: int) -> float:
+    """Exponential backoff from ``initial`` seconds, up to 30 s, with full jitter."""
+    base = min(30.0, initial * 2 ** (attempt_number - 1))
+    return base * random.uniform(0.5, 1.5)
 
-    def __init__(self, initial: float) -> None:
-        self.initial = initial
 
-    def __call__(self, state: Any) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        asked = retry_after(exc) if exc is not None else None
-        if asked is not None:
-            return min(asked, MAX_RETRY_AFTER)
-        base = min(30.0, self.initial * 2 ** (state.attempt_number - 1))
-        return base * random.uniform(0.5, 1.5)
+def _secs(value: float) -> str:
+    value = max(0.0, value)
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+class _CallPolicy:
+    """One call's tenacity policy: retryable errors only, ``retries`` extra attempts,
+    waiting what the server asked (Retry-After, capped) or exponential backoff with
+    jitter; no retry once calls are stopped or when the next wait would end past the
+    ``retry_budget`` (``gave_up`` then says why). Counts the requests it lets start."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self.started = time.monotonic()
+        self.requests = 0
+        self.gave_up: str | None = None
+        self._delays: dict[int, tuple[float, float | None]] = {}
+
+    def retrying(self, kind: Any, *, sleep: Callable[[float], Any]) -> Any:
+        return kind(retry=tenacity.retry_if_exception(_is_retryable), stop=self.stop,
+                    wait=self.wait, sleep=sleep, reraise=True)
+
+    def _delay(self, state: Any) -> tuple[float, float | None]:
+        """(the wait before the next attempt, the Retry-After asked), once per attempt:
+        tenacity asks ``stop`` and ``wait`` in an order that varies across versions."""
+        n = state.attempt_number
+        if n not in self._delays:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            asked = retry_after(exc) if exc is not None else None
+            wait = (min(asked, MAX_RETRY_AFTER) if asked is not None
+                    else _backoff(self.config.backoff, n))
+            self._delays[n] = (wait, asked)
+        return self._delays[n]
+
+    def wait(self, state: Any) -> float:
+        return self._delay(state)[0]
+
+    def stop(self, state: Any) -> bool:
+        if state.attempt_number > self.config.retries or calls_stopped() is not None:
+            return True
+        wait, asked = self._delay(state)
+        budget = self.config.retry_budget
+        left = budget - (time.monotonic() - self.started)
+        needed = asked if asked is not None else wait
+        if needed <= left:
+            return False
+        what = (f"the provider asked to wait {asked:g} s (Retry-After)" if asked is not None
+                else f"the next retry would wait {_secs(wait)} s (backoff)")
+        self.gave_up = (f"gave up retrying: {what}, more than the {_secs(left)} s left of "
+                        f"the {budget:g} s retry budget (--llm-retry-budget)")
+        return True
 
 
 @dataclass
@@ -551,6 +941,34 @@ class _Request:
     kwargs: dict[str, Any]
     stream: bool
     key: str
+    timeout: float
+    """The deadline of each attempt's whole answer, in seconds."""
+
+
+def _content_type(chunks: Any) -> str | None:
+    """The content type the provider answered a streamed request with, if litellm kept it."""
+    hidden = getattr(chunks, "_hidden_params", None)
+    headers = hidden.get("additional_headers") if isinstance(hidden, dict) else None
+    value = headers.get("llm_provider-content-type") if isinstance(headers, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _close(chunks: Any) -> None:
+    close = getattr(chunks, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:  # noqa: BLE001 - best effort: the connection is being dropped
+            pass
+
+
+async def _aclose(chunks: Any) -> None:
+    close = getattr(chunks, "aclose", None)
+    if callable(close):
+        try:
+            await close()
+        except Exception:  # noqa: BLE001 - best effort: the connection is being dropped
+            pass
 
 
 class _StreamAccumulator:
@@ -565,11 +983,15 @@ class _StreamAccumulator:
         self.finish: str | None = None
         self.usage = Usage()
         self.response_model: str | None = None
+        self.received = False
+        """Whether any chunk carried something from the provider (a role, text, a tool
+        call, usage): litellm turns a body without events into one empty final chunk."""
 
     def add(self, chunk: Any) -> None:
         usage = getattr(chunk, "usage", None)
         if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
             self.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
+            self.received = True
         self.response_model = getattr(chunk, "model", None) or self.response_model
         if not getattr(chunk, "choices", None):
             return
@@ -577,6 +999,8 @@ class _StreamAccumulator:
         delta = choice.delta
         content = getattr(delta, "content", None)
         tool_deltas = getattr(delta, "tool_calls", None) or []
+        if content or tool_deltas or getattr(delta, "role", None):
+            self.received = True
         if (content or tool_deltas) and self.first is None:
             self.first = time.perf_counter() - self.started
         if content:
@@ -595,7 +1019,16 @@ class _StreamAccumulator:
         if choice.finish_reason:
             self.finish = choice.finish_reason
 
-    def completion(self) -> Completion:
+    def completion(self, content_type: str | None = None) -> Completion:
+        """The assembled answer; :class:`MalformedResponse` if the stream brought
+        nothing from the provider (``content_type``: what it answered with)."""
+        if not self.received:
+            if content_type and "event-stream" not in content_type:
+                raise MalformedResponse(
+                    f"the provider answered a streamed request with a plain {content_type} "
+                    "body, not an event stream")
+            raise MalformedResponse("the provider's stream ended without a single chunk "
+                                    "(no role, text, tool call or usage)")
         calls = tuple(ToolCall(t["name"], t["arguments"], t["id"])
                       for _, t in sorted(self.tools.items()))
         return Completion(
