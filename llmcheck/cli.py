@@ -26,13 +26,14 @@ def output_width(wide: bool = False) -> int | None:
 
 def _show(args: argparse.Namespace) -> int:
     from llmcheck.records import load_session
-    from llmcheck.render import ellipsize, explain, summary_table
+    from llmcheck.render import ellipsize, explain, printable, printable_record, summary_table
 
-    session = load_session(args.report)
+    # Everything printed below comes from the report: made printable once, here.
+    session = printable_record(load_session(args.report))
     width = output_width(args.wide)
     info = f": {len(session.tests)} test(s), seed {session.seed}" + (
         ", interrupted" if session.interrupted else "")
-    report = str(args.report)
+    report = printable(str(args.report))
     if width is not None:
         report = ellipsize(report, max(20, width - len("llmcheck report ") - len(info)))
     print(f"llmcheck report {report}{info}")
@@ -97,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 141
     except LLMCheckError as exc:
-        print(f"llmcheck: error: {exc}", file=sys.stderr)
+        from llmcheck.render import printable
+
+        # the message may quote the report's path or content
+        print(f"llmcheck: error: {printable(str(exc), newlines=True)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

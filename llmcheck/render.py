@@ -3,9 +3,12 @@ session's summary table. Rendered from records only, never from live state."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from llmcheck.records import Aggregate, CheckStat, Interval, TestRecord, UsageTotals
 
@@ -21,6 +24,80 @@ MIN_NAME_WIDTH = 16
 NODEID_KEEP_END = 0.6
 """Share of a shortened node id taken from its end: the test name and its parameters
 tell tests apart more than the directory does."""
+
+
+UNPRINTABLE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff]")
+"""What a terminal could act on rather than show: C0 and C1 control characters (ESC starts
+escape sequences that move the cursor, clear the screen or set the window title; a lone
+CR overwrites the line), DEL, the bidirectional overrides that reorder what is shown, the
+line and paragraph separators, and lone surrogates (which cannot even be encoded)."""
+_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+MULTILINE_FIELDS = frozenset({"message", "traceback", "example"})
+"""Record fields whose newlines the layout keeps (messages and tracebacks span lines)."""
+NOT_RENDERED_FIELDS = frozenset({"samples", "options"})
+"""Record fields no view prints (samples are summed up in the tests' counts, groups and
+checks), left as they are by :func:`printable_record`."""
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """``text`` safe to print on a terminal: every character of :data:`UNPRINTABLE`
+    shown as an escape (``\\x1b``, ``\\u202e``, ``\\n``), newlines kept only with
+    ``newlines`` (a CR before one is dropped), tabs expanded to spaces. Idempotent."""
+    if UNPRINTABLE.search(text):
+        if newlines:
+            text = text.replace("\r\n", "\n")
+
+        def escape(match: re.Match[str]) -> str:
+            ch = match.group()
+            if ch == "\n" and newlines:
+                return ch
+            code = ord(ch)
+            return _ESCAPES.get(ch) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+        text = UNPRINTABLE.sub(escape, text)
+    return text.expandtabs(4) if "\t" in text else text
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def printable_record(record: Model) -> Model:
+    """``record`` (a session, a test, or any part of one) with every string a view could
+    print passed through :func:`printable` (newlines kept in :data:`MULTILINE_FIELDS`):
+    what a report holds comes from test code and model output, and must not drive the
+    terminal it is shown on. Every public view applies it to the records it is given;
+    ``llmcheck show`` applies it once to the whole report. The record itself when nothing
+    changes."""
+    changes = {}
+    for name in type(record).model_fields:
+        if name in NOT_RENDERED_FIELDS:
+            continue
+        value = getattr(record, name)
+        clean = _printable_value(value, name in MULTILINE_FIELDS)
+        if clean is not value:
+            changes[name] = clean
+    return record.model_copy(update=changes) if changes else record
+
+
+def _printable_value(value: Any, newlines: bool) -> Any:
+    """``value`` with its strings printable; the same object when nothing changes."""
+    if isinstance(value, str):
+        clean = printable(value, newlines=newlines)
+        return value if clean == value else clean
+    if isinstance(value, BaseModel):
+        return printable_record(value)
+    if isinstance(value, list):
+        items = [_printable_value(v, newlines) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, dict):
+        pairs = [(_printable_value(k, False), _printable_value(v, newlines))
+                 for k, v in value.items()]
+        same = all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items(),
+                                                                    strict=True))
+        return value if same else dict(pairs)
+    return value
 
 
 def ellipsize(text: str, width: int, *, keep_end: float = 0.5) -> str:
@@ -62,13 +139,20 @@ def interval_label(record: TestRecord) -> str:
     return f"{record.confidence:.0%} {method} interval"
 
 
+VERDICT_WORDS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR",
+                 "interrupted": "INTERRUPTED"}
+NO_VERDICT = frozenset({"error", "interrupted"})
+"""Outcomes that are no verdict (no samples could run or finish): never inconclusive,
+never an expected failure."""
+
+
 def verdict_label(record: TestRecord, *, form: int = 0) -> str:
     """``PASS``, ``FAIL``, ``ERROR``, or ``PASS (inconclusive, n≈139)`` when the interval
     still contains the required rate. Shorter forms for narrow tables keep outcome and
     inconclusiveness visible: 1 ``PASS (inconcl., n≈139)``, 2 ``PASS? n≈139``, 3 ``PASS?``."""
     v = record.verdict
-    word = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}[v.outcome]
-    if v.outcome == "error" or v.conclusive:
+    word = VERDICT_WORDS.get(v.outcome, v.outcome.upper())
+    if v.outcome in NO_VERDICT or v.conclusive:
         return word
     n = v.samples_to_conclusive
     if form >= 3 or (form == 2 and not n):
@@ -85,7 +169,7 @@ def verdict_cell(record: TestRecord, form: int = 0) -> str:
     marking (``(xfail)``: an expected failure, ``(xpass)``: an unexpected pass; the
     short forms say ``XFAIL``/``XPASS`` as pytest does)."""
     label = verdict_label(record, form=form)
-    if record.xfail is None or record.verdict.outcome == "error":
+    if record.xfail is None or record.verdict.outcome in NO_VERDICT:
         return label
     if form >= 2:
         return "X" + label
@@ -108,10 +192,11 @@ def headline(record: TestRecord) -> str:
 
 def explain(record: TestRecord) -> str:
     """Why an item failed (or errored): what a user reads under FAILURES."""
+    record = printable_record(record)
     v = record.verdict
     lines = [f"llmcheck {verdict_label(record)}: {headline(record)}"]
     lines.append(f"verdict ({record.settings.verdict}): {v.reason}")
-    if not v.conclusive and v.outcome != "error":
+    if not v.conclusive and v.outcome not in NO_VERDICT:
         if v.samples_to_conclusive:
             lines.append(
                 f"not conclusive: the interval still contains {record.min_pass_rate:.2f}; "
@@ -144,7 +229,8 @@ def explain(record: TestRecord) -> str:
             lines.append(f"  {g.count:>4}x {kind}{first}{tag}  (samples {_indices(g.samples)})")
         for i, g in enumerate(groups[:MAX_GROUPS_WITH_EXAMPLE], 1):
             lines.append("")
-            lines.append(f"--- example {i}: sample {g.samples[0]} ({g.count}x) ---")
+            sample = f"sample {g.samples[0]}" if g.samples else "a sample"
+            lines.append(f"--- example {i}: {sample} ({g.count}x) ---")
             lines.extend(_clip_lines(g.example or g.message))
         if len(groups) > MAX_GROUPS_WITH_EXAMPLE:
             lines.append(f"... {len(groups) - MAX_GROUPS_WITH_EXAMPLE} more message(s) in the "
@@ -156,6 +242,7 @@ def check_line(c: CheckStat, width: int | None = None) -> str:
     """``schema(Person)  failed 4 of 20 (pass rate 0.80 [0.58, 0.92]; samples 1, 5, ...)``
     and the first failure's message. With ``width``, the line fits in it: fewer sample
     indices, the check name shortened in the middle, the message cut at its end."""
+    c = printable_record(c)
     rate = f"pass rate {fmt_rate(c.pass_rate)} [{c.interval.low:.2f}, {c.interval.high:.2f}]"
     text = ""
     if c.example:
@@ -183,7 +270,7 @@ def failing_checks_lines(records: Iterable[TestRecord], width: int | None = None
     indent): long check names and node ids are shortened in the middle, and fewer checks
     are named when even that is not enough (``+N more`` counts the rest)."""
     out = []
-    for r in records:
+    for r in map(printable_record, records):
         failing = [c for c in r.checks if c.failed]
         if not failing:
             continue
@@ -245,7 +332,7 @@ def aggregates_table(aggregates: Iterable[Aggregate], width: int | None = None) 
     cases), rate and interval stay."""
     from tabulate import tabulate
 
-    aggregates = list(aggregates)
+    aggregates = [printable_record(a) for a in aggregates]
     rows = [[a.test, str(a.cases), f"{a.cases_passed}/{a.cases}", str(a.passed), str(a.failed),
              str(a.errors), fmt_rate(a.pass_rate), _interval_text(a.interval, a.passed + a.failed)]
             for a in aggregates]
@@ -316,7 +403,7 @@ def usage_line(usage: UsageTotals, label: str = "model usage") -> str:
 
 
 def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
-    records = list(records)
+    records = [printable_record(r) for r in records]
     with_usage = any(r.usage.calls for r in records)
     rows = []
     for r in records:
@@ -358,7 +445,7 @@ def summary_table(records: Iterable[TestRecord], width: int | None = None) -> st
     """
     from tabulate import tabulate
 
-    records = list(records)
+    records = [printable_record(r) for r in records]
     rows = summary_rows(records)
     headers = list(SUMMARY_HEADERS)
     if rows and len(rows[0]) > len(headers):
@@ -432,7 +519,7 @@ INCONCLUSIVE_NOTE = "?: inconclusive verdict; n≈: samples that would settle it
 def _summary_tables(records: list[TestRecord], with_usage: bool) -> Iterator[_Table]:
     long_headers = dict(zip(_SUMMARY_COLUMNS, SUMMARY_HEADERS + USAGE_HEADERS, strict=True))
     full_rows = [dict(zip(_SUMMARY_COLUMNS, row, strict=False)) for row in summary_rows(records)]
-    inconclusive = any(not r.verdict.conclusive and r.verdict.outcome != "error"
+    inconclusive = any(not r.verdict.conclusive and r.verdict.outcome not in NO_VERDICT
                        for r in records)
     for layout in summary_layouts():
         columns = [c for c in _SUMMARY_COLUMNS

@@ -97,15 +97,13 @@ def resolve_path(path: str | os.PathLike[str], caller: FrameType | None) -> Path
 def _yaml_records(text: str, where: str) -> list[tuple[Any, int | None]]:
     import yaml
 
+    from llmcheck.simulator.scenario import YAMLDocumentError, yaml_document
+
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{where}: not valid YAML: {exc}") from None
+        data, node = yaml_document(text)
+    except YAMLDocumentError as exc:
+        at = f" at line {exc.line}" if exc.line is not None else ""
+        raise UsageError(f"{where}: not valid YAML ({exc}{at})") from None
     items_node = node
     if isinstance(data, dict) and "cases" in data and node is not None:
         data = data["cases"]
@@ -131,6 +129,8 @@ def _json_records(text: str, where: str) -> list[tuple[Any, int | None]]:
     except json.JSONDecodeError as exc:
         raise UsageError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column "
                          f"{exc.colno})") from None
+    except (RecursionError, ValueError) as exc:
+        raise UsageError(f"{where}: not valid JSON ({_json_problem(exc)})") from None
     if isinstance(data, dict) and "cases" in data:
         data = data["cases"]
     return _records(data, where, [])
@@ -138,7 +138,9 @@ def _json_records(text: str, where: str) -> list[tuple[Any, int | None]]:
 
 def _jsonl_records(text: str, where: str) -> list[tuple[Any, int | None]]:
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split at "\n" only: a JSON string may hold U+2028 and other characters that
+    # str.splitlines() would break a line at
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -146,32 +148,75 @@ def _jsonl_records(text: str, where: str) -> list[tuple[Any, int | None]]:
         except json.JSONDecodeError as exc:
             raise UsageError(f"{where}: line {number}: not valid JSON ({exc.msg} at column "
                              f"{exc.colno})") from None
+        except (RecursionError, ValueError) as exc:
+            raise UsageError(f"{where}: line {number}: not valid JSON "
+                             f"({_json_problem(exc)})") from None
     return records
+
+
+def _json_problem(exc: Exception) -> str:
+    """What json.loads objected to, beyond a syntax error."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)  # an integer of more than 4300 digits
 
 
 def _csv_records(text: str, where: str) -> list[tuple[Any, int | None]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if reader.fieldnames is None:
-        raise UsageError(f"{where}: the file holds no cases")
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     records = []
-    start = 2
-    for row in reader:
-        if None in row:
-            raise UsageError(f"{where}: line {start}: more cells than header columns")
-        record: dict[str, Any] = {"metadata": {}}
-        for column, cell in row.items():
-            key = column.strip()
-            if key in ("name", "input", "expected", "tags"):
-                if key == "expected" and cell == "":
-                    continue
-                record[key] = cell
-            elif key.startswith("metadata."):
-                record["metadata"][key[len("metadata."):]] = cell
-            else:
-                record["metadata"][key] = cell
-        records.append((record, start))
+    start = 1
+    try:
+        if reader.fieldnames is None:
+            raise UsageError(f"{where}: the file holds no cases")
         start = reader.line_num + 1
+        for row in reader:
+            records.append((_csv_record(row, where, start), start))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        if str(exc) == "unexpected end of data":  # a quoted cell never closed
+            line = _open_quote_line(text, start)
+            raise UsageError(f"{where}: line {line}: a quoted cell starts here and is never "
+                             'closed (a " inside a quoted cell is written "")') from None
+        raise UsageError(f"{where}: line {start}: not valid CSV ({exc})") from None
     return records
+
+
+def _csv_record(row: dict[Any, Any], where: str, line: int) -> dict[str, Any]:
+    """The case record of one CSV row (see :func:`load_cases`)."""
+    if None in row:
+        raise UsageError(f"{where}: line {line}: more cells than header columns")
+    record: dict[str, Any] = {"metadata": {}}
+    for column, cell in row.items():
+        key = column.strip()
+        if key in ("name", "input", "expected", "tags"):
+            if key == "expected" and cell == "":
+                continue
+            record[key] = cell
+        elif key.startswith("metadata."):
+            record["metadata"][key[len("metadata."):]] = cell
+        else:
+            record["metadata"][key] = cell
+    return record
+
+
+def _open_quote_line(text: str, first_line: int) -> int:
+    """The line of the quote that opens the cell left open at the end of ``text``,
+    reading the CSV record that starts on ``first_line``."""
+    line = opened = first_line
+    quoted = closing = False
+    field_start = True
+    for ch in text.split("\n", first_line - 1)[-1]:
+        if quoted:
+            quoted = ch != '"'
+            closing = not quoted  # a second quote right after this one is an escaped quote
+        elif ch == '"' and (field_start or closing):
+            opened = line if field_start else opened
+            quoted, closing = True, False
+        else:
+            closing = False
+        field_start = not quoted and ch in ",\n"
+        line += ch == "\n"
+    return opened
 
 
 _PARSERS: dict[str, Callable[[str, str], list[tuple[Any, int | None]]]] = {
@@ -226,14 +271,26 @@ def _file_records(resolved: Path, where: str) -> list[tuple[Any, int | None]]:
     if suffix not in SUFFIXES:
         raise UsageError(f"cases(): {where}: unknown file type {suffix!r}; accepted: "
                          + ", ".join(SUFFIXES))
-    try:
-        text = resolved.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cases(): cannot read {where}: {exc}") from None
-    records = _PARSERS[suffix](text, where)
+    records = _PARSERS[suffix](_read_text(resolved, where), where)
     if not records:
         raise UsageError(f"{where}: the file holds no cases")
     return records
+
+
+def _read_text(resolved: Path, where: str) -> str:
+    """The text of a cases file with its newlines as ``\\n``; a UsageError for a file
+    that cannot be read or is not UTF-8 (a BOM is allowed)."""
+    try:
+        raw = resolved.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cases(): cannot read {where}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UsageError(f"{where}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                         "save the file as UTF-8") from None
+    return io.StringIO(text, newline=None).read()  # universal newlines, as open() reads
 
 
 def _validate(records: list[tuple[Any, int | None]], where: str) -> list[Case]:

@@ -39,11 +39,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument(
-        "--port", type=int, default=8000, help="port to listen on (0 picks a free one)"
+        "--port", type=_port, default=8000, help="port to listen on (0 picks a free one)"
     )
     parser.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     parser.set_defaults(func=run)
     return parser
+
+
+def _port(text: str) -> int:
+    """A TCP port number, 0 to 65535 (argparse reports the ValueError as a usage error)."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+_port.__name__ = "port"  # argparse's message: "invalid port value: '99999'"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
         server = SimulatorServer(args.scenario, host=args.host, port=args.port, seed=args.seed)
         server.start()
     except UsageError as exc:
-        print(f"llmcheck serve: error: {exc}", file=sys.stderr)
+        from llmcheck.render import printable
+
+        print(f"llmcheck serve: error: {printable(str(exc), newlines=True)}", file=sys.stderr)
         return 2
     done = threading.Event()
     previous = None

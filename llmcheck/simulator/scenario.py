@@ -83,7 +83,7 @@ DEFAULT_ROUTE_NAME = "default"
 class _Strict(BaseModel):
     """Base of every scenario model: unknown keys are errors, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ToolCall(_Strict):
@@ -254,6 +254,13 @@ class _RouteBase(_Strict):
     errors: ErrorRates | None = None
     """Fields set here override the scenario's ``errors`` for this route."""
 
+    @field_validator("answers")
+    @classmethod
+    def _finite_total(cls, value: list[Variant]) -> list[Variant]:
+        if not math.isfinite(sum(v.weight for v in value)):
+            raise ValueError("the answers' weights add up to more than the largest number")
+        return value
+
 
 class Route(_RouteBase):
     """Prompts matching every pattern in ``match`` get one of ``answers``."""
@@ -378,7 +385,11 @@ def load_scenario(source: str | Path | Mapping[str, Any] | Scenario | None = Non
     """Load a scenario from a YAML/JSON file path, a mapping, or pass a Scenario through.
 
     ``None`` gives the shipped default (:func:`default_scenario`). Raises
-    :class:`UsageError` naming the file, field path and line of anything invalid.
+    :class:`UsageError` naming the file, field path and line of anything invalid: a
+    missing or unreadable file, a directory, text that is not UTF-8, YAML or JSON that
+    does not parse or is nested too deeply, anything but a mapping at the top level, or
+    a value the scenario does not accept. Nothing else escapes, so a caller (the pytest
+    plugin at configure time, ``llmcheck serve``) can report the message as it is.
     """
     if source is None:
         return default_scenario()
@@ -388,34 +399,41 @@ def load_scenario(source: str | Path | Mapping[str, Any] | Scenario | None = Non
         return _validate(dict(source), "<scenario dict>", None)
     if isinstance(source, (str, Path)):
         path = Path(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read scenario file {str(path)!r}: {exc.strerror}") from exc
-        return parse_scenario(text, str(path), fmt="json" if path.suffix == ".json" else "yaml")
+        fmt = "json" if path.suffix.lower() == ".json" else "yaml"
+        return parse_scenario(_read_text(path), str(path), fmt=fmt)
     raise UsageError(
         f"scenario must be a file path, a mapping or a Scenario, got {type(source).__name__}"
     )
+
+
+def _read_text(path: Path) -> str:
+    """The text of a scenario file; a UsageError for a file that cannot be read or is not
+    UTF-8 (a BOM is allowed)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read scenario file {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UsageError(
+            f"{path}:{line}: scenario file is not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+            "a scenario is a YAML or JSON file saved as UTF-8") from None
 
 
 def parse_scenario(text: str, source: str = "<string>", fmt: str = "yaml") -> Scenario:
     """Parse scenario text (``fmt`` is ``yaml`` or ``json``); ``source`` names it in errors."""
     node: yaml.Node | None = None
     if fmt == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(
-                f"{source}:{exc.lineno}: invalid JSON in scenario file: {exc.msg}"
-            ) from exc
+        data = _json_document(text, source)
     elif fmt == "yaml":
         try:
-            data = yaml.safe_load(text)
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{source}:{mark.line + 1}" if mark is not None else source
-            raise UsageError(f"{where}: invalid YAML in scenario file: {exc}") from exc
+            data, node = yaml_document(text)
+        except YAMLDocumentError as exc:
+            where = f"{source}:{exc.line}" if exc.line is not None else source
+            raise UsageError(f"{where}: invalid YAML in scenario file: {exc}") from None
     else:
         raise UsageError(f"unknown scenario format {fmt!r}; use 'yaml' or 'json'")
     if not isinstance(data, dict):
@@ -423,6 +441,70 @@ def parse_scenario(text: str, source: str = "<string>", fmt: str = "yaml") -> Sc
             f"{source}: a scenario must be a mapping at the top level, got {type(data).__name__}"
         )
     return _validate(data, source, node)
+
+
+def _json_document(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{source}:{exc.lineno}: invalid JSON in scenario file: {exc.msg}") from None
+    except RecursionError:
+        raise UsageError(f"{source}: invalid JSON in scenario file: nested too deeply "
+                         "(a scenario is a few levels deep)") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise UsageError(f"{source}: invalid JSON in scenario file: {exc}") from None
+
+
+class YAMLDocumentError(ValueError):
+    """A YAML text that cannot be read: the problem in one line, and its 1-based line."""
+
+    def __init__(self, problem: str, line: int | None = None) -> None:
+        super().__init__(problem)
+        self.line = line
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a scalar its tag rejects (``2020-13-01``,
+    ``!!int x``, ``!!bool maybe``, an integer of more than 4300 digits) is a
+    ConstructorError at the scalar's line instead of a ValueError, KeyError, ..."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError,
+                OverflowError) as exc:
+            value = f" {node.value!r}"[:60] if isinstance(node, yaml.ScalarNode) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {node.tag.rsplit(':', 1)[-1]} value{value} ({exc})",
+                node.start_mark) from None
+
+
+def yaml_document(text: str) -> tuple[Any, yaml.Node | None]:
+    """The value of the single YAML document in ``text`` and its node (for the lines of
+    later errors); a :class:`YAMLDocumentError` for anything else: a syntax error, a
+    character YAML does not allow, a value its tag rejects, nesting too deep to parse."""
+    try:
+        loader = _SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            return (loader.construct_document(node) if node is not None else None), node
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "not valid YAML"
+        if exc.context and exc.problem and exc.context_mark is not None:
+            problem += f", {exc.context} on line {exc.context_mark.line + 1}"
+        raise YAMLDocumentError(problem, mark.line + 1 if mark else None) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise YAMLDocumentError(f"character #x{exc.character:04x} is not allowed in YAML "
+                                "(a control character)", line) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - every YAMLError is one of the above
+        raise YAMLDocumentError(" ".join(str(exc).split())) from None
+    except RecursionError:
+        raise YAMLDocumentError("nested too deeply") from None
 
 
 @lru_cache(maxsize=1)
@@ -433,8 +515,17 @@ def default_scenario() -> Scenario:
 
 
 def _validate(data: dict[str, Any], source: str, node: yaml.Node | None) -> Scenario:
+    bad_text = _lone_surrogate(data)
+    if bad_text is not None:
+        loc, text = bad_text
+        line = _line_of(node, loc)
+        suffix = f" (line {line})" if line is not None else ""
+        raise UsageError(f"invalid scenario {source}:\n  {format_loc(loc) or '<top level>'}: "
+                         f"{text!r} is not valid Unicode text (a lone surrogate){suffix}")
     try:
         return Scenario.model_validate(data)
+    except RecursionError:
+        raise UsageError(f"invalid scenario {source}: nested too deeply") from None
     except ValidationError as exc:
         lines = [f"invalid scenario {source}:"]
         for err in exc.errors(include_url=False):
@@ -447,6 +538,29 @@ def _validate(data: dict[str, Any], source: str, node: yaml.Node | None) -> Scen
             suffix = f" (line {line})" if line is not None else ""
             lines.append(f"  {format_loc(loc) or '<top level>'}: {message}{suffix}")
         raise UsageError("\n".join(lines)) from None
+
+
+def _lone_surrogate(data: Any) -> tuple[tuple[Any, ...], str] | None:
+    """The location and text of the first string (value or key) in ``data`` that holds
+    a lone surrogate (``"\\ud800"`` in JSON or YAML): it cannot be sent as UTF-8."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    seen: set[int] = set()
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return loc, value
+        elif isinstance(value, (dict, list, tuple, set, frozenset)) and id(value) not in seen:
+            seen.add(id(value))  # YAML aliases may share (or nest) a container
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in reversed(list(items)):
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    return loc, key
+                stack.append(((*loc, key), item))
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def format_loc(loc: tuple[Any, ...]) -> str:
@@ -520,4 +634,6 @@ __all__ = [
     "format_loc",
     "load_scenario",
     "parse_scenario",
+    "yaml_document",
+    "YAMLDocumentError",
 ]
