@@ -26,6 +26,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "llmcheck.stats": ("wilson_interval", "clopper_pearson_interval", "pass_at_k",
                        "pass_hat_k"),
     "llmcheck.completion": ("Completion", "ToolCall"),
+    "llmcheck.client": ("ModelCallError", "CallsStopped"),
     "llmcheck.checks": (
         "assert_schema", "assert_json", "assert_matches", "assert_not_matches",
         "assert_contains", "assert_length", "assert_starts_with", "assert_ends_with",

@@ -51,6 +51,47 @@ def cache_key(model: str, messages: Any, params: dict[str, Any], sample_index: i
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+_NUMBER = (int, float)
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "text": (str,), "model": (str,), "finish_reason": (str, type(None)),
+    "tool_calls": (list,), "usage": (dict,), "cost": (*_NUMBER, type(None)),
+    "latency": _NUMBER, "time_to_first_token": (*_NUMBER, type(None)), "retries": (int,),
+    "cached": (bool,),
+}
+_REQUIRED = ("text", "model")
+
+
+def payload_problem(payload: Any) -> str | None:
+    """What is wrong with a stored answer (``Completion.to_dict()``), or None."""
+    if not isinstance(payload, dict):
+        return f"is a JSON {type(payload).__name__}, not an object"
+    missing = [k for k in _REQUIRED if k not in payload]
+    if missing:
+        return f"has no {', '.join(missing)}"
+    for key, value in payload.items():
+        kinds = _FIELDS.get(key)
+        if kinds is None:
+            return f"has an unknown field {key!r}"
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            return f"has {key!r} of type {type(value).__name__}"
+    return _nested_problem(payload)
+
+
+def _nested_problem(payload: dict[str, Any]) -> str | None:
+    for call in payload.get("tool_calls", []):
+        if not (isinstance(call, dict) and isinstance(call.get("name"), str)
+                and isinstance(call.get("arguments"), str)
+                and isinstance(call.get("id"), (str, type(None)))
+                and set(call) <= {"name", "arguments", "id"}):
+            return "has a malformed tool call"
+    usage = payload.get("usage", {})
+    if not set(usage) <= {"prompt_tokens", "completion_tokens"} or not all(
+            v is None or (isinstance(v, int) and not isinstance(v, bool))
+            for v in usage.values()):
+        return "has malformed usage"
+    return None
+
+
 class ResponseCache:
     """A thread-safe sqlite store of answers (as ``Completion.to_dict()`` dicts)."""
 
@@ -80,8 +121,13 @@ class ResponseCache:
         if not existed and self.mode == "read":
             raise UsageError(f"--llm-cache=read but the cache file {self.path} does not exist; "
                              "record it first with --llm-cache=write or rw")
-        from llmcheck.files import create_private
+        from llmcheck.files import create_private, directory_problem
 
+        problem = directory_problem(self.path.parent)
+        if problem is not None:
+            raise UsageError(f"cannot create the cache file {self.path}: {problem}")
+        if self.path.is_dir():
+            raise UsageError(f"the cache file {self.path} is a folder; give a file path")
         try:
             create_private(self.path)
         except OSError as exc:
@@ -123,16 +169,23 @@ class ResponseCache:
             return None
         try:
             payload = json.loads(row[0])
-        except json.JSONDecodeError:
-            raise UsageError(f"{self.path}: the cached answer for key {key[:12]}... is "
-                             "corrupt; delete the cache file or re-record it") from None
+        except (json.JSONDecodeError, TypeError, RecursionError):
+            problem = "is not valid JSON"
+        else:
+            problem = payload_problem(payload)
+        if problem is not None:
+            raise UsageError(f"cache error: the recorded answer for key {key[:12]}... in "
+                             f"{self.path} {problem}; delete the cache file or re-record it "
+                             "with --llm-cache=write") from None
         self.hits += 1
         return payload
 
     def put(self, key: str, model: str, payload: dict[str, Any]) -> None:
         if not self.writes_enabled:
             return
-        text = json.dumps(payload, ensure_ascii=False)
+        from llmcheck.redact import scrub
+
+        text = json.dumps(scrub(payload), ensure_ascii=False)  # never a key on disk
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO answers (key, model, payload) "
                              "VALUES (?, ?, ?)", (key, model, text))

@@ -31,6 +31,7 @@ def repeat(
     Values are checked here, so a bad one fails at import with a message that
     names it. Usable bare (``@llmcheck.repeat``) or called.
     """
+    __tracebackhide__ = True  # a bad value points at the decorated test, not at llmcheck
     if callable(runs) and min_pass_rate is None and confidence is None and not options:
         return repeat()(runs)
     kwargs = validate_marker_kwargs(

@@ -17,6 +17,19 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
+def directory_problem(path: Path) -> str | None:
+    """Why llmcheck could not create or write files in folder ``path``, or None.
+    Creates nothing: a run that never writes a report leaves no folder behind."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
 def ensure_dir(path: Path) -> None:
     """Create ``path`` (and parents) if missing; new folders get :data:`DIR_MODE`."""
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)

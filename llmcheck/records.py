@@ -15,10 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmcheck import stats
 from llmcheck.errors import ReportError
+from llmcheck.redact import scrub
 from llmcheck.settings import IntervalMethod, PolicyName
 
 SCHEMA_VERSION = 3
@@ -43,11 +44,20 @@ Version history (and how :func:`load_session` migrates older reports):
 """
 
 Outcome = Literal["passed", "failed", "error"]
-VerdictOutcome = Literal["passed", "failed", "error"]
+VerdictOutcome = Literal["passed", "failed", "error", "interrupted"]
+"""``error``: most samples could not reach the model, or none could run (budget);
+``interrupted``: stopped before any sample finished. Neither is a verdict."""
 
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_secrets(cls, value: Any) -> Any:
+        """Every string a record holds passes here: the boundary where secrets are
+        removed (see :mod:`llmcheck.redact`)."""
+        return scrub(value)
 
 
 class CheckResult(_Record):
@@ -473,26 +483,91 @@ def _test_v2_to_v3(test: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_session(path: str | os.PathLike[str]) -> SessionRecord:
-    """Read a JSON report back, with a clear error if it is missing, corrupt or foreign."""
+    """Read a JSON report back, with a clear one-line :class:`ReportError` if it is
+    missing, unreadable, not UTF-8, not JSON, nested too deeply, foreign, of an unknown
+    schema version or not of the llmcheck schema."""
     p = Path(path)
-    try:
-        raw = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"cannot read report {p}: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"report {p} is not valid JSON: {exc}") from exc
+    data = _report_json(p)
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ReportError(f"{p} is not an llmcheck report (no schema_version)")
     version = data["schema_version"]
+    if type(version) is not int or not 1 <= version <= SCHEMA_VERSION:
+        raise ReportError(
+            f"report {p} has schema_version {_clipped_repr(version)}; this llmcheck reads "
+            f"version {SCHEMA_VERSION} (and migrates 1 and 2)")
+    if version < SCHEMA_VERSION:
+        _check_migratable(data, p)
     data = _migrate(data)
     if data["schema_version"] != SCHEMA_VERSION:
-        raise ReportError(
-            f"report {p} has schema_version {version!r}; this llmcheck reads version "
-            f"{SCHEMA_VERSION}"
-        )
+        raise ReportError(f"report {p} has schema_version {version}, which this llmcheck "
+                          f"cannot migrate to version {SCHEMA_VERSION}")
     try:
         return SessionRecord.model_validate(data)
     except ValidationError as exc:
-        raise ReportError(f"report {p} does not match the llmcheck schema:\n{exc}") from exc
+        raise ReportError(_schema_problem(p, exc)) from None
+    except RecursionError:  # a validator walking a value that json.loads could still read
+        raise ReportError(f"report {p} is nested too deeply to be an llmcheck report") from None
+
+
+def _report_json(p: Path) -> Any:
+    """The JSON value of the report file ``p``; a ReportError for a file that cannot be
+    read, is not UTF-8 text, or is not JSON."""
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ReportError(f"cannot read report {p}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))
+        why = ("it is UTF-16; save it as UTF-8" if utf16 else
+               f"byte 0x{raw[exc.start]:02x} on line {line}")
+        raise ReportError(f"report {p} is not UTF-8 text ({why}); llmcheck writes its "
+                          "reports as UTF-8 JSON") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"report {p} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ReportError(f"report {p} is nested too deeply to be an llmcheck report") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ReportError(f"report {p} is not valid JSON: {exc}") from None
+
+
+def _check_migratable(data: dict[str, Any], p: Path) -> None:
+    """A ReportError unless the fields :func:`_migrate` reshapes have the types it reads:
+    ``warnings`` a list, each test's ``verdict`` and ``interval`` objects."""
+    problems = []
+    if not isinstance(data.get("warnings") or [], list):
+        problems.append(f"warnings: expected a list, got {type(data['warnings']).__name__}")
+    tests = data.get("tests")
+    for i, test in enumerate(tests if isinstance(tests, list) else []):
+        for key in ("verdict", "interval"):
+            value = test.get(key) if isinstance(test, dict) else None
+            if value and not isinstance(value, dict):
+                problems.append(f"tests[{i}].{key}: expected an object, got "
+                                f"{type(value).__name__}")
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise ReportError(f"report {p} does not match the llmcheck schema version "
+                          f"{data['schema_version']}: {problems[0]}{more}")
+
+
+def _schema_problem(p: Path, exc: ValidationError) -> str:
+    """One line: the report, the first field that does not match and how many more."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+    got = f" (got {_clipped_repr(first['input'])})" if "input" in first else ""
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return (f"report {p} does not match the llmcheck schema: {loc.lstrip('.') or 'top level'}: "
+            f"{first['msg']}{got}{more}")
+
+
+def _clipped_repr(value: Any, limit: int = 60) -> str:
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "(a value nested too deeply to show)"
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -75,6 +75,9 @@ class RunSpec:
     """The calls go to a simulator the plugin started."""
     on_sample: Callable[[SampleRecord], None] | None = None
     """Called with every finished sample (the plugin journals them to disk)."""
+    on_interrupt: Callable[[], None] | None = None
+    """Called at once on Ctrl-C, before waiting for anything (the plugin stops every
+    model call, so samples still running end within a second instead of retrying)."""
 
     @property
     def runs(self) -> int:
@@ -218,8 +221,14 @@ class SampleRunner:
                 raise self._fatal
         except KeyboardInterrupt:
             self._interrupted = True
+            self._stop_everything()
             raise
         return self.record()
+
+    def _stop_everything(self) -> None:
+        self._stop_launching = True
+        if self.spec.on_interrupt is not None:
+            self.spec.on_interrupt()
 
     def _collect(self, done: Any, in_flight: int) -> None:
         """Record finished futures or tasks; a non-sample exception (skip, exit)
@@ -266,6 +275,7 @@ class SampleRunner:
                 self._collect(done, len(in_flight))
         except KeyboardInterrupt:
             # Do not wait for bodies still running: the user asked to stop.
+            self._stop_everything()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
@@ -330,7 +340,10 @@ class SampleRunner:
         decision = t.decision or self.policy.decide(t.passed, t.failed, 0)
         outcome = "passed" if decision.passed else "failed"
         reason, conclusive = decision.reason, decision.conclusive
-        if t.finished == 0 and self._budget_reason is not None:
+        if t.finished == 0 and self._interrupted:
+            outcome, conclusive = "interrupted", False
+            reason = "interrupted before any sample finished: no verdict"
+        elif t.finished == 0 and self._budget_reason is not None:
             outcome, conclusive = "error", False
             reason = f"no sample ran: {self._budget_reason}"
         elif t.finished and t.errors * 2 > t.finished:

@@ -29,6 +29,9 @@ IntervalMethod = Literal["wilson", "clopper-pearson"]
 """The confidence-interval methods (``--llm-interval``)."""
 INTERVAL_METHODS: tuple[str, ...] = get_args(IntervalMethod)
 
+MAX_RUNS = 100_000
+"""More samples than anyone means: a typo (an extra zero or twenty) would run forever."""
+MAX_CONCURRENCY = 1_000
 DEFAULT_RUNS = 10
 """Samples per test when neither the test nor the session says (the sequential
 policy instead defaults to its equivalent fixed test's n)."""
@@ -87,9 +90,9 @@ SETTINGS: dict[str, Setting] = {
     for s in [
         Setting("runs", "int", "samples per LLM test; overrides the runs= of every marked "
                 f"test (default {DEFAULT_RUNS}; under --llm-verdict=sequential, the smallest "
-                "fixed-sample size that meets alpha and beta)", None, low=1),
+                "fixed-sample size that meets alpha and beta)", None, low=1, high=MAX_RUNS),
         Setting("concurrency", "int", "samples of one test in flight at once (default 4)",
-                4, low=1),
+                4, low=1, high=MAX_CONCURRENCY),
         Setting("min_pass_rate", "float", "required pass rate for LLM tests that set none "
                 "(default 0.9)", 0.9, low=0, high=1),
         Setting("confidence", "float", "confidence level of intervals and verdicts "
@@ -125,10 +128,14 @@ SETTINGS: dict[str, Setting] = {
         Setting("temperature", "float", "sampling temperature sent with every call",
                 None, low=0, high=2),
         Setting("max_tokens", "int", "max_tokens sent with every call", None, low=1),
-        Setting("timeout", "float", "seconds per model request before it counts as a timeout "
-                "(default 60)", 60.0, low=0, low_open=True),
+        Setting("timeout", "float", "deadline in seconds for each attempt's whole answer "
+                "(connect, headers, body; a stream: the whole stream), after which it counts "
+                "as a timeout and is retried (default 60)", 60.0, low=0, low_open=True),
         Setting("retries", "int", "retries of a call on rate limits, timeouts, connection "
                 "errors and 5xx, with exponential backoff (default 3)", 3, low=0),
+        Setting("retry_budget", "float", "seconds from a call's start within which its "
+                "retries must fit; a longer Retry-After or backoff gives up at once, saying "
+                "so (default 120)", 120.0, low=0, low_open=True),
         Setting("backoff", "float", "initial retry backoff in seconds, doubled per retry "
                 "with jitter; a Retry-After header wins (default 0.5)", 0.5, low=0),
         Setting("rpm", "float", "requests per minute per model, paced on our side (split "
@@ -162,6 +169,20 @@ def marker_signature() -> str:
     return ", ".join(f"{name}={SETTINGS[name].default!r}" for name in MARKER_SETTINGS)
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The shapes of common API keys and tokens (OpenAI, Anthropic, Stripe, Groq, Google,
+# Slack, GitHub, GitLab, Hugging Face, AWS, Replicate, Perplexity, NVIDIA, JWTs).
+_KEY_PREFIX = re.compile(r"(sk-|sk_|rk_|pk_|gsk_|AIza|xox[abprs]-|ghp_|gho_|ghu_|ghs_|"
+                         r"github_pat_|glpat-|hf_|AKIA|ASIA|r8_|pplx-|nvapi-|eyJ)")
+
+
+def looks_like_a_key(value: str) -> bool:
+    """Whether ``value`` has the shape of an API key rather than of a variable name:
+    a known key prefix, or a long run of mixed-case letters and digits (variable
+    names are words, usually in capitals)."""
+    if _KEY_PREFIX.match(value):
+        return True
+    return (len(value) >= 24 and any(c.islower() for c in value)
+            and any(c.isupper() for c in value) and any(c.isdigit() for c in value))
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -173,6 +194,7 @@ def validate(name: str, value: Any, source: str, *, shown: str | None = None) ->
     error message starts with ``source=value`` unless ``shown`` gives the
     whole assignment as the user wrote it.
     """
+    __tracebackhide__ = True  # a usage error points at the user's line, not ours
     spec = SETTINGS[name]
     if shown is None:
         shown = f"{source}={value if isinstance(value, str) else repr(value)}"
@@ -196,19 +218,22 @@ def validate(name: str, value: Any, source: str, *, shown: str | None = None) ->
             return value.strip()
         raise bad()
     if spec.kind == "envname":
-        if isinstance(value, str) and _ENV_NAME.fullmatch(value.strip()):
-            return value.strip()
-        if isinstance(value, str) and value.strip():
+        name = value.strip() if isinstance(value, str) else ""
+        if _ENV_NAME.fullmatch(name) and not looks_like_a_key(name):
+            return name
+        if name:
             # Never echo what may be a secret.
             raise UsageError(f"{source} must be the NAME of the environment variable holding "
                              "the key (e.g. OPENAI_API_KEY), not the key itself; the value "
-                             "given is not a valid variable name and is not shown")
+                             "given looks like a key or is not a variable name, and is not "
+                             "shown")
         raise bad()
     return _number(spec, value, bad)
 
 
 def _number(spec: Setting, value: Any, bad: Any) -> float:
     """An int or float setting: parsed, finite and within the setting's range."""
+    __tracebackhide__ = True  # a usage error points at the user's line, not ours
     if isinstance(value, bool):
         raise bad()
     try:
@@ -234,6 +259,7 @@ def validate_marker_kwargs(kwargs: dict[str, Any], where: str) -> dict[str, Any]
 
     ``None`` values mean "not set here" and are dropped.
     """
+    __tracebackhide__ = True  # a usage error points at the user's line, not ours
     out: dict[str, Any] = {}
     for key, value in kwargs.items():
         if key not in MARKER_SETTINGS:

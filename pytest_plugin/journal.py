@@ -27,6 +27,7 @@ from typing import Any
 
 JOURNAL_DIR = ".llmcheck-journal"
 DIED = "the process running it died"
+INTERRUPTED = "interrupted"
 KILLED = "the run was killed"
 
 
@@ -81,26 +82,32 @@ class _Contents:
 
 
 def _read(paths: list[Path]) -> _Contents:
-    from llmcheck.records import SampleRecord
-
+    """What the files say; a line that is not a journal entry (cut short by a crash,
+    or garbage) is skipped, a sample that does not validate is a ValueError."""
     out = _Contents()
     for path in paths:
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by the crash
-            if "session" in entry:
-                out.session = {**entry["session"], **out.session}
-            elif "start" in entry:
-                out.starts[entry["start"]] = entry
-                out.samples[entry["start"]] = []
-            elif "done" in entry:
-                out.done.add(entry["done"])
-            elif "sample" in entry and entry.get("nodeid") in out.samples:
-                out.samples[entry["nodeid"]].append(
-                    SampleRecord.model_validate(entry["sample"]))
+            except (json.JSONDecodeError, RecursionError):
+                continue
+            if isinstance(entry, dict):
+                _take(out, entry)
     return out
+
+
+def _take(out: _Contents, entry: dict[str, Any]) -> None:
+    from llmcheck.records import SampleRecord
+
+    if isinstance(entry.get("session"), dict):
+        out.session = {**entry["session"], **out.session}
+    elif isinstance(entry.get("start"), str) and isinstance(entry.get("settings"), dict):
+        out.starts[entry["start"]] = entry
+        out.samples[entry["start"]] = []
+    elif isinstance(entry.get("done"), str):
+        out.done.add(entry["done"])
+    elif entry.get("nodeid") in out.samples and "sample" in entry:
+        out.samples[entry["nodeid"]].append(SampleRecord.model_validate(entry["sample"]))
 
 
 def _rebuild(contents: _Contents, nodeid: str, reason: str | None) -> Any:
@@ -120,15 +127,19 @@ def _files(report_dir: Path, session_token: str = "") -> list[Path]:
     return sorted(directory.glob(f"{session_token}*.jsonl"))
 
 
-def recover(report_dir: Path, session_token: str, have: set[str]) -> list[Any]:
-    """Records of this session's tests that journaled samples but never reported."""
+def recover(report_dir: Path, session_token: str, have: set[str],
+            reason: str = DIED) -> list[Any]:
+    """Records of this session's tests that journaled samples but never reported
+    (``reason`` says why: a worker died, or the session was interrupted)."""
     paths = _files(report_dir, session_token + "-")
     if not paths:
         return []  # the common case: no LLM test ran, or every one reported
     contents = _read(paths)
-    return [_rebuild(contents, nodeid, DIED) for nodeid in contents.starts
-            if nodeid not in contents.done and nodeid not in have
-            and contents.samples[nodeid]]
+    # A test its worker finished ("done") can still be missing here: the session was
+    # interrupted before its report reached this process. Rebuild it as finished.
+    return [_rebuild(contents, nodeid, None if nodeid in contents.done else reason)
+            for nodeid in contents.starts
+            if nodeid not in have and contents.samples[nodeid]]
 
 
 def clear(report_dir: Path, session_token: str) -> None:
@@ -202,12 +213,19 @@ def recover_stale(report_dir: Path, own_token: str) -> list[Recovered]:
         result = Recovered(token, journal=paths)
         try:
             result.tests, result.report = _save_recovered(report_dir, token, _read(paths))
-        except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        except (OSError, ValueError, TypeError) as exc:  # ValidationError is a ValueError
             result.problem = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         else:
             _remove(paths, report_dir)
         out.append(result)
     return out
+
+
+def _when(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 def _save_recovered(report_dir: Path, token: str, contents: _Contents) -> tuple[int, Path | None]:
@@ -218,11 +236,11 @@ def _save_recovered(report_dir: Path, token: str, contents: _Contents) -> tuple[
     if not tests:
         return 0, None  # it died before any sample finished: nothing to keep
     header = contents.session
-    started = header.get("started")
+    seed, model = header.get("seed"), header.get("model")
     session = SessionRecord.assemble(
-        tests, seed=int(header.get("seed", 0)),
-        started=datetime.fromisoformat(started) if started else now(),
-        model=header.get("model"), interrupted=True,
+        tests, seed=seed if isinstance(seed, int) and seed >= 0 else 0,
+        started=_when(header.get("started")) or now(),
+        model=model if isinstance(model, str) else None, interrupted=True,
         recovered_from=f"journal of session {token}",
         warnings=[f"rebuilt from the sample journal of a run that was killed (session "
                   f"{token}); tests cut short are marked interrupted"])

@@ -12,11 +12,13 @@ from __future__ import annotations
 import functools
 import inspect
 import random
+import sys
 from typing import Any
 
 import pytest
 
 from llmcheck.errors import LLMCheckWarning, UsageError
+from llmcheck.redact import redact
 from llmcheck.settings import marker_signature
 from pytest_plugin import options
 from pytest_plugin.progress import LiveProgress
@@ -74,9 +76,23 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    client = sys.modules.get("llmcheck.client")  # loaded only once a model was called
+    if client is not None:
+        client.reset_calls()  # an earlier in-process session may have been interrupted
     state = session.config.stash.get(SESSION_KEY, None)
     if state is not None:
         state.recover_earlier_runs()
+
+
+def stop_model_calls() -> None:
+    """After Ctrl-C no request or retry starts, and calls in flight are abandoned."""
+    client = sys.modules.get("llmcheck.client")
+    if client is not None:
+        client.stop_calls("interrupted (Ctrl-C)")
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    stop_model_calls()
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -135,17 +151,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         simulated=client is not None and client.config.simulated,
     )
     spec.on_sample = state.journal_start(spec)
+    spec.on_interrupt = stop_model_calls
     runner = SampleRunner(body, spec)
+    broken: str | None = None
     try:
         record = runner.run()
     except KeyboardInterrupt:
         state.add_partial(runner.record())
         raise
     except UsageError as exc:
-        pytest.fail(f"llmcheck: {exc}", pytrace=False)
+        broken = str(exc)  # failed outside this block, so it is shown once, unchained
     finally:
         if progress is not None:
             progress.clear()
+    if broken is not None:
+        pytest.fail(redact(f"llmcheck: {broken}"), pytrace=False)
     state.journal.done(spec.test_id)
     pyfuncitem.stash[ITEM_RECORD] = record
     if record.run == 0 and record.budget_stopped:
@@ -153,7 +173,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if record.verdict.outcome != "passed":
         from llmcheck.render import explain
 
-        pytest.fail(explain(record), pytrace=False)
+        pytest.fail(redact(explain(record)), pytrace=False)
     return True
 
 

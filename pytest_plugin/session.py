@@ -57,11 +57,35 @@ class SessionState:
         self._preloading: Any = None
         self.token = token or uuid.uuid4().hex[:12]
         self.recovered: list[Any] = []
+        self._check_report_dir()
         worker = getattr(config, "workerinput", {}).get("workerid", "main")
         self.journal = Journal(self.report_dir, self.token, worker, header={
             "seed": seed, "started": self.started.isoformat(), "model": self.setting("model")})
         if self.setting("cache") != "off":
             self.model_session  # noqa: B018 - open the cache now: a bad file is a usage error
+        self.scenario = self._load_scenario()
+
+    def _load_scenario(self) -> Any:
+        """The simulator's scenario file, read now: a bad one is a usage error before
+        any test runs (None: the shipped default, or a configured model needs none)."""
+        if self.setting("scenario") is None or self.setting("model"):
+            return None
+        from llmcheck.simulator.scenario import load_scenario
+
+        try:
+            return load_scenario(Path(self.config.invocation_params.dir)
+                                 / self.setting("scenario"))
+        except UsageError as exc:
+            raise pytest.UsageError(f"--llm-scenario: {exc}") from None
+
+    def _check_report_dir(self) -> None:
+        from llmcheck.files import directory_problem
+
+        problem = directory_problem(self.report_dir)
+        if problem is not None:
+            raise pytest.UsageError(
+                f"--llm-report-dir={self.setting('report_dir')} cannot hold llmcheck's "
+                f"reports: {problem}; choose another folder")
 
     @property
     def model_session(self) -> Any:
@@ -110,7 +134,8 @@ class SessionState:
         params = {k: self.setting(k) for k in ("temperature", "max_tokens")
                   if self.setting(k) is not None}
         common = dict(params=params, timeout=self.setting("timeout"),
-                      retries=self.setting("retries"), backoff=self.setting("backoff"))
+                      retries=self.setting("retries"), backoff=self.setting("backoff"),
+                      retry_budget=self.setting("retry_budget"))
         if self.setting("model"):
             self._endpoint = ModelConfig(model=self.setting("model"),
                                          api_base=self.setting("api_base"),
@@ -118,13 +143,7 @@ class SessionState:
         else:
             from llmcheck.simulator import SimulatorServer
 
-            scenario = self.setting("scenario")
-            if scenario is not None:
-                scenario = Path(self.config.invocation_params.dir) / scenario
-            try:
-                self.simulator = SimulatorServer(scenario=scenario).start()
-            except UsageError as exc:
-                raise pytest.UsageError(f"--llm-scenario: {exc}") from None
+            self.simulator = SimulatorServer(scenario=self.scenario).start()
             self._endpoint = ModelConfig(model=SIMULATOR_MODEL, api_base=self.simulator.url,
                                          simulated=True, **common)
         return self._endpoint
@@ -178,7 +197,11 @@ class SessionState:
                                     marker.args)
             warning = getattr(settings.policy(), "warning", None)
         except UsageError as exc:
-            pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+            problem = str(exc)
+        else:
+            problem = None
+        if problem is not None:  # outside the except block: shown once, unchained
+            pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
         if warning and warning not in self.warnings:
             self.warnings.append(warning)
         return settings
@@ -274,12 +297,17 @@ class SessionState:
             return
         from pytest_plugin import journal
 
+        interrupted = exitstatus == int(pytest.ExitCode.INTERRUPTED)
+        reason = journal.INTERRUPTED if interrupted else journal.DIED
         try:
-            for record in journal.recover(self.report_dir, self.token, set(self.records)):
+            for record in journal.recover(self.report_dir, self.token, set(self.records),
+                                          reason):
                 self.records[record.nodeid] = record
-                self.warnings.append(f"{record.nodeid}: {record.verdict.stop_reason}; its "
-                                     "record was rebuilt from the samples journaled")
-        except (OSError, ValueError) as exc:
+                why = record.verdict.stop_reason if record.interrupted else \
+                    "finished, but its report never reached the controller"
+                self.warnings.append(f"{record.nodeid}: {why}; its record was rebuilt from "
+                                     "the samples journaled")
+        except (OSError, ValueError, TypeError) as exc:
             self.warnings.append(f"could not read the sample journal: {exc}")
         try:
             saved = self.save(final=True, exitstatus=exitstatus)
@@ -301,57 +329,62 @@ class SessionState:
                 f"concurrency={v['concurrency'].value} (reproduce with --llm-seed={self.seed})")
 
     def terminal_summary(self, tr: Any, exitstatus: int) -> None:
-        if self.is_worker:
-            return
-        for recovered in self.recovered:
-            tr.write_line(f"llmcheck: {recovered.message()}", yellow=True)
-        if not self.records:
+        if self.is_worker or not (self.records or self.recovered):
             return
         from llmcheck import render
+
+        def say(text: str, **markup: bool) -> None:
+            """A line of ours: control characters from reports never reach the terminal."""
+            tr.write_line(render.printable(text), **markup)
+
+        for recovered in self.recovered:
+            say(f"llmcheck: {recovered.message()}", yellow=True)
+        if not self.records:
+            return
         from llmcheck.cache import describe_replay
 
         session = self.session_record()
         width = table_width(tr)
         tr.write_sep("=", f"llmcheck pass rates (seed {self.seed})")
         for line in render.summary_table(session.tests, width=width).splitlines():
-            tr.write_line(line)
+            say(line)
         if session.aggregates:
-            tr.write_line("")
+            say("")
             for line in render.aggregates_table(session.aggregates, width=width).splitlines():
-                tr.write_line(line)
+                say(line)
         checks = render.failing_checks_lines(session.tests,
                                              width=None if width is None else width - 2)
         if checks:
-            tr.write_line("")
-            tr.write_line("failing checks (samples failed / evaluated):")
+            say("")
+            say("failing checks (samples failed / evaluated):")
             for line in checks:
-                tr.write_line("  " + line)
+                say("  " + line)
         inconclusive = [r for r in session.tests
                         if not r.verdict.conclusive and r.verdict.outcome != "error"]
         if inconclusive:
-            tr.write_line(
+            say(
                 f"{len(inconclusive)} verdict(s) inconclusive: the interval still contains the "
                 "required rate, so the verdict could flip on a rerun; n≈ is the number of "
                 "samples that would settle it at the observed rate"
             )
         for w in session.warnings:
-            tr.write_line(f"warning: {w}", yellow=True)
+            say(f"warning: {w}", yellow=True)
         if session.usage.calls:
-            tr.write_line(render.usage_line(session.usage, "llmcheck model usage"))
+            say(render.usage_line(session.usage, "llmcheck model usage"))
         if session.cache is not None:
             line, trouble = describe_replay(session.cache, session.tests)
-            tr.write_line(f"llmcheck {line}", yellow=trouble)
+            say(f"llmcheck {line}", yellow=trouble)
         if session.budget:
-            tr.write_line(f"llmcheck budget: {session.budget}; tests marked 'budget' "
+            say(f"llmcheck budget: {session.budget}; tests marked 'budget' "
                           "got their verdict from the samples collected before it ran out",
                           red=True)
         if session.simulated:
-            tr.write_line(
+            say(
                 "llmcheck: no model configured, so these tests ran against the built-in "
                 "simulator; to test a real model pass --llm-model=openai/gpt-4o-mini "
                 "--llm-api-key-env=OPENAI_API_KEY (or any litellm model, with --llm-api-base "
                 "for a local server)", cyan=True)
-        tr.write_line(f"llmcheck report: {self.report_path}")
+        say(f"llmcheck report: {self.report_path}")
 
     def recover_earlier_runs(self) -> None:
         """Turn the journal of an earlier run that was killed into a report of its own."""
