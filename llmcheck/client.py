@@ -294,31 +294,15 @@ _litellm: Any = None
 
 
 def import_litellm() -> Any:
-    """Import litellm offline: no cost-map download, no tokenizer hub, no debug noise."""
+    """Import litellm offline: no cost-map download, no tokenizer hub, no debug noise.
+
+    Imported on the first call, in the calling thread. (Importing it in a background
+    thread from collection on was measured and does not pay: the import is CPU-bound,
+    so under the GIL it only slows collection down; see benchmarks/core.py, row 4.)
+    """
+    global _litellm
     if _litellm is not None:
         return _litellm
-    return _import_litellm(background=False)
-
-
-def preload_litellm() -> threading.Thread:
-    """Start importing litellm in a daemon thread (it takes seconds): a later
-    :func:`import_litellm` then waits only for what is left, or not at all."""
-
-    def load() -> None:
-        if _litellm is not None:
-            return
-        try:
-            _import_litellm(background=True)
-        except Exception:  # noqa: BLE001 - the first real call imports again and reports it
-            pass
-
-    thread = threading.Thread(target=load, name="llmcheck-import-litellm", daemon=True)
-    thread.start()
-    return thread
-
-
-def _import_litellm(*, background: bool) -> Any:
-    global _litellm
     with _litellm_lock:
         if _litellm is not None:
             return _litellm
@@ -326,15 +310,9 @@ def _import_litellm(*, background: bool) -> Any:
         os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        if background:
-            # warnings.catch_warnings swaps process-wide state and is not thread-safe:
-            # in a background thread it could undo pytest's own capture. The plugin's
-            # filterwarnings lines cover litellm instead.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             import litellm
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import litellm
         litellm.suppress_debug_info = True
         litellm.telemetry = False
         # litellm logs a warning whenever its logging worker meets a new event loop,

@@ -95,16 +95,6 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
     stop_model_calls()
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    """The first LLM test found starts importing litellm in the background, so its
-    seconds overlap the rest of collection and fixture setup."""
-    if item.get_closest_marker("llm") is None or item.config.option.collectonly:
-        return
-    state = item.config.stash.get(SESSION_KEY, None)
-    if state is not None:
-        state.preload_client()
-
-
 def pytest_report_header(config: pytest.Config) -> str | None:
     state = config.stash.get(SESSION_KEY, None)
     if state is None:

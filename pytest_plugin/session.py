@@ -54,7 +54,6 @@ class SessionState:
         self.simulator: Any = None
         self._endpoint: Any = None
         self._model_session_obj: Any = None
-        self._preloading: Any = None
         self.token = token or uuid.uuid4().hex[:12]
         self.recovered: list[Any] = []
         self._check_report_dir()
@@ -165,14 +164,6 @@ class SessionState:
         if settings is not None and settings.model and settings.model != config.model:
             client = client.with_model(settings.model)
         return client
-
-    def preload_client(self) -> None:
-        """Start importing litellm in a background thread (once): it takes seconds, and
-        can overlap collection and fixture setup instead of delaying the first sample."""
-        if self._preloading is None:
-            from llmcheck.client import preload_litellm
-
-            self._preloading = preload_litellm()
 
     def stop_simulator(self) -> None:
         if self.simulator is not None:

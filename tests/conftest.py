@@ -21,9 +21,8 @@ import llmcheck.records  # noqa: F401
 import llmcheck.runner  # noqa: F401
 from llmcheck.client import import_litellm
 
-# The plugin starts importing litellm in a background thread as soon as it
-# collects an LLM test; inside an in-process pytester run that import would be
-# undone by the sys.modules restore (or cut in half). Import it here, once.
+# litellm takes seconds to import; inside an in-process pytester run its import
+# would be undone by the sys.modules restore and paid again. Import it here, once.
 import_litellm()
 
 pytest_plugins = ["pytester"]

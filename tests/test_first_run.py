@@ -1,12 +1,11 @@
 """What a new user meets on a first run: replay across sessions, a simulator they
 started themselves, a table that fits the terminal, tests that forgot the
-marker, and litellm's import overlapping collection."""
+marker."""
 
 from __future__ import annotations
 
 import re
 
-import pytest
 from conftest import by_name
 from test_client import SUITE
 
@@ -157,34 +156,3 @@ def test_the_unmarked_warning_can_be_made_an_error(pytester, model_stack):
     pytester.makepyfile(UNMARKED)
     result = pytester.runpytest("-W", "error::llmcheck.LLMCheckWarning")
     result.assert_outcomes(errors=2)
-
-
-# -- litellm's import overlaps collection ----------------------------------------------
-
-
-PRELOAD_PROBE = """
-import sys, threading
-
-def {hook}({arg}):
-    names = [t.name for t in threading.enumerate()]
-    with open("preload.txt", "w") as f:
-        f.write(str("llmcheck-import-litellm" in names or "litellm" in sys.modules))
-"""
-
-
-@pytest.mark.parametrize("args, hook, arg, started", [
-    ((), "pytest_collection_finish", "session", "True"),   # before any fixture or sample
-    (("--co",), "pytest_unconfigure", "config", "False"),  # collect-only never imports it
-])
-def test_collecting_an_llm_test_starts_importing_litellm_in_the_background(
-        pytester, args, hook, arg, started):
-    pytester.makeconftest(PRELOAD_PROBE.format(hook=hook, arg=arg))
-    pytester.makepyfile("""
-        import llmcheck
-
-        @llmcheck.repeat(runs=2)
-        def test_marked():
-            pass
-    """)
-    pytester.runpytest_subprocess(*args)
-    assert (pytester.path / "preload.txt").read_text() == started

@@ -59,3 +59,14 @@ def test_setup_commands_are_fenced_one_liners(source, tokens, marker):
     fence = next(t for t in tokens if t.type == "fence" and t.map[0] == at + 1)
     command = fence.content.strip()
     assert "\n" not in command and command.startswith('python -m pip install -e ".[dev]" && ')
+
+
+def test_the_options_table_says_what_the_options_say(source):
+    """The table is the options' own help text: README and --help cannot drift."""
+    from llmcheck.settings import SETTINGS
+    from pytest_plugin.options import OPTION_SETTINGS
+
+    for name in OPTION_SETTINGS:
+        spec = SETTINGS[name]
+        row = f"| `{spec.option}` | `{spec.ini}` | `{spec.env}` | {spec.help} |"
+        assert row in source, f"README's row for {spec.option} differs from its help text"
