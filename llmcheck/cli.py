@@ -3,6 +3,7 @@
     llmcheck show reports/llmcheck.json     # the pass-rate table of a saved report
     llmcheck show --wide                    # ... with every column, however wide
     llmcheck serve [--port 8000]            # the built-in OpenAI-compatible simulator
+    llmcheck plan [--tests 30] [--json]     # what each verdict policy does, exactly
 """
 
 from __future__ import annotations
@@ -50,6 +51,51 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from llmcheck.plan import make_plan, plan_json, plan_options, render_plan
+
+    opts = plan_options(
+        min_pass_rate=args.min_pass_rate, margin=args.margin, alpha=args.alpha, beta=args.beta,
+        confidence=args.confidence, runs=args.runs, tests=args.tests, policy=args.policy,
+        rates=args.rates)
+    plans = make_plan(opts)
+    print(plan_json(plans) if args.json else render_plan(plans))
+    return 0
+
+
+def _add_plan_parser(sub: argparse._SubParsersAction) -> None:
+    """``llmcheck plan``: every value is taken as text and validated by llmcheck.plan, so a
+    bad one is a one-line usage error."""
+    from llmcheck.settings import DEFAULT_RUNS, SETTINGS
+
+    defaults = {name: SETTINGS[name].default for name in SETTINGS}
+    plan = sub.add_parser(
+        "plan", help="how many samples each verdict policy needs, and how often it errs",
+        description="Exact operating characteristic of each verdict policy: N, P(pass), "
+                    "mean and 95th-percentile samples at several true rates, and the chance "
+                    "of a wrong verdict among K tests. Defaults are the run settings' own.")
+    for flag, text in [
+        ("--min-pass-rate", f"required pass rate m (default {defaults['min_pass_rate']})"),
+        ("--margin", "half-width of the indifference zone: figures at m +/- margin "
+                     f"(default {defaults['margin']})"),
+        ("--alpha", f"sequential: P(pass) at m - margin (default {defaults['alpha']})"),
+        ("--beta", f"sequential: P(fail) at m + margin (default {defaults['beta']})"),
+        ("--confidence", "confidence level of the interval policy (default "
+                         f"{defaults['confidence']})"),
+        ("--runs", f"N, samples per test (default {DEFAULT_RUNS}; sequential: its "
+                   "equivalent fixed test's N)"),
+        ("--tests", "K, the number of LLM tests in a session (default 1)"),
+        ("--policy", "threshold, sequential, interval, a comma-separated list, or all "
+                     "(default all)"),
+        ("--rates", "true rates to tabulate, comma-separated (default m-2*margin .. "
+                    "m+2*margin in steps of margin, inside (0, 1))"),
+    ]:
+        plan.add_argument(flag, metavar=flag[2:].split("-")[-1].upper(), help=text)
+    plan.add_argument("--json", action="store_true",
+                      help="print the figures as JSON: a list of objects, one per policy")
+    plan.set_defaults(func=_plan)
+
+
 def build_parser() -> argparse.ArgumentParser:
     import llmcheck
 
@@ -67,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "the table to the terminal; a pipe or a file always gets every "
                            "column)")
     show.set_defaults(func=_show)
+    _add_plan_parser(sub)
     try:
         from llmcheck.simulator import cli as simulator_cli
     except ImportError:  # pragma: no cover - the simulator ships with the package
