@@ -38,7 +38,10 @@ Version history (and how :func:`load_session` migrates older reports):
       replacing ``planned``, ``min_pass_rate``, ``confidence``, ``concurrency``
       and ``verdict.policy``; ``tests[].simulated`` (the calls went to a simulator
       the plugin started); ``session.cache`` (replay hits and misses) and
-      ``session.recovered_from``. A version-2 report is read with its settings
+      ``session.recovered_from``; ``samples[].counted`` (verdicts are taken on the
+      samples in index order: ``passed``, ``failed`` and ``errors`` count those, and a
+      sample that finished after the deciding one is recorded with ``counted: false``).
+      A version-2 report is read with its settings
       rebuilt from those fields; margin, alpha and beta, which it did not record,
       are taken as the defaults and ``design`` is empty.
 """
@@ -97,6 +100,9 @@ class SampleRecord(_Record):
     traceback: str | None = Field(None, description="short traceback of the failure or error")
     calls: list[CallRecord] = Field(default_factory=list)
     checks: list[CheckResult] = Field(default_factory=list)
+    counted: bool = Field(True, description="the verdict counts it; False for a sample "
+                          "that finished after the deciding sample (in index order), or "
+                          "beyond an earlier one that never finished")
 
 
 class Interval(_Record):
@@ -284,6 +290,11 @@ class TestRecord(_Record):
     @property
     def planned(self) -> int:
         return self.settings.runs
+
+    @property
+    def uncounted(self) -> int:
+        """Samples that ran but that the verdict does not count (see SampleRecord.counted)."""
+        return self.run - self.passed - self.failed - self.errors
 
     @property
     def min_pass_rate(self) -> float:

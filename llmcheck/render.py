@@ -207,6 +207,9 @@ def explain(record: TestRecord) -> str:
     if record.usage.calls:
         lines.append(usage_line(record.usage))
     run = f"ran {record.run} of {record.planned} planned samples"
+    if record.uncounted:
+        run += (f"; the verdict counts the first {record.run - record.uncounted} in index "
+                f"order, {record.uncounted} more finished after the deciding one")
     if v.stop_reason:
         run += f" ({v.stop_reason})"
     lines.append(run)
@@ -416,9 +419,12 @@ def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
             early = "-"
         if r.budget_stopped:
             early = "budget"
+        if r.uncounted:
+            early += f" (+{r.uncounted})"  # ran after the deciding sample: not counted
         verdict = verdict_cell(r)
+        counted = r.passed + r.failed + r.errors
         row = [
-            r.nodeid, f"{r.run}/{r.planned}", str(r.passed), str(r.failed), str(r.errors),
+            r.nodeid, f"{counted}/{r.planned}", str(r.passed), str(r.failed), str(r.errors),
             fmt_rate(r.pass_rate), fmt_interval(r), f"{r.min_pass_rate:.2f}", verdict, early,
         ]
         if with_usage:

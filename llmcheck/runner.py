@@ -86,7 +86,12 @@ class RunSpec:
 
 @dataclass
 class _Tally:
-    samples: list[SampleRecord] = field(default_factory=list)
+    """What finished, and what the verdict counts: the samples in index order, from 0
+    up to the first index that has not finished yet (or up to the deciding sample)."""
+
+    samples: dict[int, SampleRecord] = field(default_factory=dict)
+    counted: int = 0
+    """Samples 0..counted-1 have finished and are counted (in index order)."""
     passed: int = 0
     failed: int = 0
     errors: int = 0
@@ -186,25 +191,37 @@ class SampleRunner:
 
     # -- bookkeeping ------------------------------------------------------
     def _finish(self, sample: SampleRecord, in_flight: int) -> None:
+        """Record a finished sample, then count every sample that is now next in index
+        order, asking the policy after each: the verdict depends on the outcomes in
+        index order only, never on which sample happened to finish first."""
         t = self._tally
-        t.samples.append(sample)
+        t.samples[sample.index] = sample
+        # With early stopping the verdict is frozen at the deciding sample; without it,
+        # every sample counts and the verdict is taken on all of them.
+        frozen = self.spec.settings.early_stop
+        while t.counted in t.samples and not (frozen and t.decision is not None):
+            self._count(t.samples[t.counted])
+        if self.spec.on_sample is not None:
+            self.spec.on_sample(sample)
+        if self.spec.progress is not None:
+            self.spec.progress(Progress(t.finished, self.spec.runs, t.passed, t.failed,
+                                        t.errors, in_flight))
+
+    def _count(self, sample: SampleRecord) -> None:
+        t = self._tally
+        t.counted += 1
         if sample.outcome == "passed":
             t.passed += 1
         elif sample.outcome == "failed":
             t.failed += 1
         else:
             t.errors += 1
-        remaining = self.spec.runs - t.finished
+        remaining = self.spec.runs - t.counted
         if t.decision is None and self.policy.settled(t.passed, t.failed, remaining):
             t.decision = self.policy.decide(t.passed, t.failed, remaining)
-            t.decided_after = t.finished
+            t.decided_after = t.counted
             if self.spec.settings.early_stop:
                 self._stop_launching = True
-        if self.spec.on_sample is not None:
-            self.spec.on_sample(sample)
-        if self.spec.progress is not None:
-            self.spec.progress(Progress(t.finished, self.spec.runs, t.passed, t.failed,
-                                        t.errors, in_flight))
 
     # -- scheduling -------------------------------------------------------
     def run(self) -> TestRecord:
@@ -304,7 +321,8 @@ class SampleRunner:
         """The record of what has finished so far (complete after ``run``)."""
         spec, t = self.spec, self._tally
         settings = spec.settings
-        samples = sorted(t.samples, key=lambda s: s.index)
+        samples = [sample if index < t.counted else sample.model_copy(update={"counted": False})
+                   for index, sample in sorted(t.samples.items())]
         scored = t.passed + t.failed
         warning = getattr(self.policy, "warning", None)
         return TestRecord(
@@ -337,7 +355,10 @@ class SampleRunner:
         """The verdict on what has finished: the policy's, unless no sample ran or
         most samples could not reach the model (then an error, no verdict)."""
         t = self._tally
-        decision = t.decision or self.policy.decide(t.passed, t.failed, 0)
+        if t.decision is not None and self.spec.settings.early_stop:
+            decision = t.decision
+        else:  # taken on every sample counted (as if the run ended there)
+            decision = self.policy.decide(t.passed, t.failed, 0)
         outcome = "passed" if decision.passed else "failed"
         reason, conclusive = decision.reason, decision.conclusive
         if t.finished == 0 and self._interrupted:
@@ -346,9 +367,9 @@ class SampleRunner:
         elif t.finished == 0 and self._budget_reason is not None:
             outcome, conclusive = "error", False
             reason = f"no sample ran: {self._budget_reason}"
-        elif t.finished and t.errors * 2 > t.finished:
+        elif t.counted and t.errors * 2 > t.counted:
             outcome, conclusive = "error", False
-            reason = (f"{t.errors} of {t.finished} samples could not get an answer from the "
+            reason = (f"{t.errors} of {t.counted} samples could not get an answer from the "
                       f"model (infrastructure errors); no verdict on the model")
         return Verdict(
             outcome=outcome,
