@@ -261,6 +261,9 @@ class TestRecord(_Record):
     failed: int
     errors: int
     pass_rate: float | None
+    worst_case_rate: float | None = Field(
+        None, description="the pass rate with infrastructure errors counted as failures "
+        "(set when there were errors): what errors could be hiding")
     interval: Interval
     verdict: Verdict
     duration: float

@@ -186,7 +186,9 @@ def headline(record: TestRecord) -> str:
         f"required {record.min_pass_rate:.2f}",
     ]
     if record.errors:
-        parts.append(f"{record.errors} infrastructure error(s) not scored")
+        worst = record.worst_case_rate
+        parts.append(f"{record.errors} infrastructure error(s) not scored (counted as "
+                     f"failures, the rate would be {fmt_rate(worst)})")
     return "; ".join(parts)
 
 
@@ -425,7 +427,9 @@ def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
         counted = r.passed + r.failed + r.errors
         row = [
             r.nodeid, f"{counted}/{r.planned}", str(r.passed), str(r.failed), str(r.errors),
-            fmt_rate(r.pass_rate), fmt_interval(r), f"{r.min_pass_rate:.2f}", verdict, early,
+            fmt_rate(r.pass_rate) + ("" if r.worst_case_rate is None
+                                     else f" ({r.worst_case_rate:.2f})"),
+            fmt_interval(r), f"{r.min_pass_rate:.2f}", verdict, early,
         ]
         if with_usage:
             u = r.usage
@@ -435,7 +439,19 @@ def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
     return rows
 
 
+WORST_CASE_NOTE = "rate (x): x counts the infrastructure errors as failures, the worst case"
+
+
 def summary_table(records: Iterable[TestRecord], width: int | None = None) -> str:
+    """The pass-rate table, with a note when a rate shows its worst case beside it."""
+    records = list(records)
+    table = _summary_table(records, width)
+    if any(r.worst_case_rate is not None for r in records):
+        table += "\n" + WORST_CASE_NOTE
+    return table
+
+
+def _summary_table(records: list[TestRecord], width: int | None = None) -> str:
     """The session's pass-rate table, one row per test.
 
     ``width=None``: every column, nothing shortened (for files and pipes). With a

@@ -333,6 +333,7 @@ class SampleRunner:
             failed=t.failed,
             errors=t.errors,
             pass_rate=(t.passed / scored) if scored else None,
+            worst_case_rate=t.passed / t.counted if t.errors else None,
             interval=settings.interval_of(t.passed, scored),
             verdict=self._verdict(),
             duration=time.perf_counter() - self._started,
@@ -355,12 +356,22 @@ class SampleRunner:
         """The verdict on what has finished: the policy's, unless no sample ran or
         most samples could not reach the model (then an error, no verdict)."""
         t = self._tally
-        if t.decision is not None and self.spec.settings.early_stop:
-            decision = t.decision
-        else:  # taken on every sample counted (as if the run ended there)
-            decision = self.policy.decide(t.passed, t.failed, 0)
+        frozen = t.decision is not None and self.spec.settings.early_stop
+        remaining = self.spec.runs - t.counted if frozen else 0
+        decision = t.decision if frozen else self.policy.decide(t.passed, t.failed, 0)
+        assert decision is not None
         outcome = "passed" if decision.passed else "failed"
         reason, conclusive = decision.reason, decision.conclusive
+        if decision.passed and t.errors:
+            # errors may never push a verdict toward pass: the worst case counts them
+            # as failures, and a pass it would overturn is not conclusive
+            worst = self.policy.decide(t.passed, t.failed + t.errors, remaining)
+            if not worst.passed:
+                conclusive = False
+                n = t.passed + t.failed + t.errors
+                reason += (f"; but counting the {t.errors} infrastructure error(s) as "
+                           f"failures it would fail ({t.passed}/{n} = {t.passed / n:.2f}), so "
+                           "this pass is not conclusive")
         if t.finished == 0 and self._interrupted:
             outcome, conclusive = "interrupted", False
             reason = "interrupted before any sample finished: no verdict"

@@ -144,6 +144,10 @@ SETTINGS: dict[str, Setting] = {
                 "starts (split evenly between xdist workers)", None, low=0, low_open=True),
         Setting("max_calls", "int", "session budget in model calls: once spent, no new sample "
                 "starts (split evenly between xdist workers)", None, low=1),
+        Setting("max_error_share", "float", "the session names every LLM test whose share "
+                "of infrastructure errors is above this (default 0.1)", 0.1, low=0, high=1),
+        Setting("allow_unjudged", "bool", "let a session pass although the budget ran out "
+                "before some LLM tests ran a sample (default: it fails, naming them)", False),
         Setting("cache", "choice", "record/replay of answers: off, read (replay, call on a "
                 "miss), write (call and record), rw (replay, call and record on a miss)",
                 "off", choices=("off", "read", "write", "rw")),

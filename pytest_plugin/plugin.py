@@ -193,6 +193,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
         state.terminal_summary(terminalreporter, exitstatus)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    """A session whose budget ran out before some LLM tests ran a sample fails (as
+    pytest-cov fails a session under its coverage threshold), unless allowed."""
+    result = yield
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is not None and state.unjudged() and not state.setting("allow_unjudged"):
+        session.testsfailed += 1
+    return result
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(SESSION_KEY, None)

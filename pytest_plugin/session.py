@@ -257,7 +257,19 @@ class SessionState:
             model=self.setting("model"),
             options={name: {"value": r.value, "source": r.source}
                      for name, r in self.resolved.items()},
-            warnings=self.warnings, cache=self.cache_stats())
+            warnings=self.warnings + self.error_share_warnings(), cache=self.cache_stats())
+
+    def error_share_warnings(self) -> list[str]:
+        """Tests whose samples too often could not reach the model: their rates rest on
+        fewer samples than planned, and errors may hide failures."""
+        limit = self.setting("max_error_share")
+        heavy = [f"{r.nodeid} ({r.errors}/{r.passed + r.failed + r.errors})"
+                 for r in self.records.values()
+                 if r.errors and r.errors > limit * (r.passed + r.failed + r.errors)]
+        if not heavy:
+            return []
+        return [f"{len(heavy)} test(s) had more than {limit:.0%} of their samples end in "
+                f"infrastructure errors (--llm-max-error-share): {', '.join(heavy)}"]
 
     def cache_stats(self) -> Any:
         """Replay hits and misses, counted from the calls recorded in the tests (so
@@ -365,6 +377,13 @@ class SessionState:
         if session.cache is not None:
             line, trouble = describe_replay(session.cache, session.tests)
             say(f"llmcheck {line}", yellow=trouble)
+        unjudged = self.unjudged()
+        if unjudged:
+            verdict = ("allowed by --llm-allow-unjudged" if self.setting("allow_unjudged")
+                       else "so the session fails (--llm-allow-unjudged accepts it)")
+            say(f"llmcheck: {len(unjudged)} LLM test(s) got no verdict because the budget "
+                f"ran out before their first sample, {verdict}: {', '.join(unjudged)}",
+                red=not self.setting("allow_unjudged"))
         if session.budget:
             say(f"llmcheck budget: {session.budget}; tests marked 'budget' "
                           "got their verdict from the samples collected before it ran out",
@@ -376,6 +395,10 @@ class SessionState:
                 "--llm-api-key-env=OPENAI_API_KEY (or any litellm model, with --llm-api-base "
                 "for a local server)", cyan=True)
         say(f"llmcheck report: {self.report_path}")
+
+    def unjudged(self) -> list[str]:
+        """LLM tests the budget left without a single sample, hence without a verdict."""
+        return [r.nodeid for r in self.records.values() if r.run == 0 and r.budget_stopped]
 
     def recover_earlier_runs(self) -> None:
         """Turn the journal of an earlier run that was killed into a report of its own."""

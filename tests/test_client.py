@@ -477,6 +477,14 @@ def test_budget_stops_new_samples(pytester, report, model_stack):
     assert second["run"] == 0 and second["budget_stopped"] is True
     assert data["budget"] and "--llm-max-calls=6 reached" in data["budget"]
     result.stdout.fnmatch_lines(["*test_first*6/10*budget*", "*llmcheck budget:*"])
+    # a test left without a verdict fails the session by default, named
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["llmcheck: 1 LLM test(s) got no verdict because the budget "
+                                 "ran out before their first sample, so the session fails "
+                                 "(--llm-allow-unjudged accepts it): *::test_second"])
+    allowed = pytester.runpytest("--llm-max-calls=6", "-p", "no:randomly",
+                                 "--llm-allow-unjudged")
+    assert allowed.ret == pytest.ExitCode.OK
 
 
 def test_cache_option_replays_without_calls(pytester, report, model_stack):

@@ -266,11 +266,36 @@ def test_failures_vs_errors(pytester, report):
     some = tests["test_some_errors"]
     assert (some["passed"], some["failed"], some["errors"]) == (5, 2, 3)
     assert some["pass_rate"] == pytest.approx(5 / 7)   # errors are not scored
+    assert some["worst_case_rate"] == pytest.approx(5 / 10)   # ...but shown as failures
     assert some["verdict"]["outcome"] == "passed"
     mostly = tests["test_mostly_errors"]
     assert mostly["verdict"]["outcome"] == "error"
     assert "infrastructure errors" in mostly["verdict"]["reason"]
-    result.stdout.fnmatch_lines(["*ERROR*test_mostly_errors*"])
+    result.stdout.fnmatch_lines(["*ERROR*test_mostly_errors*",
+                                 "*0.71 (0.50)*",
+                                 "rate (x): x counts the infrastructure errors as failures*",
+                                 "warning: 2 test(s) had more than 10% of their samples end in "
+                                 "infrastructure errors (--llm-max-error-share): "
+                                 "*test_some_errors (3/10), *test_mostly_errors (6/10)"])
+
+
+@pytest.mark.parametrize("passes, errors", [(12, 7), (40, 19)])
+def test_errors_cannot_make_a_pass_conclusive(pytester, report, passes, errors):
+    pytester.makepyfile(f"""
+        import llmcheck
+
+        @llmcheck.repeat(runs={passes + errors}, concurrency=1)
+        def test_flaky_provider(llm_sample):
+            if llm_sample.index < {errors}:
+                raise llmcheck.InfrastructureError("timed out on a hard input")
+    """)
+    pytester.runpytest("--llm-no-early-stop")
+    t = by_name(report())["test_flaky_provider"]
+    assert (t["passed"], t["failed"], t["errors"]) == (passes, 0, errors)
+    assert t["verdict"]["outcome"] == "passed" and t["verdict"]["conclusive"] is False
+    assert t["worst_case_rate"] == pytest.approx(passes / (passes + errors))
+    assert f"counting the {errors} infrastructure error(s) as failures it would fail" in \
+        t["verdict"]["reason"]
 
 
 def test_failure_report_groups_messages_most_common_first(pytester):
