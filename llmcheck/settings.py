@@ -312,13 +312,18 @@ def resolve_test(marker_kwargs: Mapping[str, Any], session: Mapping[str, Resolve
     policy = stats.make_policy(
         value("verdict"), min_pass_rate=value("min_pass_rate"), confidence=value("confidence"),
         max_samples=runs, margin=value("margin"), alpha=value("alpha"), beta=value("beta"))
+    design = policy.design()
+    if "passes_needed" in design and design["passes_needed"] is None:
+        # a test that can only fail is a broken configuration, not a verdict
+        raise UsageError(f"{where}: this test can never pass: "
+                         f"{getattr(policy, 'warning', None) or 'no count of passes is enough'}")
     return TestSettings(
         runs=policy.max_samples, verdict=policy.name, min_pass_rate=policy.min_pass_rate,
         confidence=policy.confidence, margin=value("margin"), alpha=value("alpha"),
         beta=value("beta"), interval=value("interval"), early_stop=early_stop,
         concurrency=value("concurrency"), model=given.get("model"),
         temperature=given.get("temperature"), max_tokens=given.get("max_tokens"),
-        design=policy.design())
+        design=design)
 
 
 def session_defaults() -> dict[str, Resolved]:

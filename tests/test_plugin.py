@@ -748,7 +748,7 @@ def test_library_does_not_import_pytest_or_heavy_dependencies():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_interval_policy_warns_when_n_cannot_prove_the_rate(pytester):
+def test_a_test_that_can_never_pass_at_n_is_a_usage_error_not_a_verdict(pytester, report):
     pytester.makepyfile("""
         import llmcheck
 
@@ -757,11 +757,12 @@ def test_interval_policy_warns_when_n_cannot_prove_the_rate(pytester):
             pass
     """)
     result = pytester.runpytest()
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)        # a setup error of the test, before any sample
     result.stdout.fnmatch_lines([
-        "*warning: interval: even 20/20 passing cannot show a rate >= 0.95 at 95% "
-        "confidence; N=73 all passing could*"
+        "*test_strict: @pytest.mark.llm: this test can never pass: interval: even 20/20 "
+        "passing cannot show a rate >= 0.95 at 95% confidence; N=73 all passing could*"
     ])
+    assert "llmcheck pass rates" not in result.stdout.str()   # no verdict was given
 
 
 def test_a_crashed_xdist_worker_still_leaves_its_samples(pytester, report):

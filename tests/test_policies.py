@@ -324,12 +324,15 @@ def test_sequential_decisions_and_reasons() -> None:
     assert policy.llr(s, 0) >= policy.upper - 1e-9
     d = policy.decide(s, 0, 50 - s)
     assert d.passed and d.conclusive
-    assert d.reason == f"SPRT accepted p >= 0.95 after {s} samples ({s}/{s} passed)"
+    assert d.reason == (f"the SPRT's pass boundary was crossed after {s} samples ({s}/{s} "
+                        "passed): a model at 0.80 or below passes this test at most 0.05 of "
+                        "the time")
     # three straight failures cross the lower boundary
     assert not policy.settled(0, 2, 48) and policy.settled(0, 3, 47)
     d = policy.decide(0, 3, 47)
     assert not d.passed and d.conclusive
-    assert d.reason == "SPRT accepted p <= 0.80 after 3 samples (0/3 passed)"
+    assert d.reason == ("the SPRT's fail boundary was crossed after 3 samples (0/3 passed): "
+                        "a model at 0.95 or above fails this test at most 0.05 of the time")
     # truncation decides by the fixed test's critical value: inconclusive
     assert policy.decide(45, 5).passed and not policy.decide(45, 5).conclusive
     assert not policy.decide(44, 6).passed

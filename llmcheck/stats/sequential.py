@@ -346,14 +346,19 @@ class SequentialPolicy(Policy):
         """How :meth:`decide` got its verdict: at a boundary, curtailed, or by the fixed test."""
         n = passes + failures
         stop_outcome = self._stop_outcome(passes, failures, self.upper, self.lower)
-        accepted = f"p >= {self.p1:.2f}" if passed else f"p <= {self.p0:.2f}"
+        # What the boundary does promise: not that p >= p1, but that a model at p0 or
+        # below passes (or one at p1 or above fails) at most alpha (beta) of the time.
+        side = "pass" if passed else "fail"
+        promise = (f"a model at {self.p0:.2f} or below passes this test at most "
+                   f"{self.alpha:g} of the time" if passed else
+                   f"a model at {self.p1:.2f} or above fails this test at most "
+                   f"{self.beta:g} of the time")
         if stop_outcome & _ANY_BOUNDARY:
-            return f"SPRT accepted {accepted} after {n} samples ({passes}/{n} passed)"
+            return (f"the SPRT's {side} boundary was crossed after {n} samples "
+                    f"({passes}/{n} passed): {promise}")
         if conclusive:
-            return (
-                f"SPRT will accept {accepted} whatever the {remaining} remaining samples do "
-                f"({passes}/{n} passed)"
-            )
+            return (f"the SPRT will reach its {side} boundary whatever the {remaining} "
+                    f"remaining samples do ({passes}/{n} passed): {promise}")
         # not at a boundary, so a stop outcome here can only be truncation at N
         at_truncation = bool(stop_outcome)
         return self._fixed_test_reason(passes, failures, remaining, passed, at_truncation)
