@@ -108,7 +108,9 @@ class SampleRecord(_Record):
 class Interval(_Record):
     low: float
     high: float
-    method: IntervalMethod = "wilson"
+    method: IntervalMethod | Literal["cases-bootstrap"] = "wilson"
+    """``cases-bootstrap`` (pooled case rates only): the union of the pooled interval and
+    a percentile bootstrap over cases, so that differences between cases widen it."""
     confidence: float
 
     @classmethod
@@ -437,11 +439,40 @@ def case_aggregates(tests: list[TestRecord]) -> list[Aggregate]:
             test=base, cases=len(members), passed=passed, failed=failed,
             errors=sum(t.errors for t in members),
             pass_rate=passed / scored if scored else None,
-            interval=members[0].settings.interval_of(passed, scored),
+            interval=_cases_interval(base, members),
             cases_passed=sum(t.verdict.outcome == "passed" for t in members),
             cases_failed=sum(t.verdict.outcome != "passed" for t in members),
         ))
     return out
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def _cases_interval(base: str, members: list[TestRecord]) -> Interval:
+    """The pooled rate's interval at the first case's confidence and method, widened
+    to a percentile bootstrap over cases: cases differ (some prompts are harder), so
+    their samples are not one binomial, and the pooled interval alone is too narrow
+    when they do. Seeded by the test's name, so a report is reproducible."""
+    import hashlib
+
+    import numpy as np
+
+    settings = members[0].settings
+    passes = np.array([t.passed for t in members], dtype=float)
+    scored = np.array([t.passed + t.failed for t in members], dtype=float)
+    pooled = settings.interval_of(int(passes.sum()), int(scored.sum()))
+    if scored.sum() == 0:
+        return pooled
+    seed = int.from_bytes(hashlib.sha256(base.encode()).digest()[:8], "big")
+    picks = np.random.default_rng(seed).integers(0, len(members),
+                                                 size=(BOOTSTRAP_RESAMPLES, len(members)))
+    totals = scored[picks].sum(axis=1)
+    rates = passes[picks].sum(axis=1)[totals > 0] / totals[totals > 0]
+    tail = (1 - settings.confidence) / 2 * 100
+    low, high = np.percentile(rates, [tail, 100 - tail])
+    return Interval(low=min(pooled.low, float(low)), high=max(pooled.high, float(high)),
+                    method="cases-bootstrap", confidence=settings.confidence)
 
 
 def now() -> datetime:

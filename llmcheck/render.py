@@ -342,7 +342,7 @@ def aggregates_table(aggregates: Iterable[Aggregate], width: int | None = None) 
              str(a.errors), fmt_rate(a.pass_rate), _interval_text(a.interval, a.passed + a.failed)]
             for a in aggregates]
     headers = ["test (all cases)", "cases", "cases passed", "passed", "failed", "errors", "rate",
-               "interval"]
+               "interval (cases)"]
     full = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
     if width is None or _fits(full, width):
         return full

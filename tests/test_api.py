@@ -148,3 +148,30 @@ def test_a_version_2_report_is_read_with_its_settings_gathered(tmp_path):
     assert t.settings.verdict == "threshold" and t.settings.margin == 0.05
     assert any("schema version 2" in w for w in session.warnings)
     assert t.settings.policy().decide(18, 2).passed is True
+
+
+def test_pooled_case_rates_widen_when_cases_differ():
+    from llmcheck.records import case_aggregates
+
+    def record(name: str, passes: int, **marker) -> TestRecord:
+        return _record("p" * passes + "f" * (20 - passes), early_stop=False,
+                       **marker).model_copy(update={"nodeid": name})
+
+    alike = [record(f"t.py::test_a[{i}]", 18, min_pass_rate=0.5) for i in range(4)]
+    apart = [record(f"t.py::test_b[{i}]", n, min_pass_rate=0.5) for i, n in
+             enumerate((20, 20, 16, 16))]
+    strict = [record(f"t.py::test_c[{i}]", 18, min_pass_rate=0.5, confidence=0.99)
+              for i in range(3)]
+    a, b, c = case_aggregates(alike + apart + strict)
+    assert a.pass_rate == b.pass_rate == 0.9
+    assert a.interval.method == "cases-bootstrap"
+    pooled = a.interval.high - a.interval.low
+    assert b.interval.high - b.interval.low > pooled     # differences between cases widen it
+    assert b.interval.low <= 0.8 and b.interval.high == 1.0
+    # computed and labelled at the cases' own confidence (0.99 here, not the session's)
+    assert c.interval.confidence == 0.99
+    from llmcheck.stats import wilson_interval
+
+    assert c.interval.low <= wilson_interval(54, 60, 0.99)[0] + 1e-12
+    # reproducible: the bootstrap is seeded by the test's name
+    assert case_aggregates(apart)[0].interval == b.interval
