@@ -17,6 +17,26 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
+class NotUTF8(ValueError):
+    """A file that is not UTF-8 text: where the first bad byte is, and whether the
+    file is UTF-16 (a common cause on Windows)."""
+
+    def __init__(self, line: int, byte: int, utf16: bool) -> None:
+        self.line, self.byte, self.utf16 = line, byte, utf16
+        super().__init__(f"not UTF-8 text (byte 0x{byte:02x} on line {line})")
+
+
+def read_utf8(path: Path) -> str:
+    """The text of ``path`` (a UTF-8 BOM allowed); ``OSError`` if it cannot be read,
+    :class:`NotUTF8` if it is not UTF-8. Every file llmcheck reads comes through here."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NotUTF8(raw.count(b"\n", 0, exc.start) + 1, raw[exc.start],
+                      raw.startswith((b"\xff\xfe", b"\xfe\xff"))) from None
+
+
 def directory_problem(path: Path) -> str | None:
     """Why llmcheck could not create or write files in folder ``path``, or None.
     Creates nothing: a run that never writes a report leaves no folder behind."""

@@ -557,17 +557,15 @@ def load_session(path: str | os.PathLike[str]) -> SessionRecord:
 def _report_json(p: Path) -> Any:
     """The JSON value of the report file ``p``; a ReportError for a file that cannot be
     read, is not UTF-8 text, or is not JSON."""
+    from llmcheck.files import NotUTF8, read_utf8
+
     try:
-        raw = p.read_bytes()
+        text = read_utf8(p)
     except OSError as exc:
         raise ReportError(f"cannot read report {p}: {exc.strerror or exc}") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))
-        why = ("it is UTF-16; save it as UTF-8" if utf16 else
-               f"byte 0x{raw[exc.start]:02x} on line {line}")
+    except NotUTF8 as exc:
+        why = ("it is UTF-16; save it as UTF-8" if exc.utf16 else
+               f"byte 0x{exc.byte:02x} on line {exc.line}")
         raise ReportError(f"report {p} is not UTF-8 text ({why}); llmcheck writes its "
                           "reports as UTF-8 JSON") from None
     try:

@@ -280,15 +280,14 @@ def _file_records(resolved: Path, where: str) -> list[tuple[Any, int | None]]:
 def _read_text(resolved: Path, where: str) -> str:
     """The text of a cases file with its newlines as ``\\n``; a UsageError for a file
     that cannot be read or is not UTF-8 (a BOM is allowed)."""
+    from llmcheck.files import NotUTF8, read_utf8
+
     try:
-        raw = resolved.read_bytes()
+        text = read_utf8(resolved)
     except OSError as exc:
         raise UsageError(f"cases(): cannot read {where}: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise UsageError(f"{where}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+    except NotUTF8 as exc:
+        raise UsageError(f"{where}: line {exc.line}: not UTF-8 text (byte 0x{exc.byte:02x}); "
                          "save the file as UTF-8") from None
     return io.StringIO(text, newline=None).read()  # universal newlines, as open() reads
 

@@ -409,17 +409,16 @@ def load_scenario(source: str | Path | Mapping[str, Any] | Scenario | None = Non
 def _read_text(path: Path) -> str:
     """The text of a scenario file; a UsageError for a file that cannot be read or is not
     UTF-8 (a BOM is allowed)."""
+    from llmcheck.files import NotUTF8, read_utf8
+
     try:
-        raw = path.read_bytes()
+        return read_utf8(path)
     except OSError as exc:
         raise UsageError(
             f"cannot read scenario file {str(path)!r}: {exc.strerror or exc}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
+    except NotUTF8 as exc:
         raise UsageError(
-            f"{path}:{line}: scenario file is not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+            f"{path}:{exc.line}: scenario file is not UTF-8 text (byte 0x{exc.byte:02x}); "
             "a scenario is a YAML or JSON file saved as UTF-8") from None
 
 

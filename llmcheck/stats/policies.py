@@ -220,6 +220,21 @@ class _RatePolicy(Policy):
         self._check_state(passes, failures, remaining)
         return self._certain(passes, failures, remaining) is not None
 
+    def decide(self, passes: int, failures: int, remaining: int = 0) -> Decision:
+        self._check_state(passes, failures, remaining)
+        scored = passes + failures
+        if scored == 0:
+            return Decision(False, False, "no scored samples")
+        certain = self._certain(passes, failures, remaining)
+        passed = self._meets(passes, scored) if certain is None else certain
+        return self._decision(passes, failures, remaining, certain, passed)
+
+    @abstractmethod
+    def _decision(self, passes: int, failures: int, remaining: int, certain: bool | None,
+                  passed: bool) -> Decision:
+        """The verdict and its reason, given the certain outcome (None: not settled)
+        and whether the counts meet the bar; at least one sample is scored."""
+
 
 class ThresholdPolicy(_RatePolicy):
     """Pass iff the observed pass rate is at least ``min_pass_rate`` (the default).
@@ -245,15 +260,11 @@ class ThresholdPolicy(_RatePolicy):
     def _meets(self, passes: int, scored: int) -> bool:
         return scored > 0 and passes * self._m.denominator >= self._m.numerator * scored
 
-    def decide(self, passes: int, failures: int, remaining: int = 0) -> Decision:
+    def _decision(self, passes: int, failures: int, remaining: int, certain: bool | None,
+                  passed: bool) -> Decision:
         """Verdict by observed rate, with Wilson conclusiveness and samples needed."""
-        self._check_state(passes, failures, remaining)
         scored = passes + failures
         m = self.min_pass_rate
-        if scored == 0:
-            return Decision(False, False, "no scored samples")
-        certain = self._certain(passes, failures, remaining)
-        passed = self._meets(passes, scored) if certain is None else certain
         rate = passes / scored
         if remaining and certain is True:
             worst = passes / (scored + remaining)
@@ -314,15 +325,11 @@ class IntervalPolicy(_RatePolicy):
             self.min_pass_rate
         )
 
-    def decide(self, passes: int, failures: int, remaining: int = 0) -> Decision:
+    def _decision(self, passes: int, failures: int, remaining: int, certain: bool | None,
+                  passed: bool) -> Decision:
         """Verdict by Wilson lower bound; a fail is conclusive only if the upper bound < m."""
-        self._check_state(passes, failures, remaining)
         scored = passes + failures
         m = self.min_pass_rate
-        if scored == 0:
-            return Decision(False, False, "no scored samples")
-        certain = self._certain(passes, failures, remaining)
-        passed = self._meets(passes, scored) if certain is None else certain
         low, high = wilson_interval(passes, scored, self.confidence)
         pct = f"{self.confidence * 100:g}%"
         if remaining and certain is True:
