@@ -40,7 +40,8 @@ Version history (and how :func:`load_session` migrates older reports):
       the plugin started); ``session.cache`` (replay hits and misses) and
       ``session.recovered_from``; ``samples[].counted`` (verdicts are taken on the
       samples in index order: ``passed``, ``failed`` and ``errors`` count those, and a
-      sample that finished after the deciding one is recorded with ``counted: false``).
+      sample that finished after the deciding one is recorded with ``counted: false``);
+      ``tests[].worst_case_rate``; ``session.false_fail_chance``.
       A version-2 report is read with its settings
       rebuilt from those fields; margin, alpha and beta, which it did not record,
       are taken as the defaults and ``design`` is empty.
@@ -339,6 +340,10 @@ class SessionRecord(_Record):
                                      "cache was used")
     recovered_from: str | None = Field(
         None, description="set on a report rebuilt from the journal of a run that was killed")
+    false_fail_chance: float | None = Field(
+        None, description="the chance that this session fails at least one of its LLM tests "
+        "when every one truly passes at its required rate + margin (exact, per the tests' "
+        "own settings): how often a good change is blocked by bad luck")
     tests: list[TestRecord] = Field(default_factory=list)
     aggregates: list[Aggregate] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
@@ -362,7 +367,8 @@ class SessionRecord(_Record):
         return cls(llmcheck_version=llmcheck.__version__, started=started, seed=seed,
                    options=dict(options or {}), model=model, simulated=simulated,
                    usage=usage, budget=budget, tests=list(tests),
-                   aggregates=case_aggregates(tests), warnings=list(warnings or []), **fields)
+                   aggregates=case_aggregates(tests), warnings=list(warnings or []),
+                   false_fail_chance=false_fail_chance([t.settings for t in tests]), **fields)
 
 
 def group_failures(samples: list[SampleRecord]) -> list[FailureGroup]:
@@ -444,6 +450,22 @@ def case_aggregates(tests: list[TestRecord]) -> list[Aggregate]:
             cases_failed=sum(t.verdict.outcome != "passed" for t in members),
         ))
     return out
+
+
+def false_fail_chance(settings: list[TestSettings]) -> float | None:
+    """P(at least one FAIL) for tests that all truly pass at their required rate +
+    margin, from each policy's exact operating characteristic (the tests independent)."""
+    if not settings:
+        return None
+    cache: dict[tuple[Any, ...], float] = {}
+    all_pass = 1.0
+    for s in settings:
+        key = (s.verdict, s.min_pass_rate, s.confidence, s.runs, s.margin, s.alpha, s.beta)
+        if key not in cache:
+            good = min(s.min_pass_rate + s.margin, 1.0)
+            cache[key] = s.policy().operating_characteristic(good)[0]
+        all_pass *= cache[key]
+    return 1.0 - all_pass
 
 
 BOOTSTRAP_RESAMPLES = 2000

@@ -25,6 +25,18 @@ REPORT_ATTR = "llmcheck_record"
 """The test report attribute carrying a TestRecord as JSON (survives xdist)."""
 
 
+def false_fail_line(session: Any) -> str:
+    """How often a session like this one fails on bad luck alone, and what to change."""
+    chance = session.false_fail_chance
+    line = (f"llmcheck: if all {len(session.tests)} LLM tests truly passed at their required "
+            f"rate + margin, a session like this would still fail at least one "
+            f"{chance:.0%} of the time")
+    if chance > 0.2:
+        line += ("; more samples (--llm-runs) or --llm-verdict=sequential lower it "
+                 "(`llmcheck plan --tests N` shows the figures)")
+    return line
+
+
 def table_width(tr: Any) -> int | None:
     """The width to fit the summary into: the terminal's on a terminal, or the one
     COLUMNS sets; a log or file with no width set gets the whole table, because a
@@ -372,6 +384,8 @@ class SessionState:
             )
         for w in session.warnings:
             say(f"warning: {w}", yellow=True)
+        if session.false_fail_chance is not None and len(session.tests) > 1:
+            say(false_fail_line(session), yellow=session.false_fail_chance > 0.2)
         if session.usage.calls:
             say(render.usage_line(session.usage, "llmcheck model usage"))
         if session.cache is not None:

@@ -175,3 +175,31 @@ def test_pooled_case_rates_widen_when_cases_differ():
     assert c.interval.low <= wilson_interval(54, 60, 0.99)[0] + 1e-12
     # reproducible: the bootstrap is seeded by the test's name
     assert case_aggregates(apart)[0].interval == b.interval
+
+
+def test_the_session_states_its_chance_of_failing_on_bad_luck_alone(pytester, report):
+    from llmcheck.records import false_fail_chance
+
+    # 30 tests truly at 0.95 against 0.9 required, N=20: at least one FAIL in 90.5% of
+    # sessions under threshold, 78.2% under sequential (its own N)
+    threshold = resolve_test({"runs": 20}, session_defaults())
+    sequential = resolve_test({"verdict": "sequential"}, session_defaults())
+    assert false_fail_chance([threshold] * 30) == pytest.approx(0.9051, abs=1e-4)
+    assert false_fail_chance([sequential] * 30) == pytest.approx(0.7824, abs=1e-4)
+    assert false_fail_chance([threshold]) == pytest.approx(
+        1 - threshold.policy().operating_characteristic(0.95)[0])
+    pytester.makepyfile("""
+        import pytest, llmcheck
+
+        @pytest.mark.parametrize("i", range(12))
+        @llmcheck.repeat(runs=20)
+        def test_case(i):
+            pass
+    """)
+    result = pytester.runpytest()
+    chance = report()["false_fail_chance"]
+    assert chance == pytest.approx(false_fail_chance([threshold] * 12))
+    result.stdout.fnmatch_lines([
+        f"llmcheck: if all 12 LLM tests truly passed at their required rate + margin, a "
+        f"session like this would still fail at least one {chance:.0%} of the time; more "
+        "samples (--llm-runs) or --llm-verdict=sequential lower it*"])
