@@ -8,6 +8,7 @@ records travel between xdist workers and the controller as JSON too.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import Counter
@@ -457,15 +458,21 @@ def false_fail_chance(settings: list[TestSettings]) -> float | None:
     margin, from each policy's exact operating characteristic (the tests independent)."""
     if not settings:
         return None
-    cache: dict[tuple[Any, ...], float] = {}
     all_pass = 1.0
     for s in settings:
-        key = (s.verdict, s.min_pass_rate, s.confidence, s.runs, s.margin, s.alpha, s.beta)
-        if key not in cache:
-            good = min(s.min_pass_rate + s.margin, 1.0)
-            cache[key] = s.policy().operating_characteristic(good)[0]
-        all_pass *= cache[key]
+        all_pass *= _pass_chance_when_good(s.verdict, s.min_pass_rate, s.confidence, s.runs,
+                                           s.margin, s.alpha, s.beta)
     return 1.0 - all_pass
+
+
+@functools.lru_cache(maxsize=256)
+def _pass_chance_when_good(verdict: str, min_pass_rate: float, confidence: float, runs: int,
+                           margin: float, alpha: float, beta: float) -> float:
+    """Exact P(pass) at min_pass_rate + margin: computed once per design, although the
+    session record is rebuilt at every save during a run."""
+    policy = stats.make_policy(verdict, min_pass_rate=min_pass_rate, confidence=confidence,
+                               max_samples=runs, margin=margin, alpha=alpha, beta=beta)
+    return policy.operating_characteristic(min(min_pass_rate + margin, 1.0))[0]
 
 
 BOOTSTRAP_RESAMPLES = 2000

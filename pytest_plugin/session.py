@@ -295,7 +295,9 @@ class SessionState:
         hits = sum(c.cached for c in calls)
         reads = mode in ("read", "rw")
         models: list[str] = []
-        if reads and self._model_session_obj is not None and self.model_session.cache:
+        # what the cache holds only explains a replay that never hit: no query otherwise
+        if reads and calls and not hits and self._model_session_obj is not None \
+                and self.model_session.cache:
             models = self.model_session.cache.recorded_models()
         return CacheStats(mode=mode, path=str(self.cache_path), hits=hits,
                           misses=len(calls) - hits if reads else 0, recorded_models=models)
