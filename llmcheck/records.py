@@ -23,7 +23,7 @@ from llmcheck.errors import ReportError
 from llmcheck.redact import scrub
 from llmcheck.settings import IntervalMethod, PolicyName
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped on every change of the JSON report's shape.
 
 Version history (and how :func:`load_session` migrates older reports):
@@ -43,6 +43,10 @@ Version history (and how :func:`load_session` migrates older reports):
       samples in index order: ``passed``, ``failed`` and ``errors`` count those, and a
       sample that finished after the deciding one is recorded with ``counted: false``);
       ``tests[].worst_case_rate``; ``session.false_fail_chance``.
+  4 - inference that accounts for early stopping: with early stopping on,
+      ``tests[].interval`` is the exact interval under the stopping rule (method
+      ``stopping-exact``) and ``tests[].estimate`` the bias-adjusted rate. A version-3
+      report is read with its intervals as they were and no estimate.
       A version-2 report is read with its settings
       rebuilt from those fields; margin, alpha and beta, which it did not record,
       are taken as the defaults and ``design`` is empty.
@@ -110,9 +114,11 @@ class SampleRecord(_Record):
 class Interval(_Record):
     low: float
     high: float
-    method: IntervalMethod | Literal["cases-bootstrap"] = "wilson"
+    method: IntervalMethod | Literal["cases-bootstrap", "stopping-exact"] = "wilson"
     """``cases-bootstrap`` (pooled case rates only): the union of the pooled interval and
-    a percentile bootstrap over cases, so that differences between cases widen it."""
+    a percentile bootstrap over cases, so that differences between cases widen it.
+    ``stopping-exact``: the exact interval under the early-stopping rule (sample-mean
+    ordering), used whenever a test may stop early (see :mod:`llmcheck.stats.stopping`)."""
     confidence: float
 
     @classmethod
@@ -250,7 +256,30 @@ class TestSettings(_Record):
             max_samples=self.runs, margin=self.margin, alpha=self.alpha, beta=self.beta)
 
     def interval_of(self, successes: int, n: int) -> Interval:
+        """The fixed-n interval (the settings' method) of ``successes`` out of ``n``."""
         return Interval.of(successes, n, self.interval, self.confidence)
+
+    def inference(self, passes: int, scored: int, errors: int = 0) -> tuple[Interval,
+                                                                         float | None]:
+        """The interval and bias-adjusted rate a report gives for a run of these settings
+        that ended by its own rule with ``passes`` out of ``scored`` (and ``errors``).
+
+        With ``early_stop`` the exact interval under the stopping rule and Whitehead's
+        bias-adjusted rate (the raw rate at a data-dependent stop is biased, and a
+        fixed-n interval undercovers), errored samples taken as a shorter run; else (no
+        early stopping, a stop that errors moved off the shorter run's stopping region,
+        beyond :data:`~llmcheck.stats.MAX_STOPPING_SAMPLES` runs) the fixed-n interval
+        and no estimate."""
+        cap = self.runs - errors
+        if not self.early_stop or scored == 0 or cap > stats.MAX_STOPPING_SAMPLES:
+            return self.interval_of(passes, scored), None
+        region = stats.stopping_region(self.policy(), cap)
+        if not region.contains(scored, passes):  # errors moved the stop off the region
+            return self.interval_of(passes, scored), None
+        low, high = stats.stopping_interval(region, passes, scored, self.confidence)
+        interval = Interval(low=low, high=high, method="stopping-exact",
+                            confidence=self.confidence)
+        return interval, stats.bias_adjusted_rate(region, passes, scored)
 
 
 class TestRecord(_Record):
@@ -269,6 +298,9 @@ class TestRecord(_Record):
         None, description="the pass rate with infrastructure errors counted as failures "
         "(set when there were errors): what errors could be hiding")
     interval: Interval
+    estimate: float | None = Field(
+        None, description="the bias-adjusted pass rate (Whitehead) when the test may stop "
+        "early, whose raw rate is biased by the stopping rule; else None")
     verdict: Verdict
     duration: float
     interrupted: bool = False
@@ -455,7 +487,7 @@ def case_aggregates(tests: list[TestRecord]) -> list[Aggregate]:
 
 def false_fail_chance(settings: list[TestSettings]) -> float | None:
     """P(at least one FAIL) for tests that all truly pass at their required rate +
-    margin, from each policy's exact operating characteristic (the tests independent)."""
+    margin (the upper end of :func:`~llmcheck.stats.indifference_zone`), from each policy's exact operating characteristic (the tests independent)."""
     if not settings:
         return None
     all_pass = 1.0
@@ -472,7 +504,7 @@ def _pass_chance_when_good(verdict: str, min_pass_rate: float, confidence: float
     session record is rebuilt at every save during a run."""
     policy = stats.make_policy(verdict, min_pass_rate=min_pass_rate, confidence=confidence,
                                max_samples=runs, margin=margin, alpha=alpha, beta=beta)
-    return policy.operating_characteristic(min(min_pass_rate + margin, 1.0))[0]
+    return policy.operating_characteristic(stats.passing_rate(min_pass_rate, margin))[0]
 
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -530,6 +562,9 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
         warnings.append("read from a schema version 2 report, which did not record margin, "
                         "alpha, beta or early stopping: the defaults are shown")
         data = {**data, "schema_version": 3, "tests": tests, "warnings": warnings}
+    if data.get("schema_version") == 3:
+        # v3 -> v4 only added ``estimate`` (None) and the ``stopping-exact`` method.
+        data = {**data, "schema_version": 4}
     return data
 
 
@@ -568,7 +603,7 @@ def load_session(path: str | os.PathLike[str]) -> SessionRecord:
     if type(version) is not int or not 1 <= version <= SCHEMA_VERSION:
         raise ReportError(
             f"report {p} has schema_version {_clipped_repr(version)}; this llmcheck reads "
-            f"version {SCHEMA_VERSION} (and migrates 1 and 2)")
+            f"version {SCHEMA_VERSION} (and migrates 1 to 3)")
     if version < SCHEMA_VERSION:
         _check_migratable(data, p)
     data = _migrate(data)

@@ -26,6 +26,7 @@ from typing import Any
 from llmcheck import context, stats
 from llmcheck.errors import InfrastructureError, UsageError
 from llmcheck.records import (
+    Interval,
     SampleRecord,
     TestRecord,
     TestSettings,
@@ -324,7 +325,10 @@ class SampleRunner:
         samples = [sample if index < t.counted else sample.model_copy(update={"counted": False})
                    for index, sample in sorted(t.samples.items())]
         scored = t.passed + t.failed
-        warning = getattr(self.policy, "warning", None)
+        warnings = [w for w in (getattr(self.policy, "warning", None),) if w]
+        interval, estimate, note = self._inference()
+        if note:
+            warnings.append(note)
         return TestRecord(
             nodeid=spec.test_id,
             settings=settings,
@@ -334,8 +338,9 @@ class SampleRunner:
             errors=t.errors,
             pass_rate=(t.passed / scored) if scored else None,
             worst_case_rate=t.passed / t.counted if t.errors else None,
-            interval=settings.interval_of(t.passed, scored),
-            verdict=self._verdict(),
+            interval=interval,
+            estimate=estimate,
+            verdict=self._verdict(interval),
             duration=time.perf_counter() - self._started,
             interrupted=self._interrupted,
             budget_stopped=self._budget_reason is not None and t.decision is None,
@@ -349,12 +354,32 @@ class SampleRunner:
             samples=samples,
             checks=check_stats(samples, settings),
             failure_groups=group_failures(samples),
-            warnings=[warning] if warning else [],
+            warnings=warnings,
         )
 
-    def _verdict(self) -> Verdict:
+    def _inference(self) -> tuple[Interval, float | None, str | None]:
+        """The interval and bias-adjusted rate of the counted samples, and a note.
+
+        A run stopped by something other than its rule (Ctrl-C, the budget) reports
+        the fixed-n interval of what it counted; otherwise see
+        :meth:`TestSettings.inference`."""
+        settings, t = self.spec.settings, self._tally
+        scored = t.passed + t.failed
+        if self._interrupted or (self._budget_reason is not None and t.decision is None):
+            return settings.interval_of(t.passed, scored), None, None
+        note = None
+        if settings.early_stop and settings.runs - t.errors > stats.MAX_STOPPING_SAMPLES:
+            note = (f"runs={settings.runs} is above {stats.MAX_STOPPING_SAMPLES}: the "
+                    f"interval is the fixed-n {settings.interval} interval, not adjusted "
+                    "for early stopping")
+        return *settings.inference(t.passed, scored, t.errors), note
+
+    def _verdict(self, interval: Interval) -> Verdict:
         """The verdict on what has finished: the policy's, unless no sample ran or
-        most samples could not reach the model (then an error, no verdict)."""
+        most samples could not reach the model (then an error, no verdict).
+
+        Under the rate policies a verdict is conclusive iff ``interval`` (the one
+        reported beside it) lies on its side of the required rate."""
         t = self._tally
         frozen = t.decision is not None and self.spec.settings.early_stop
         remaining = self.spec.runs - t.counted if frozen else 0
@@ -362,6 +387,9 @@ class SampleRunner:
         assert decision is not None
         outcome = "passed" if decision.passed else "failed"
         reason, conclusive = decision.reason, decision.conclusive
+        if self.policy.name in ("threshold", "interval") and t.passed + t.failed:
+            m = self.spec.settings.min_pass_rate
+            conclusive = interval.low >= m if decision.passed else interval.high < m
         if decision.passed and t.errors:
             # errors may never push a verdict toward pass: the worst case counts them
             # as failures, and a pass it would overturn is not conclusive

@@ -13,19 +13,23 @@ stays cheap.
   :func:`simulate_policy`.
 * :mod:`llmcheck.stats.sequential`: the ``sequential`` policy (a truncated,
   curtailed SPRT) and :func:`fixed_sample_size`.
+* :mod:`llmcheck.stats.stopping`: inference after early stopping: the exact
+  interval under a policy's stopping rule and the bias-adjusted rate.
 
-Every public name of the three modules is re-exported here.
+Every public name of the four modules is re-exported here.
 """
 
 from __future__ import annotations
 
-from llmcheck.stats import intervals, policies, sequential
+from llmcheck.stats import intervals, policies, sequential, stopping
 from llmcheck.stats.intervals import *  # noqa: F403
 from llmcheck.stats.policies import *  # noqa: F403
 from llmcheck.stats.sequential import *  # noqa: F403
+from llmcheck.stats.stopping import *  # noqa: F403
 
 # each module's __all__ is the one list of its public names
 __all__: list[str] = []
 __all__ += intervals.__all__
 __all__ += policies.__all__
 __all__ += sequential.__all__
+__all__ += stopping.__all__

@@ -22,7 +22,13 @@ from llmcheck.stats.intervals import (
 )
 from llmcheck.stats.policies import Decision, Policy, _fmt, stopping_run_oc
 
-__all__ = ["SequentialPolicy", "fixed_sample_size"]
+__all__ = [
+    "SequentialPolicy",
+    "default_runs",
+    "fixed_sample_size",
+    "indifference_zone",
+    "passing_rate",
+]
 
 
 def _fixed_test_errors(n: int, c: int, p0: float, p1: float) -> tuple[float, float]:
@@ -88,6 +94,46 @@ def fixed_sample_size(p0: float, p1: float, alpha: float, beta: float) -> tuple[
     )
 
 
+def indifference_zone(min_pass_rate: float, margin: float) -> tuple[float, float]:
+    """``(p0, p1)``: the rates a test must tell apart, ``m - margin`` and ``m + margin``.
+
+    A side that would reach 0 or 1 is narrowed to half the distance from m to it, so
+    a required rate of 0.99 with margin 0.05 tells 0.94 from 0.995. A required rate
+    of exactly 0 or 1 has no room on one side and is a usage error.
+    """
+    m = _check_unit("min_pass_rate", min_pass_rate, open_low=False, open_high=False)
+    margin = _check_real("margin", margin)
+    if margin <= 0:
+        raise UsageError(f"margin must be > 0, got {margin!r}")
+    if not 0 < m < 1:
+        raise UsageError(
+            f"a required rate of {m:g} leaves no rates on one side to tell it from; the "
+            "sequential policy and the default number of runs need 0 < min_pass_rate < 1 "
+            f"(for 'every sample must pass', set runs=N and verdict='threshold')")
+    p0 = round(m - margin, 12) if m - margin > 0 else round(m / 2, 12)
+    p1 = round(m + margin, 12) if m + margin < 1 else round((1 + m) / 2, 12)
+    return p0, p1
+
+
+def passing_rate(min_pass_rate: float, margin: float) -> float:
+    """The rate at which a test should pass: the top of the :func:`indifference_zone`,
+    or ``min_pass_rate + margin`` capped at 1 where there is no zone (0 and 1)."""
+    if 0 < min_pass_rate < 1:
+        return indifference_zone(min_pass_rate, margin)[1]
+    return min(min_pass_rate + margin, 1.0)
+
+
+def default_runs(min_pass_rate: float, margin: float, alpha: float, beta: float) -> int:
+    """The number of samples a test runs when nobody sets it, under every policy: the
+    smallest fixed test that tells the :func:`indifference_zone` apart with error
+    rates ``alpha`` and ``beta`` (the sequential policy's truncation N). A required
+    rate of 1 (no zone) gets the zero-failure test that passes a model at
+    ``1 - margin`` at most ``alpha`` of the time (and 0, by symmetry, as many)."""
+    if min_pass_rate in (0, 1):
+        return max(1, math.ceil(math.log(alpha) / math.log1p(-margin)))
+    return fixed_sample_size(*indifference_zone(min_pass_rate, margin), alpha, beta)[0]
+
+
 # How a run of the SPRT can end, one bit each. A state's *outcome set* is the
 # bitwise OR of the outcomes still reachable from it (0: the empty set), so
 # "settled" reads "the set holds no pass or no fail".
@@ -103,6 +149,8 @@ _EPS = 1e-9  # slack when comparing an LLR with a boundary, for float rounding
 
 class SequentialPolicy(Policy):
     """Truncated, curtailed Wald SPRT of p0 = m - margin against p1 = m + margin.
+
+    (Near 0 or 1 the zone is narrowed: see :func:`indifference_zone`.)
 
     After each scored sample the log-likelihood ratio
     ``LLR = passes*log(p1/p0) + failures*log((1-p1)/(1-p0))`` is compared with
@@ -151,16 +199,7 @@ class SequentialPolicy(Policy):
         confidence: float = 0.95,
     ) -> None:
         super().__init__(min_pass_rate, confidence, max_samples)
-        margin = _check_real("margin", margin)
-        if margin <= 0:
-            raise UsageError(f"margin must be > 0, got {margin!r}")
-        m = self.min_pass_rate
-        p0, p1 = round(m - margin, 12), round(m + margin, 12)
-        if not 0 < p0 < p1 < 1:
-            raise UsageError(
-                f"sequential: min_pass_rate +/- margin must stay strictly between 0 and 1, "
-                f"got {m} +/- {margin} = [{p0}, {p1}]"
-            )
+        p0, p1 = indifference_zone(self.min_pass_rate, margin)
         for label, value in (("alpha", alpha), ("beta", beta)):
             x = _check_real(label, value)
             if not 0 < x < 0.5:
