@@ -57,7 +57,7 @@ def _plan(args: argparse.Namespace) -> int:
     opts = plan_options(
         min_pass_rate=args.min_pass_rate, margin=args.margin, alpha=args.alpha, beta=args.beta,
         confidence=args.confidence, runs=args.runs, tests=args.tests, policy=args.policy,
-        rates=args.rates)
+        rates=args.rates, session_alpha=args.session_alpha)
     plans = make_plan(opts)
     print(plan_json(plans) if args.json else render_plan(plans))
     return 0
@@ -66,7 +66,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _add_plan_parser(sub: argparse._SubParsersAction) -> None:
     """``llmcheck plan``: every value is taken as text and validated by llmcheck.plan, so a
     bad one is a one-line usage error."""
-    from llmcheck.settings import DEFAULT_RUNS, SETTINGS
+    from llmcheck.settings import SETTINGS
 
     defaults = {name: SETTINGS[name].default for name in SETTINGS}
     plan = sub.add_parser(
@@ -82,8 +82,10 @@ def _add_plan_parser(sub: argparse._SubParsersAction) -> None:
         ("--beta", f"sequential: P(fail) at m + margin (default {defaults['beta']})"),
         ("--confidence", "confidence level of the interval policy (default "
                          f"{defaults['confidence']})"),
-        ("--runs", f"N, samples per test (default {DEFAULT_RUNS}; sequential: its "
-                   "equivalent fixed test's N)"),
+        ("--runs", "N, samples per test (default: as in a run, the smallest fixed test "
+                   "that tells m - margin from m + margin at alpha and beta)"),
+        ("--session-alpha", "A: hold the chance that a session of K tests at m + margin "
+                            "fails any to A, as --llm-session-alpha does (default: off)"),
         ("--tests", "K, the number of LLM tests in a session (default 1)"),
         ("--policy", "threshold, sequential, interval, a comma-separated list, or all "
                      "(default all)"),

@@ -25,8 +25,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmcheck.errors import UsageError
-from llmcheck.settings import DEFAULT_RUNS, POLICY_NAMES, SETTINGS, validate
-from llmcheck.stats import fixed_sample_size, make_policy
+from llmcheck.settings import (
+    POLICY_NAMES,
+    SETTINGS,
+    Resolved,
+    resolve_test,
+    session_defaults,
+    validate,
+)
+from llmcheck.stats import fixed_sample_size, indifference_zone
 from llmcheck.stats.intervals import _check_unit
 from llmcheck.stats.policies import Policy
 
@@ -132,18 +139,19 @@ class PlanOptions:
     alpha: float
     beta: float
     confidence: float
-    runs: int | None  # None: DEFAULT_RUNS for threshold/interval, the fixed n for sequential
+    runs: int | None  # None: the default of resolve_test (the sequential design's N)
     tests: int
     policies: tuple[str, ...]
     rates: tuple[float, ...]
+    session_alpha: float | None = None
 
     @property
     def lower(self) -> float:
-        return round(self.min_pass_rate - self.margin, 12)
+        return indifference_zone(self.min_pass_rate, self.margin)[0]
 
     @property
     def upper(self) -> float:
-        return round(self.min_pass_rate + self.margin, 12)
+        return indifference_zone(self.min_pass_rate, self.margin)[1]
 
 
 def _setting(name: str, value: Any, option: str) -> Any:
@@ -208,23 +216,23 @@ def _rates(value: str | None, m: float, margin: float) -> tuple[float, ...]:
 def plan_options(
     *, min_pass_rate: Any = None, margin: Any = None, alpha: Any = None, beta: Any = None,
     confidence: Any = None, runs: Any = None, tests: Any = 1, policy: str | None = None,
-    rates: str | None = None,
+    rates: str | None = None, session_alpha: Any = None,
 ) -> PlanOptions:
     """Validate the planner's inputs (strings from the command line, or numbers);
     None means the setting's default."""
     m = _setting("min_pass_rate", min_pass_rate, "--min-pass-rate")
     d = _setting("margin", margin, "--margin")
-    lower, upper = round(m - d, 12), round(m + d, 12)
-    if not 0 < lower < upper < 1:
-        raise UsageError(
-            f"--min-pass-rate={m:g} with --margin={d:g} gives rates [{lower:g}, {upper:g}]: "
-            "min-pass-rate +/- margin must stay strictly between 0 and 1")
+    try:
+        indifference_zone(m, d)
+    except UsageError as exc:
+        raise UsageError(f"--min-pass-rate={m:g}: {exc}") from None
     return PlanOptions(
         min_pass_rate=m, margin=d, alpha=_setting("alpha", alpha, "--alpha"),
         beta=_setting("beta", beta, "--beta"),
         confidence=_setting("confidence", confidence, "--confidence"),
         runs=None if runs is None else _runs(runs),
-        tests=_tests(tests), policies=_policies(policy), rates=_rates(rates, m, d))
+        tests=_tests(tests), policies=_policies(policy), rates=_rates(rates, m, d),
+        session_alpha=_setting("session_alpha", session_alpha, "--session-alpha"))
 
 
 # --------------------------------------------------------------------------
@@ -232,19 +240,16 @@ def plan_options(
 
 
 def _policy(name: str, opts: PlanOptions) -> Policy:
-    """The policy a test with these settings gets (the runs default of resolve_test)."""
-    runs = opts.runs
-    if runs is None and name != "sequential":
-        runs = DEFAULT_RUNS
-    if runs is None:
-        n, _ = fixed_sample_size(opts.lower, opts.upper, opts.alpha, opts.beta)
-        if n > PLAN_MAX_SAMPLES:
-            raise UsageError(
-                f"sequential: telling {opts.lower:g} from {opts.upper:g} at alpha="
-                f"{opts.alpha:g}, beta={opts.beta:g} takes N={n} samples, more than the "
-                f"planner's {PLAN_MAX_SAMPLES}: use a larger --margin, or set --runs")
-    return make_policy(name, min_pass_rate=opts.min_pass_rate, confidence=opts.confidence,
-                       max_samples=runs, margin=opts.margin, alpha=opts.alpha, beta=opts.beta)
+    """The policy a test with these settings gets in a session of ``opts.tests`` LLM
+    tests: resolved by :func:`~llmcheck.settings.resolve_test` itself."""
+    given = {"runs": opts.runs, "verdict": name, "min_pass_rate": opts.min_pass_rate,
+             "margin": opts.margin, "alpha": opts.alpha, "beta": opts.beta,
+             "confidence": opts.confidence, "session_alpha": opts.session_alpha}
+    session = {**session_defaults(), **{key: Resolved(value, "command line")
+                                         for key, value in given.items()}}
+    settings = resolve_test({}, session, f"llmcheck plan: {name}", session_tests=opts.tests,
+                            allow_never_pass=True, max_runs=PLAN_MAX_SAMPLES)
+    return settings.policy()
 
 
 def _at_least_one(p: float, k: int) -> float:
@@ -262,7 +267,7 @@ def _design(policy: Policy, opts: PlanOptions) -> dict[str, Any]:
         "fixed_samples": None, "fixed_critical_value": None, "critical_value": None,
         "upper_boundary": None, "lower_boundary": None}
     if policy.name == "sequential":
-        n, c = fixed_sample_size(opts.lower, opts.upper, opts.alpha, opts.beta)
+        n, c = fixed_sample_size(opts.lower, opts.upper, policy.alpha, policy.beta)
         out.update(passes_needed=None, fixed_samples=n, fixed_critical_value=c,
                    critical_value=design["critical_value"],
                    upper_boundary=design["upper"], lower_boundary=design["lower"])
@@ -279,7 +284,8 @@ def plan_policy(name: str, opts: PlanOptions) -> dict[str, Any]:
     pass_upper, pass_lower = dist[opts.upper].p_pass, dist[opts.lower].p_pass
     return {
         "policy": name, "min_pass_rate": opts.min_pass_rate, "margin": opts.margin,
-        "alpha": opts.alpha, "beta": opts.beta, "confidence": opts.confidence,
+        "alpha": opts.alpha, "beta": getattr(policy, "beta", opts.beta),
+        "confidence": opts.confidence, "session_alpha": opts.session_alpha,
         **_design(policy, opts), "rates": rows, "tests": opts.tests,
         "lower_rate": opts.lower, "upper_rate": opts.upper,
         "p_pass_at_lower": pass_lower, "p_pass_at_upper": pass_upper,
@@ -348,7 +354,10 @@ def render_plan(plans: Sequence[dict[str, Any]]) -> str:
     blocks = [
         f"llmcheck plan: required rate {_rate(first['min_pass_rate'])}, margin "
         f"{first['margin']:g}, alpha {first['alpha']:g}, beta {first['beta']:g}, "
-        f"confidence {first['confidence']:g}; exact figures, no errored samples"]
+        f"confidence {first['confidence']:g}"
+        + (f", session alpha {first['session_alpha']:g} over {first['tests']} tests"
+           if first["session_alpha"] is not None else "")
+        + "; exact figures, no errored samples"]
     headers = ["true rate", "P(pass)", "mean samples", f"{QUANTILE:.0%} of runs stop by"]
     for plan in plans:
         rows = [[_rate(r["rate"]), f"{r['p_pass']:.4f}", f"{r['mean_samples']:.2f}",

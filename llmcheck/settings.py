@@ -32,9 +32,9 @@ INTERVAL_METHODS: tuple[str, ...] = get_args(IntervalMethod)
 MAX_RUNS = 100_000
 """More samples than anyone means: a typo (an extra zero or twenty) would run forever."""
 MAX_CONCURRENCY = 1_000
-DEFAULT_RUNS = 10
-"""Samples per test when neither the test nor the session says (the sequential
-policy instead defaults to its equivalent fixed test's n)."""
+DEFAULT_VERDICT: PolicyName = "sequential"
+"""The verdict policy when nobody sets one. It used to be ``threshold`` at 10 runs,
+which passes a model at 0.80 against a required 0.9 38% of the time."""
 
 
 @dataclass(frozen=True)
@@ -89,17 +89,18 @@ SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
         Setting("runs", "int", "samples per LLM test; overrides the runs= of every marked "
-                f"test (default {DEFAULT_RUNS}; under --llm-verdict=sequential, the smallest "
-                "fixed-sample size that meets alpha and beta)", None, low=1, high=MAX_RUNS),
+                "test (default: the smallest fixed test that tells min_pass_rate - margin "
+                "from min_pass_rate + margin at alpha and beta, 93 at the defaults)", None,
+                low=1, high=MAX_RUNS),
         Setting("concurrency", "int", "samples of one test in flight at once (default 4)",
                 4, low=1, high=MAX_CONCURRENCY),
         Setting("min_pass_rate", "float", "required pass rate for LLM tests that set none "
                 "(default 0.9)", 0.9, low=0, high=1),
         Setting("confidence", "float", "confidence level of intervals and verdicts "
                 "(default 0.95)", 0.95, low=0, high=1, low_open=True, high_open=True),
-        Setting("verdict", "choice", "verdict policy: threshold (observed rate >= required), "
-                "sequential (truncated SPRT) or interval (lower bound >= required); "
-                "default threshold", "threshold", choices=POLICY_NAMES),
+        Setting("verdict", "choice", "verdict policy: sequential (truncated SPRT, the "
+                "default), threshold (observed rate >= required) or interval (lower bound >= "
+                "required)", DEFAULT_VERDICT, choices=POLICY_NAMES),
         Setting("margin", "float", "sequential: half-width of the indifference zone around "
                 "the required rate (default 0.05)", 0.05, low=0, high=0.5, low_open=True,
                 high_open=True),
@@ -109,6 +110,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("beta", "float", "sequential: chance of failing a test whose true rate is "
                 "min_pass_rate + margin (default 0.05)", 0.05, low=0, high=0.5, low_open=True,
                 high_open=True),
+        Setting("session_alpha", "float", "hold the chance that the session fails any LLM "
+                "test whose true rate is min_pass_rate + margin to this: each of the K tests "
+                "gets a fail-side error of 1-(1-A)^(1/K) (sequential: its beta; threshold, "
+                "interval: enough runs) (default: off)", None, low=0, high=0.5,
+                low_open=True, high_open=True),
         Setting("interval", "choice", "confidence interval shown in reports: wilson "
                 "(default) or clopper-pearson (exact)", "wilson", choices=INTERVAL_METHODS),
         Setting("early_stop", "bool", "stop launching samples once the verdict is settled "
@@ -286,11 +292,18 @@ class Resolved:
 
 
 def resolve_test(marker_kwargs: Mapping[str, Any], session: Mapping[str, Resolved],
-                 where: str = "@pytest.mark.llm", marker_args: tuple[Any, ...] = ()
-                 ) -> TestSettings:
+                 where: str = "@pytest.mark.llm", marker_args: tuple[Any, ...] = (),
+                 session_tests: int = 1, *, allow_never_pass: bool = False,
+                 max_runs: int = MAX_RUNS) -> TestSettings:
     """Resolve one test's settings, once: its own keywords win over the session's
     settings, except ``runs``, where the command line and the environment win (so
-    ``pytest --llm-runs=50`` really runs every test 50 times)."""
+    ``pytest --llm-runs=50`` really runs every test 50 times).
+
+    ``session_tests`` is the number of LLM tests in the session (all of them, also
+    under xdist), over which ``--llm-session-alpha`` is shared. A test that can never
+    pass is a usage error, unless ``allow_never_pass`` (the planner shows such designs);
+    so is one whose runs would be above ``max_runs``, checked before the (costly)
+    design is tuned."""
     from llmcheck import stats
     from llmcheck.records import TestSettings
 
@@ -307,23 +320,92 @@ def resolve_test(marker_kwargs: Mapping[str, Any], session: Mapping[str, Resolve
     else:
         runs = value("runs")  # the test's own, the ini's, or None
     early_stop = not session["no_early_stop"].value and value("early_stop")
-    if runs is None and value("verdict") != "sequential":
-        runs = DEFAULT_RUNS
-    policy = stats.make_policy(
-        value("verdict"), min_pass_rate=value("min_pass_rate"), confidence=value("confidence"),
-        max_samples=runs, margin=value("margin"), alpha=value("alpha"), beta=value("beta"))
+    verdict, m, margin = value("verdict"), value("min_pass_rate"), value("margin")
+    if verdict == "sequential" and m in (0, 1):
+        # no indifference zone on one side: the threshold rule is the test (at m=1 the
+        # zero-failure test, failing at the first failure)
+        verdict = "threshold"
+    alpha, beta = value("alpha"), value("beta")
+    session_alpha = session["session_alpha"].value if "session_alpha" in session else None
+    per_test = None
+    if session_alpha is not None:
+        # Sidak: K independent tests each failing a good model at most b fail at least
+        # one at most 1 - (1 - b)^K = session_alpha
+        per_test = 1.0 - (1.0 - session_alpha) ** (1.0 / max(1, session_tests))
+        if verdict == "sequential":
+            beta = min(beta, per_test)
+    try:
+        explicit = runs is not None
+        if runs is None:
+            runs = stats.default_runs(m, margin, alpha, beta)
+        if per_test is not None and verdict != "sequential":
+            needed = _runs_for_false_fail(verdict, m, value("confidence"), margin, per_test,
+                                          runs)
+            if explicit and needed > runs:
+                raise UsageError(
+                    f"--llm-session-alpha={session_alpha:g} over {session_tests} LLM tests "
+                    f"needs each {verdict} test to fail a model at its required rate + "
+                    f"margin at most {per_test:.2g} of the time, which takes runs={needed}; "
+                    f"runs={runs} is set")
+            runs = needed
+        if runs > max_runs:
+            raise UsageError(
+                f"these settings take N={runs} samples, more than {max_runs}: use a larger "
+                "margin, or set runs")
+        policy = stats.make_policy(verdict, min_pass_rate=m, confidence=value("confidence"),
+                                   max_samples=runs, margin=margin, alpha=alpha, beta=beta)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    if per_test is not None and explicit and runs < getattr(policy, "required_samples", 0):
+        raise UsageError(f"{where}: --llm-session-alpha={session_alpha:g} over "
+                         f"{session_tests} LLM tests needs beta={per_test:.2g}, which takes "
+                         f"runs={policy.required_samples}; runs={runs} is set")
     design = policy.design()
-    if "passes_needed" in design and design["passes_needed"] is None:
+    if "passes_needed" in design and design["passes_needed"] is None and not allow_never_pass:
         # a test that can only fail is a broken configuration, not a verdict
         raise UsageError(f"{where}: this test can never pass: "
                          f"{getattr(policy, 'warning', None) or 'no count of passes is enough'}")
     return TestSettings(
         runs=policy.max_samples, verdict=policy.name, min_pass_rate=policy.min_pass_rate,
-        confidence=policy.confidence, margin=value("margin"), alpha=value("alpha"),
-        beta=value("beta"), interval=value("interval"), early_stop=early_stop,
+        confidence=policy.confidence, margin=margin, alpha=alpha, beta=beta,
+        interval=value("interval"), early_stop=early_stop,
         concurrency=value("concurrency"), model=given.get("model"),
         temperature=given.get("temperature"), max_tokens=given.get("max_tokens"),
         design=design)
+
+
+def _runs_for_false_fail(verdict: str, m: float, confidence: float, margin: float,
+                         target: float, start: int) -> int:
+    """The fewest runs, from ``start`` on, at which a ``verdict`` (threshold or interval)
+    test fails a model at its rate + margin at most ``target`` of the time."""
+    from llmcheck import stats
+    from llmcheck.stats.intervals import _binom_sf
+
+    p1 = stats.passing_rate(m, margin)
+
+    def false_fail(n: int) -> float:
+        # curtailment never changes these policies' verdicts: it is the fixed test's,
+        # "pass iff at least passes_needed of n pass"
+        policy = stats.make_policy(verdict, min_pass_rate=m, confidence=confidence,
+                                   max_samples=n)
+        needed = policy.design()["passes_needed"]
+        return 1.0 if needed is None else 1.0 - _binom_sf(needed, n, p1)
+
+    if false_fail(start) <= target:
+        return start
+    low, high = start, start * 2
+    while false_fail(high) > target:
+        low, high = high, high * 2
+        if high > MAX_RUNS:
+            raise UsageError(f"failing a model at {p1:g} at most {target:.2g} of the time "
+                             f"takes more than {MAX_RUNS} runs; use a larger margin")
+    while high - low > 1:  # the error falls with n up to the binomial's sawtooth
+        mid = (low + high) // 2
+        if false_fail(mid) <= target:
+            high = mid
+        else:
+            low = mid
+    return high
 
 
 def session_defaults() -> dict[str, Resolved]:

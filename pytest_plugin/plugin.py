@@ -95,6 +95,14 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
     stop_model_calls()
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        # every LLM test of the session: under xdist each worker collects them all
+        state.llm_tests = max(1, sum(item.get_closest_marker("llm") is not None
+                                     for item in session.items))
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
     state = config.stash.get(SESSION_KEY, None)
     if state is None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from llmcheck.errors import UsageError
-from llmcheck.settings import DEFAULT_RUNS, Resolved
+from llmcheck.settings import Resolved
 
 SAVE_EVERY = 0.5  # seconds: the JSON file is rewritten at most this often during a run
 
@@ -32,8 +32,9 @@ def false_fail_line(session: Any) -> str:
             f"rate + margin, a session like this would still fail at least one "
             f"{chance:.0%} of the time")
     if chance > 0.2:
-        line += ("; more samples (--llm-runs) or --llm-verdict=sequential lower it "
-                 "(`llmcheck plan --tests N` shows the figures)")
+        line += (f"; --llm-session-alpha=0.05 holds it to 5% by running more samples where "
+                 f"needed (`llmcheck plan --tests {len(session.tests)} --session-alpha 0.05` "
+                 "shows the cost)")
     return line
 
 
@@ -68,6 +69,9 @@ class SessionState:
         self._model_session_obj: Any = None
         self.token = token or uuid.uuid4().hex[:12]
         self.recovered: list[Any] = []
+        self.llm_tests = 1
+        """LLM tests the session collected (each xdist worker collects them all), over
+        which --llm-session-alpha is shared; set at the end of collection."""
         self._check_report_dir()
         worker = getattr(config, "workerinput", {}).get("workerid", "main")
         self.journal = Journal(self.report_dir, self.token, worker, header={
@@ -197,7 +201,7 @@ class SessionState:
         assert marker is not None
         try:
             settings = resolve_test(marker.kwargs, self.resolved, "@pytest.mark.llm",
-                                    marker.args)
+                                    marker.args, session_tests=self.llm_tests)
             warning = getattr(settings.policy(), "warning", None)
         except UsageError as exc:
             problem = str(exc)
@@ -340,10 +344,12 @@ class SessionState:
     def header(self) -> str:
         v = self.resolved
         runs = v["runs"]
-        runs_text = (f"{runs.value}" if runs.value is not None
-                     else f"per test (default {DEFAULT_RUNS})")
-        return (f"llmcheck: seed={self.seed} runs={runs_text} verdict={v['verdict'].value} "
-                f"concurrency={v['concurrency'].value} (reproduce with --llm-seed={self.seed})")
+        runs_text = f"{runs.value}" if runs.value is not None else "per test"
+        session_alpha = v["session_alpha"].value
+        held = f" session-alpha={session_alpha:g}" if session_alpha is not None else ""
+        return (f"llmcheck: seed={self.seed} runs={runs_text} verdict={v['verdict'].value}"
+                f"{held} concurrency={v['concurrency'].value} (reproduce with "
+                f"--llm-seed={self.seed})")
 
     def terminal_summary(self, tr: Any, exitstatus: int) -> None:
         if self.is_worker or not (self.records or self.recovered):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -11,7 +12,7 @@ from llmcheck import stats
 from llmcheck.records import SCHEMA_VERSION, TestRecord, load_session
 from llmcheck.runner import RunSpec, SampleRunner
 from llmcheck.settings import (
-    DEFAULT_RUNS,
+    DEFAULT_VERDICT,
     INTERVAL_METHODS,
     POLICY_NAMES,
     SETTINGS,
@@ -41,7 +42,8 @@ def test_errors_and_checks_resolve_to_their_own_classes():
 def test_names_have_one_source():
     assert SETTINGS["verdict"].choices == POLICY_NAMES == stats.POLICY_NAMES
     assert SETTINGS["interval"].choices == INTERVAL_METHODS == stats.INTERVAL_METHODS
-    assert str(DEFAULT_RUNS) in SETTINGS["runs"].help
+    assert "93 at the defaults" in SETTINGS["runs"].help
+    assert SETTINGS["verdict"].default == DEFAULT_VERDICT == "sequential"
     from pytest_plugin.plugin import MARKER_DOC
 
     for name in ("runs", "min_pass_rate", "verdict", "margin", "early_stop", "max_tokens"):
@@ -55,19 +57,21 @@ def _session(**values) -> dict[str, Resolved]:
 
 
 def test_resolve_test_is_a_pure_function_of_the_marker_and_the_session():
-    s = resolve_test({"min_pass_rate": 0.8}, session_defaults())
+    s = resolve_test({"min_pass_rate": 0.8, "verdict": "threshold"}, session_defaults())
+    # runs default to the sequential design's N under every policy (0.75 vs 0.85: 147)
+    n = stats.default_runs(0.8, 0.05, 0.05, 0.05)
     assert (s.runs, s.verdict, s.min_pass_rate, s.concurrency, s.early_stop) == \
-        (DEFAULT_RUNS, "threshold", 0.8, 4, True)
-    assert s.design == {"max_samples": 10, "passes_needed": 8}
+        (n, "threshold", 0.8, 4, True)
+    assert s.design == {"max_samples": n, "passes_needed": math.ceil(0.8 * n)}
     # the command line's runs wins over the test's own; an ini's runs does not
     assert resolve_test({"runs": 5}, _session(runs=(30, "command line"))).runs == 30
     assert resolve_test({"runs": 5}, _session(runs=(30, "ini"))).runs == 5
     # --llm-no-early-stop wins over the marker
     assert resolve_test({"early_stop": True},
                         _session(no_early_stop=(True, "command line"))).early_stop is False
-    # sequential without runs: the fixed test's n, and its boundaries
-    seq = resolve_test({"verdict": "sequential"}, session_defaults())
-    assert seq.runs == seq.design["max_samples"] > DEFAULT_RUNS
+    # the default policy is sequential; without runs: the fixed test's n, its boundaries
+    seq = resolve_test({}, session_defaults())
+    assert seq.verdict == "sequential" and seq.runs == seq.design["max_samples"] == 93
     assert seq.design["p0"] == 0.85 and seq.design["p1"] == 0.95
     assert seq.design["upper"] > 0 > seq.design["lower"]
     # one positional argument is runs
@@ -115,11 +119,18 @@ def test_a_saved_report_re_derives_its_verdicts_without_pytest(tmp_path, marker)
     assert policy.design() == saved.settings.design
     remaining = saved.planned - saved.run
     decision = policy.decide(saved.passed, saved.failed, remaining)
-    assert (decision.passed, decision.conclusive) == \
+    # the interval and estimate shown are the ones the settings describe (early stopping
+    # is on, so they account for the stopping rule)
+    again, estimate = saved.settings.inference(saved.passed, saved.scored, saved.errors)
+    assert again == saved.interval and again.method == "stopping-exact"
+    assert estimate == saved.estimate is not None
+    # a rate policy's verdict is conclusive iff that interval lies on its side of m
+    conclusive = decision.conclusive
+    if policy.name != "sequential":
+        m = saved.min_pass_rate
+        conclusive = again.low >= m if decision.passed else again.high < m
+    assert (decision.passed, conclusive) == \
         (saved.verdict.outcome == "passed", saved.verdict.conclusive)
-    # the interval shown is the one the settings describe
-    again = saved.settings.interval_of(saved.passed, saved.scored)
-    assert (again.low, again.high) == (saved.interval.low, saved.interval.high)
 
 
 def _v2_report() -> dict:
@@ -141,7 +152,7 @@ def test_a_version_2_report_is_read_with_its_settings_gathered(tmp_path):
     path = tmp_path / "v2.json"
     path.write_text(json.dumps(_v2_report()))
     session = load_session(path)
-    assert session.schema_version == SCHEMA_VERSION == 3
+    assert session.schema_version == SCHEMA_VERSION == 4
     (t,) = session.tests
     assert (t.planned, t.min_pass_rate, t.confidence, t.settings.concurrency) == \
         (20, 0.9, 0.95, 4)
@@ -182,7 +193,7 @@ def test_the_session_states_its_chance_of_failing_on_bad_luck_alone(pytester, re
 
     # 30 tests truly at 0.95 against 0.9 required, N=20: at least one FAIL in 90.5% of
     # sessions under threshold, 78.2% under sequential (its own N)
-    threshold = resolve_test({"runs": 20}, session_defaults())
+    threshold = resolve_test({"runs": 20, "verdict": "threshold"}, session_defaults())
     sequential = resolve_test({"verdict": "sequential"}, session_defaults())
     assert false_fail_chance([threshold] * 30) == pytest.approx(0.9051, abs=1e-4)
     assert false_fail_chance([sequential] * 30) == pytest.approx(0.7824, abs=1e-4)
@@ -192,7 +203,7 @@ def test_the_session_states_its_chance_of_failing_on_bad_luck_alone(pytester, re
         import pytest, llmcheck
 
         @pytest.mark.parametrize("i", range(12))
-        @llmcheck.repeat(runs=20)
+        @llmcheck.repeat(runs=20, verdict="threshold")
         def test_case(i):
             pass
     """)
@@ -201,5 +212,43 @@ def test_the_session_states_its_chance_of_failing_on_bad_luck_alone(pytester, re
     assert chance == pytest.approx(false_fail_chance([threshold] * 12))
     result.stdout.fnmatch_lines([
         f"llmcheck: if all 12 LLM tests truly passed at their required rate + margin, a "
-        f"session like this would still fail at least one {chance:.0%} of the time; more "
-        "samples (--llm-runs) or --llm-verdict=sequential lower it*"])
+        f"session like this would still fail at least one {chance:.0%} of the time; "
+        "--llm-session-alpha=0.05 holds it to 5% by running more samples where needed "
+        "(`llmcheck plan --tests 12 --session-alpha 0.05` shows the cost)"])
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["one process", "xdist"])
+def test_session_alpha_holds_the_whole_session_under_xdist_too(pytester, report, xdist):
+    # 12 tests (10 cases + 2 more, one deselected by -k): each gets beta 1-(1-0.05)^(1/11),
+    # counted over the session's tests, not a worker's share of them
+    pytester.makepyfile("""
+        import pytest, llmcheck
+
+        @pytest.mark.parametrize("i", range(10))
+        @llmcheck.repeat()
+        def test_case(i):
+            pass
+
+        @llmcheck.repeat(verdict="threshold")
+        def test_threshold():
+            pass
+
+        @llmcheck.repeat()
+        def test_deselected():
+            pass
+
+        def test_plain():
+            pass
+    """)
+    result = pytester.runpytest("--llm-session-alpha=0.05", "-k", "not deselected", *xdist)
+    result.assert_outcomes(passed=12)
+    data = report()
+    per_test = 1 - 0.95 ** (1 / 11)
+    betas = [t["settings"]["beta"] for t in data["tests"] if t["settings"]["verdict"] ==
+             "sequential"]
+    assert betas == [pytest.approx(per_test)] * 10
+    assert data["false_fail_chance"] <= 0.05 + 1e-12
+    threshold = next(t for t in data["tests"] if t["nodeid"].endswith("test_threshold"))
+    assert threshold["settings"]["runs"] > 93  # more runs, so that it fails at most per_test
+    if not xdist:
+        result.stdout.fnmatch_lines(["llmcheck: seed=* verdict=sequential session-alpha=0.05 *"])

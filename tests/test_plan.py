@@ -19,12 +19,11 @@ from llmcheck.plan import (
     render_plan,
     stopping_time_distribution,
 )
-from llmcheck.settings import DEFAULT_RUNS
 from llmcheck.stats import make_policy
 
 KEYS = {
     "policy", "min_pass_rate", "margin", "alpha", "beta", "confidence", "max_samples",
-    "passes_needed", "fixed_samples", "fixed_critical_value", "critical_value",
+    "passes_needed", "session_alpha", "fixed_samples", "fixed_critical_value", "critical_value",
     "upper_boundary", "lower_boundary", "rates", "tests", "lower_rate", "upper_rate",
     "p_pass_at_lower", "p_pass_at_upper", "p_any_fail_at_upper", "p_any_pass_at_lower",
     "warning",
@@ -94,10 +93,11 @@ def test_the_stopping_time_needs_a_budget_and_a_rate() -> None:
 def test_defaults_plan_every_policy_at_rates_around_the_required_one(capsys) -> None:
     out = run_plan(capsys)
     assert out.startswith("llmcheck plan: required rate 0.9, margin 0.05")
-    assert f"threshold: N={DEFAULT_RUNS} at most, passes iff >= 9/10 pass" in out
+    # every policy runs the sequential design's N when runs is not set
+    assert "threshold: N=93 at most, passes iff >= 84/93 pass" in out
     assert "sequential: N=93 at most; the equivalent fixed test runs N=93" in out
-    assert "interval: N=10 at most, never passes, not even with 10/10" in out
-    assert "warning: interval: even 10/10 passing cannot show" in out
+    assert "interval: N=93 at most, passes iff >= 90/93 pass" in out
+    assert "warning" not in out
     assert out.count("|   true rate |   P(pass) |") == 3
     # m +/- 0, 1, 2 margins; 1.0 is not inside (0, 1)
     plans = plan_json(capsys)
@@ -194,9 +194,9 @@ def test_runs_applies_to_sequential_and_warns_when_too_short(capsys) -> None:
     [
         (["--min-pass-rate", "1.5"], "--min-pass-rate=1.5 is invalid (out of range)"),
         (["--min-pass-rate", "abc"], "--min-pass-rate=abc is invalid"),
-        (["--min-pass-rate", "0.97"], "gives rates [0.92, 1.02]"),
+        (["--min-pass-rate", "1"], "--min-pass-rate=1: a required rate of 1 leaves no rates"),
         (["--margin", "0.5"], "--margin=0.5 is invalid (out of range): expected a number > 0"),
-        (["--margin", "0.2"], "--min-pass-rate=0.9 with --margin=0.2"),
+        (["--min-pass-rate", "0"], "--min-pass-rate=0: a required rate of 0 leaves no rates"),
         (["--alpha", "0.5"], "--alpha=0.5 is invalid (out of range)"),
         (["--beta", "0"], "--beta=0 is invalid (out of range)"),
         (["--confidence", "1"], "--confidence=1 is invalid"),
@@ -209,7 +209,7 @@ def test_runs_applies_to_sequential_and_warns_when_too_short(capsys) -> None:
         (["--rates", "0.8,x"], "(x is not a number)"),
         (["--rates", "nan"], "(nan is not strictly between 0 and 1)"),
         (["--policy", "strict"], "--policy=strict is invalid: expected one of threshold"),
-        (["--margin", "0.004", "--policy", "sequential"], "takes N=15234 samples"),
+        (["--margin", "0.004", "--policy", "sequential"], "take N=15234 samples, more than 5000"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, args, expected) -> None:
@@ -233,3 +233,25 @@ def test_plan_runs_as_a_module() -> None:
     bad = subprocess.run([sys.executable, "-m", "llmcheck.cli", "plan", "--tests", "-1"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_session_alpha_plans_what_a_session_of_k_tests_would_run(capsys) -> None:
+    args = ("--tests", "30", "--session-alpha", "0.05", "--rates", "0.85,0.95")
+    out = run_plan(capsys, *args)
+    assert "session alpha 0.05 over 30 tests" in out
+    plans = {plan["policy"]: plan for plan in plan_json(capsys, *args)}
+    per_test = 1 - 0.95 ** (1 / 30)
+    seq = plans["sequential"]
+    assert seq["beta"] == pytest.approx(per_test) and seq["max_samples"] > 93
+    for plan in plans.values():  # the whole session fails a good suite at most 5%
+        assert plan["p_any_fail_at_upper"] <= 0.05 + 1e-12
+    # the sequential design spends the extra samples where they are needed
+    mean = {name: by_rate(plan)[0.95]["mean_samples"] for name, plan in plans.items()}
+    assert mean["sequential"] < mean["threshold"] < mean["interval"]
+
+
+def test_a_required_rate_near_one_narrows_the_zone_on_that_side(capsys) -> None:
+    [plan] = plan_json(capsys, "--min-pass-rate", "0.99", "--policy", "sequential")
+    assert (plan["lower_rate"], plan["upper_rate"]) == (0.94, 0.995)
+    assert main(["plan", "--min-pass-rate", "1"]) == 2
+    assert "a required rate of 1 leaves no rates on one side" in capsys.readouterr().err

@@ -54,7 +54,7 @@ def test_marker_is_equivalent_to_the_decorator(pytester, report):
         def test_bare():
             pass
     """)
-    result = pytester.runpytest("--llm-no-early-stop")
+    result = pytester.runpytest("--llm-no-early-stop", "--llm-verdict=threshold")
     result.assert_outcomes(passed=3)
     tests = by_name(report())
     def strip(t):
@@ -66,7 +66,7 @@ def test_marker_is_equivalent_to_the_decorator(pytester, report):
 
     assert strip(tests["test_marker"]) == strip(tests["test_decorator"])
     assert tests["test_marker"]["passed"] == 4
-    assert tests["test_bare"]["settings"]["runs"] == 10  # the default
+    assert tests["test_bare"]["settings"]["runs"] == 93  # the default: the design's N
 
 
 def test_async_bodies_run_without_another_plugin(pytester, report):
@@ -161,7 +161,8 @@ def test_min_pass_rate_option_is_the_default_for_tests_that_set_none(pytester, r
         def test_own(llm_sample):
             assert llm_sample.index < 7
     """)
-    result = pytester.runpytest("--llm-min-pass-rate=0.7", "--llm-no-early-stop")
+    result = pytester.runpytest("--llm-min-pass-rate=0.7", "--llm-no-early-stop",
+                                "--llm-verdict=threshold")
     result.assert_outcomes(passed=1, failed=1)
     tests = by_name(report())
     assert tests["test_default"]["settings"]["min_pass_rate"] == 0.7
@@ -218,7 +219,7 @@ def test_early_stop_when_the_verdict_cannot_change(pytester, report):
         def test_always_passes():
             pass
     """)
-    result = pytester.runpytest()
+    result = pytester.runpytest("--llm-verdict=threshold")
     result.assert_outcomes(passed=1, failed=1)
     tests = by_name(report())
     fails = tests["test_always_fails"]
@@ -335,7 +336,7 @@ def test_inconclusive_verdict_is_visible(pytester, report):
         def test_borderline(llm_sample):
             assert llm_sample.index not in (0, 1, 2)      # 17/20 = 0.85
     """)
-    result = pytester.runpytest()
+    result = pytester.runpytest("--llm-verdict=threshold")
     result.assert_outcomes(passed=1)
     v = by_name(report())["test_borderline"]["verdict"]
     assert v["outcome"] == "passed" and v["conclusive"] is False
@@ -607,14 +608,14 @@ def test_xfail_marked_llm_tests_are_reported_with_their_reason(pytester, report)
     assert result.ret == 0
     t = by_name(report())["test_known_bad"]
     assert t["xfail"] == "model invents ages"
-    result.stdout.fnmatch_lines(["*test_known_bad*FAIL (xfail)*"])
+    result.stdout.fnmatch_lines(["*test_known_bad*FAIL (inconclusive) (xfail)*"])
 
 
 def test_json_report_content(pytester, report):
     pytester.makepyfile("""
         import llmcheck
 
-        @llmcheck.repeat(runs=10, min_pass_rate=0.8, concurrency=2)
+        @llmcheck.repeat(runs=10, min_pass_rate=0.8, concurrency=2, verdict="threshold")
         def test_mix(llm_sample):
             assert llm_sample.index != 3, "sample three is wrong"
     """)
@@ -830,7 +831,7 @@ def test_the_next_run_recovers_a_killed_runs_journal_into_its_own_report(pyteste
                 os._exit(9)
             assert llm_sample.index != 1
     """)
-    pytester.runpytest_subprocess("--llm-seed=77", "-p", "no:randomly")
+    pytester.runpytest_subprocess("--llm-seed=77", "-p", "no:randomly", "--llm-verdict=threshold")
     reports = pytester.path / "reports"
     (journal,) = (reports / ".llmcheck-journal").glob("*.jsonl")
     token = journal.name.split("-")[0]

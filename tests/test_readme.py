@@ -70,3 +70,21 @@ def test_the_options_table_says_what_the_options_say(source):
         spec = SETTINGS[name]
         row = f"| `{spec.option}` | `{spec.ini}` | `{spec.env}` | {spec.help} |"
         assert row in source, f"README's row for {spec.option} differs from its help text"
+
+
+def test_the_defaults_table_is_what_llmcheck_plan_prints(source, capsys):
+    """The README's figures for the defaults are the planner's own output, so they
+    change when the defaults or the policies do."""
+    import re
+    import shlex
+
+    from llmcheck.cli import main
+
+    block = re.search(r"<!-- plan-defaults -->\n```\n\$ (.*?)\n(.*?)\n```\n<!-- /plan-defaults -->",
+                      source, re.S)
+    assert block, "the README has a plan-defaults block with its command"
+    command, shown = block.groups()
+    args = shlex.split(command)
+    assert args[:2] == ["llmcheck", "plan"]
+    assert main(args[1:]) == 0
+    assert capsys.readouterr().out.rstrip() == shown
