@@ -134,8 +134,13 @@ def fmt_interval(record: TestRecord) -> str:
     return f"[{record.interval.low:.2f}, {record.interval.high:.2f}]"
 
 
+INTERVAL_NAMES = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson",
+                  "stopping-exact": "exact (stopping-rule)",
+                  "cases-bootstrap": "cases-bootstrap"}
+
+
 def interval_label(record: TestRecord) -> str:
-    method = "Wilson" if record.interval.method == "wilson" else "Clopper-Pearson"
+    method = INTERVAL_NAMES.get(record.interval.method, record.interval.method)
     return f"{record.confidence:.0%} {method} interval"
 
 
@@ -181,7 +186,10 @@ def headline(record: TestRecord) -> str:
     scored = record.passed + record.failed
     parts = [
         f"{record.passed}/{scored} scored samples passed",
-        f"pass rate {fmt_rate(record.pass_rate)}",
+        f"pass rate {fmt_rate(record.pass_rate)}" + (
+            f" (bias-adjusted for early stopping: {fmt_rate(record.estimate)})"
+            if record.estimate is not None and fmt_rate(record.estimate) != fmt_rate(
+                record.pass_rate) else ""),
         f"{interval_label(record)} {fmt_interval(record)}",
         f"required {record.min_pass_rate:.2f}",
     ]

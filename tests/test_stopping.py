@@ -270,3 +270,22 @@ def test_a_stop_that_errors_moved_off_the_region_gets_the_fixed_interval():
         r.scored, r.passed)
     assert r.interval == settings.interval_of(r.passed, r.scored) and r.estimate is None
     assert r.interval.method == "wilson" and r.interval.low < 0.9
+
+
+def test_the_failure_text_names_the_interval_and_the_adjusted_rate():
+    from llmcheck import context
+    from llmcheck.render import explain
+    from llmcheck.runner import RunSpec, SampleRunner
+    from llmcheck.settings import resolve_test, session_defaults
+
+    settings = resolve_test({"verdict": "threshold", "runs": 20, "min_pass_rate": 0.9,
+                             "concurrency": 1}, session_defaults())
+
+    def body():  # fails samples 1, 2 and 3: settled FAIL after 4
+        assert context.current_sample().index not in (1, 2, 3)
+
+    r = SampleRunner(body, RunSpec(test_id="t.py::t", settings=settings)).run()
+    assert (r.passed, r.failed) == (1, 3) and r.interval.method == "stopping-exact"
+    text = explain(r)
+    assert "pass rate 0.25 (bias-adjusted for early stopping: " in text
+    assert f"95% exact (stopping-rule) interval [{r.interval.low:.2f}, " in text
