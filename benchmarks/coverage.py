@@ -20,11 +20,9 @@ with SE from the exact variance over ``runs`` runs (all below 4 means they agree
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import multiprocessing
 import os
-import random
 import shlex
 import sys
 import time
@@ -35,7 +33,7 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llmcheck import context, stats  # noqa: E402  (after the sys.path fix above)
+from llmcheck import seeded, stats  # noqa: E402  (after the sys.path fix above)
 from llmcheck.runner import RunSpec, SampleRunner  # noqa: E402
 from llmcheck.settings import resolve_test, session_defaults  # noqa: E402
 
@@ -57,19 +55,6 @@ FIGURES = ("cover", "wilson", "rate", "estimate", "n")
 # -- one run through the real runner ------------------------------------------
 
 
-def _passes(seed: int, p: float) -> bool:
-    return random.Random(seed).random() < p
-
-
-def _body(p: float):
-    async def body() -> None:
-        ok = _passes(context.current_sample().seed, p)
-        await asyncio.sleep(PASS_DELAY if ok else FAIL_DELAY)
-        assert ok
-
-    return body
-
-
 def _settings(marker: dict[str, object]):
     return resolve_test({**marker, "concurrency": CONCURRENCY}, session_defaults())
 
@@ -86,7 +71,7 @@ def _simulate(task: tuple[int, int, int, int]) -> tuple[int, int, dict[str, floa
     outside = 0
     for seed in range(first_seed, first_seed + count):
         spec = RunSpec(test_id=TEST_ID, settings=settings, session_seed=seed)
-        record = SampleRunner(_body(p), spec).run()
+        record = SampleRunner(seeded.async_body(p, PASS_DELAY, FAIL_DELAY), spec).run()
         n = record.passed + record.failed
         assert record.errors == 0 and record.interval.method == "stopping-exact", record
         assert record.pass_rate is not None and record.estimate is not None

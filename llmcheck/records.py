@@ -487,7 +487,8 @@ def case_aggregates(tests: list[TestRecord]) -> list[Aggregate]:
 
 def false_fail_chance(settings: list[TestSettings]) -> float | None:
     """P(at least one FAIL) for tests that all truly pass at their required rate +
-    margin (the upper end of :func:`~llmcheck.stats.indifference_zone`), from each policy's exact operating characteristic (the tests independent)."""
+    margin (:func:`~llmcheck.stats.passing_rate`), from each policy's exact operating
+    characteristic (the tests independent)."""
     if not settings:
         return None
     all_pass = 1.0

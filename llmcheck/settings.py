@@ -10,6 +10,7 @@ value, and what would be accepted.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -342,11 +343,14 @@ def resolve_test(marker_kwargs: Mapping[str, Any], session: Mapping[str, Resolve
             needed = _runs_for_false_fail(verdict, m, value("confidence"), margin, per_test,
                                           runs)
             if explicit and needed > runs:
+                fewest = _runs_for_false_fail(verdict, m, value("confidence"), margin,
+                                              per_test, 1)
                 raise UsageError(
                     f"--llm-session-alpha={session_alpha:g} over {session_tests} LLM tests "
                     f"needs each {verdict} test to fail a model at its required rate + "
-                    f"margin at most {per_test:.2g} of the time, which takes runs={needed}; "
-                    f"runs={runs} is set")
+                    f"margin at most {per_test:.2g} of the time; runs={runs} does not: "
+                    f"runs={fewest} is the fewest that does, and runs={needed} the first "
+                    f"above {runs} (the chance falls with runs only on average)")
             runs = needed
         if runs > max_runs:
             raise UsageError(
@@ -374,38 +378,27 @@ def resolve_test(marker_kwargs: Mapping[str, Any], session: Mapping[str, Resolve
         design=design)
 
 
+@functools.lru_cache(maxsize=256)
 def _runs_for_false_fail(verdict: str, m: float, confidence: float, margin: float,
                          target: float, start: int) -> int:
     """The fewest runs, from ``start`` on, at which a ``verdict`` (threshold or interval)
-    test fails a model at its rate + margin at most ``target`` of the time."""
+    test fails a model at its rate + margin at most ``target`` of the time. (The error
+    falls with n only on average, in a sawtooth, so the search walks up n by n; each
+    step is one binomial tail.)"""
     from llmcheck import stats
     from llmcheck.stats.intervals import _binom_sf
 
     p1 = stats.passing_rate(m, margin)
-
-    def false_fail(n: int) -> float:
+    for n in range(start, MAX_RUNS + 1):
         # curtailment never changes these policies' verdicts: it is the fixed test's,
         # "pass iff at least passes_needed of n pass"
         policy = stats.make_policy(verdict, min_pass_rate=m, confidence=confidence,
                                    max_samples=n)
         needed = policy.design()["passes_needed"]
-        return 1.0 if needed is None else 1.0 - _binom_sf(needed, n, p1)
-
-    if false_fail(start) <= target:
-        return start
-    low, high = start, start * 2
-    while false_fail(high) > target:
-        low, high = high, high * 2
-        if high > MAX_RUNS:
-            raise UsageError(f"failing a model at {p1:g} at most {target:.2g} of the time "
-                             f"takes more than {MAX_RUNS} runs; use a larger margin")
-    while high - low > 1:  # the error falls with n up to the binomial's sawtooth
-        mid = (low + high) // 2
-        if false_fail(mid) <= target:
-            high = mid
-        else:
-            low = mid
-    return high
+        if needed is not None and 1.0 - _binom_sf(needed, n, p1) <= target:
+            return n
+    raise UsageError(f"failing a model at {p1:g} at most {target:.2g} of the time takes "
+                     f"more than {MAX_RUNS} runs; use a larger margin")
 
 
 def session_defaults() -> dict[str, Resolved]:

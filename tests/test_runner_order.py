@@ -10,12 +10,9 @@ policy's promised error rates hold.
 
 from __future__ import annotations
 
-import asyncio
-import random
-
 import pytest
 
-from llmcheck import context, stats
+from llmcheck import seeded, stats
 from llmcheck.runner import RunSpec, SampleRunner
 from llmcheck.settings import resolve_test, session_defaults
 
@@ -23,23 +20,10 @@ PASS_DELAY = 0.002  # with 16 workers the old completion-order rule passed 70% o
 FAIL_DELAY = 3 * PASS_DELAY  # failures are slower
 
 
-def passes(seed: int, p: float) -> bool:
-    return random.Random(seed).random() < p
-
-
-def async_body(p: float):
-    async def body() -> None:
-        ok = passes(context.current_sample().seed, p)
-        await asyncio.sleep(PASS_DELAY if ok else FAIL_DELAY)
-        assert ok
-
-    return body
-
-
 def run(marker: dict, p: float, seed: int, concurrency: int):
     settings = resolve_test({**marker, "concurrency": concurrency}, session_defaults())
     spec = RunSpec(test_id="t.py::test_model", settings=settings, session_seed=seed)
-    return SampleRunner(async_body(p), spec).run()
+    return SampleRunner(seeded.async_body(p, PASS_DELAY, FAIL_DELAY), spec).run()
 
 
 SEQUENTIAL = {"verdict": "sequential", "min_pass_rate": 0.875, "margin": 0.075}

@@ -10,16 +10,14 @@ of the real SampleRunner, whose samples finish out of index order.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import math
-import random
 from dataclasses import dataclass
 
 import pytest
 import scipy.stats
 
-from llmcheck import UsageError, context, stats
+from llmcheck import UsageError, seeded, stats
 from llmcheck.runner import RunSpec, SampleRunner
 from llmcheck.settings import resolve_test, session_defaults
 from llmcheck.stats import Decision, Policy
@@ -206,15 +204,6 @@ PASS_DELAY = 0.0005
 FAIL_DELAY = 3 * PASS_DELAY  # failures are slower, so samples finish out of index order
 
 
-def _body(p: float):
-    async def body() -> None:
-        ok = random.Random(context.current_sample().seed).random() < p
-        await asyncio.sleep(PASS_DELAY if ok else FAIL_DELAY)
-        assert ok
-
-    return body
-
-
 @pytest.mark.slow
 def test_runner_coverage_and_bias_agree_with_the_exact_figures():
     """Threshold N=20 at p=0.8, concurrency 4: 1,500 seeded runs of the real runner.
@@ -230,7 +219,7 @@ def test_runner_coverage_and_bias_agree_with_the_exact_figures():
     estimates: list[float] = []
     for seed in range(runs):
         spec = RunSpec(test_id="t.py::test_model", settings=settings, session_seed=seed)
-        r = SampleRunner(_body(p), spec).run()
+        r = SampleRunner(seeded.async_body(p, PASS_DELAY, FAIL_DELAY), spec).run()
         n = r.passed + r.failed
         assert r.errors == 0 and r.interval.method == "stopping-exact"
         (low, high), est = by_state[n, r.passed]  # a KeyError: stopped outside the region

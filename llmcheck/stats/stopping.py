@@ -58,7 +58,7 @@ beyond it the runner reports the fixed-n interval and says so."""
 _BISECTIONS = 100
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per design (cached): hashed by identity
 class StoppingRegion:
     """The states where a run of at most ``cap`` samples stops: ``(n, s, log_paths)``."""
 
@@ -143,6 +143,7 @@ def _root(f: Callable[[float], float], target: float) -> float:
     return (lo + hi) / 2
 
 
+@functools.lru_cache(maxsize=4096)
 def stopping_interval(region: StoppingRegion, passes: int, n: int,
                       confidence: float = 0.95) -> tuple[float, float]:
     """Exact interval for the rate after a run that stopped with ``passes`` out of ``n``,
@@ -165,9 +166,11 @@ def stopping_interval(region: StoppingRegion, passes: int, n: int,
     return low, high
 
 
+@functools.lru_cache(maxsize=4096)
 def bias_adjusted_rate(region: StoppingRegion, passes: int, n: int) -> float | None:
     """Whitehead's bias-adjusted rate: the p at which the expected rate at the stop
-    equals the observed ``passes / n`` (None when nothing was scored)."""
+    equals the observed ``passes / n`` (None when nothing was scored). Both functions
+    are cached: a session's tests share a few designs and counts."""
     passes, n = _check_counts(passes, n)
     if n == 0:
         return None
