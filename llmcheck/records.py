@@ -23,7 +23,7 @@ from llmcheck.errors import ReportError
 from llmcheck.redact import scrub
 from llmcheck.settings import IntervalMethod, PolicyName
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped on every change of the JSON report's shape.
 
 Version history (and how :func:`load_session` migrates older reports):
@@ -47,6 +47,10 @@ Version history (and how :func:`load_session` migrates older reports):
       ``tests[].interval`` is the exact interval under the stopping rule (method
       ``stopping-exact``) and ``tests[].estimate`` the bias-adjusted rate. A version-3
       report is read with its intervals as they were and no estimate.
+  5 - ``tests[].fingerprint`` (what the test asks: a hash of its source and parameters,
+      so a baseline is only compared with the same test), ``session.merged_from`` (the
+      reports a merged report joins) and ``session.shard``. A version-4 report is read
+      with none of them.
       A version-2 report is read with its settings
       rebuilt from those fields; margin, alpha and beta, which it did not record,
       are taken as the defaults and ``design`` is empty.
@@ -298,6 +302,9 @@ class TestRecord(_Record):
         None, description="the pass rate with infrastructure errors counted as failures "
         "(set when there were errors): what errors could be hiding")
     interval: Interval
+    fingerprint: str | None = Field(
+        None, description="hash of the test's source and parameters: a baseline is only "
+        "compared with the same test (None: unknown, e.g. an older report)")
     estimate: float | None = Field(
         None, description="the bias-adjusted pass rate (Whitehead) when the test may stop "
         "early, whose raw rate is biased by the stopping rule; else None")
@@ -377,6 +384,10 @@ class SessionRecord(_Record):
         None, description="the chance that this session fails at least one of its LLM tests "
         "when every one truly passes at its required rate + margin (exact, per the tests' "
         "own settings): how often a good change is blocked by bad luck")
+    merged_from: list[str] = Field(
+        default_factory=list, description="the reports this one joins (llmcheck merge)")
+    shard: str | None = Field(None, description="i/n: the share of the LLM tests this "
+                              "session ran (--llm-shard)")
     tests: list[TestRecord] = Field(default_factory=list)
     aggregates: list[Aggregate] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
@@ -566,6 +577,9 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("schema_version") == 3:
         # v3 -> v4 only added ``estimate`` (None) and the ``stopping-exact`` method.
         data = {**data, "schema_version": 4}
+    if data.get("schema_version") == 4:
+        # v4 -> v5 only added fields that default to None or empty.
+        data = {**data, "schema_version": 5}
     return data
 
 
@@ -604,7 +618,7 @@ def load_session(path: str | os.PathLike[str]) -> SessionRecord:
     if type(version) is not int or not 1 <= version <= SCHEMA_VERSION:
         raise ReportError(
             f"report {p} has schema_version {_clipped_repr(version)}; this llmcheck reads "
-            f"version {SCHEMA_VERSION} (and migrates 1 to 3)")
+            f"version {SCHEMA_VERSION} (and migrates 1 to 4)")
     if version < SCHEMA_VERSION:
         _check_migratable(data, p)
     data = _migrate(data)

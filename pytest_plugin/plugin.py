@@ -165,6 +165,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if broken is not None:
         pytest.fail(redact(f"llmcheck: {broken}"), pytrace=False)
     state.journal.done(spec.test_id)
+    record = record.model_copy(update={"fingerprint": fingerprint(pyfuncitem)})
     pyfuncitem.stash[ITEM_RECORD] = record
     if record.run == 0 and record.budget_stopped:
         pytest.skip(f"llmcheck: {record.verdict.reason}")
@@ -173,6 +174,24 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
         pytest.fail(redact(explain(record)), pytrace=False)
     return True
+
+
+def fingerprint(item: pytest.Function) -> str:
+    """What the test asks, as a hash: its function's source and its parameters (the
+    prompt and the golden case usually live there), so that a baseline is compared
+    only with the same test. Reprs that name a memory address are left out."""
+    import hashlib
+
+    try:
+        source = inspect.getsource(item.obj)
+    except (OSError, TypeError):
+        source = item.name
+    callspec = getattr(item, "callspec", None)
+    params = sorted((name, repr(value)) for name, value in
+                    (callspec.params.items() if callspec is not None else ()))
+    text = source + "\0" + "\0".join(f"{name}={value}" for name, value in params
+                                      if " at 0x" not in value)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @pytest.hookimpl(wrapper=True)

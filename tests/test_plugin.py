@@ -60,7 +60,7 @@ def test_marker_is_equivalent_to_the_decorator(pytester, report):
     def strip(t):
         # what may differ between two runs of the same test: timing, and when the
         # verdict settled (samples in flight finish in any order)
-        ignored = ("nodeid", "duration", "samples", "failure_groups", "verdict")
+        ignored = ("nodeid", "duration", "samples", "failure_groups", "verdict", "fingerprint")
         return {k: v for k, v in t.items() if k not in ignored} | {
             "verdict": (t["verdict"]["outcome"], t["settings"]["verdict"])}
 
