@@ -415,22 +415,29 @@ def usage_line(usage: UsageTotals, label: str = "model usage") -> str:
     return f"{label}: " + ", ".join(parts)
 
 
+def early_stop_cell(r: TestRecord) -> str:
+    """The "early stop" column: ``after 8 (+3)`` (decided after 8 samples in index order,
+    3 more finished uncounted), ``interrupted``, ``budget`` or ``-``."""
+    v = r.verdict
+    if v.stopped_early and v.decided_after is not None and not r.interrupted:
+        early = f"after {v.decided_after}"
+    elif r.interrupted:
+        early = "interrupted"
+    else:
+        early = "-"
+    if r.budget_stopped:
+        early = "budget"
+    if r.uncounted:
+        early += f" (+{r.uncounted})"  # ran after the deciding sample: not counted
+    return early
+
+
 def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
     records = [printable_record(r) for r in records]
     with_usage = any(r.usage.calls for r in records)
     rows = []
     for r in records:
-        v = r.verdict
-        if v.stopped_early and v.decided_after is not None and not r.interrupted:
-            early = f"after {v.decided_after}"
-        elif r.interrupted:
-            early = "interrupted"
-        else:
-            early = "-"
-        if r.budget_stopped:
-            early = "budget"
-        if r.uncounted:
-            early += f" (+{r.uncounted})"  # ran after the deciding sample: not counted
+        early = early_stop_cell(r)
         verdict = verdict_cell(r)
         counted = r.passed + r.failed + r.errors
         row = [

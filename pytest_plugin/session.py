@@ -69,6 +69,8 @@ class SessionState:
         self._model_session_obj: Any = None
         self.token = token or uuid.uuid4().hex[:12]
         self.recovered: list[Any] = []
+        self.views: Any = None
+        """The markdown and HTML reports written at the end (llmcheck.report_files.Views)."""
         self.llm_tests = 1
         """LLM tests the session collected (each xdist worker collects them all), over
         which --llm-session-alpha is shared; set at the end of collection."""
@@ -273,7 +275,9 @@ class SessionState:
             model=self.setting("model"),
             options={name: {"value": r.value, "source": r.source}
                      for name, r in self.resolved.items()},
-            warnings=self.warnings + self.error_share_warnings(), cache=self.cache_stats())
+            warnings=self.warnings + self.error_share_warnings(), cache=self.cache_stats(),
+            shard=None if self.setting("shard") is None else "/".join(
+                map(str, self.setting("shard"))))
 
     def error_share_warnings(self) -> list[str]:
         """Tests whose samples too often could not reach the model: their rates rest on
@@ -339,6 +343,10 @@ class SessionState:
             return
         if saved is not None or not self.records:
             journal.clear(self.report_dir, self.token)
+        if saved is not None:  # llmcheck.md, llmcheck.html, $GITHUB_STEP_SUMMARY
+            from llmcheck.report_files import write_views
+
+            self.views = write_views(saved)
 
     # -- the terminal ------------------------------------------------------
     def header(self) -> str:
@@ -417,6 +425,8 @@ class SessionState:
                 "--llm-api-key-env=OPENAI_API_KEY (or any litellm model, with --llm-api-base "
                 "for a local server)", cyan=True)
         say(f"llmcheck report: {self.report_path}")
+        for line, trouble in self.views.lines() if self.views is not None else ():
+            say(line, yellow=trouble)
 
     def unjudged(self) -> list[str]:
         """LLM tests the budget left without a single sample, hence without a verdict."""

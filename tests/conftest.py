@@ -36,6 +36,14 @@ def wide_terminal(monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
 
 
+@pytest.fixture(autouse=True)
+def no_step_summary(monkeypatch):
+    """Sessions run by these tests never append to the step summary of the CI job
+    running them (GitHub Actions sets GITHUB_STEP_SUMMARY); the tests of that feature
+    set it themselves."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 def load_report(pytester: pytest.Pytester, report_dir: str = "reports") -> dict:
     path = Path(pytester.path) / report_dir / "llmcheck.json"
     assert path.exists(), f"no report at {path}"

@@ -735,8 +735,8 @@ def test_interrupted_session_still_writes_what_it_measured(pytester, report):
 def test_report_file_is_written_atomically(pytester, report):
     pytester.makepyfile(ALWAYS_PASS)
     pytester.runpytest().assert_outcomes(passed=1)
-    leftovers = [p.name for p in (pytester.path / "reports").iterdir()]
-    assert leftovers == ["llmcheck.json"]
+    leftovers = sorted(p.name for p in (pytester.path / "reports").iterdir())
+    assert leftovers == ["llmcheck.html", "llmcheck.json", "llmcheck.md"]  # no temporary file
     json.loads((pytester.path / "reports" / "llmcheck.json").read_text())
 
 

@@ -1,0 +1,190 @@
+"""The markdown report: GitHub-flavoured markdown rendered from a saved session.
+
+    from llmcheck.records import load_session
+    from llmcheck.report_md import render_markdown
+    print(render_markdown(load_session("reports/llmcheck.json")))
+
+The plugin writes it as ``llmcheck.md`` beside the JSON and appends it to
+``$GITHUB_STEP_SUMMARY``; ``llmcheck report PATH.json`` prints it. Sections: the
+session (model, runs, seed, duration, usage, verdict counts), one row per test, the
+per-check breakdowns, the pooled case rates and the most frequent failure messages.
+
+Test names, check names and messages come from test code and model output, so every
+such text is escaped (:func:`md_text`, :func:`md_code`): a ``|``, a newline, a backtick
+or ``<script>`` in a message is shown as text and cannot break a table or add HTML.
+"""
+
+from __future__ import annotations
+
+import re
+
+from llmcheck.records import SessionRecord
+from llmcheck.report_view import SessionView, TestView, session_view
+
+TOP_MESSAGES = 20
+"""Failure messages listed in the "top failure messages" table."""
+
+_PUNCTUATION = re.compile(r"([\\`*_\[\]|~#!])")
+
+
+def md_text(value: str) -> str:
+    """``value`` as literal markdown text, safe in a table cell: markdown punctuation
+    backslash-escaped, ``&``, ``<`` and ``>`` as entities, newlines as ``<br>``."""
+    value = _PUNCTUATION.sub(r"\\\1", value)
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
+
+
+def md_code(value: str, *, in_table: bool = True) -> str:
+    """``value`` as an inline code span: a fence longer than any run of backticks
+    inside, newlines as spaces and, ``in_table``, ``|`` escaped (GFM unescapes it in
+    code spans in tables, and only there)."""
+    value = re.sub(r"\s*[\r\n]+\s*", " ", value)
+    longest = max((len(m) for m in re.findall(r"`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") or not value.strip() else ""
+    if in_table:
+        value = value.replace("|", "\\|")
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A GFM table (cells already escaped)."""
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _priority(t: TestView) -> int:
+    """Rows shown first when a table is cut: failures and errors, then inconclusive
+    verdicts, then passes with failing samples."""
+    if t.outcome != "passed":
+        return 0
+    if not t.is_conclusive:
+        return 1
+    return 2 if t.failing_samples else 3
+
+
+def _cut(tests: list[TestView], max_rows: int | None) -> tuple[list[TestView], int]:
+    if max_rows is None or len(tests) <= max_rows:
+        return tests, 0
+    keep = {id(t) for t in sorted(tests, key=_priority)[:max_rows]}
+    return [t for t in tests if id(t) in keep], len(tests) - max_rows
+
+
+def header_section(view: SessionView) -> list[str]:
+    model = md_code(view.model, in_table=False)
+    if view.simulated:
+        model += " (built-in simulator)"
+    lines = [
+        "## llmcheck report",
+        "",
+        f"**{md_text(view.counts_text)}** ({len(view.tests)} LLM test(s))",
+        "",
+        f"- model: {model}",
+        f"- runs: {md_text(view.runs)}; seed: {view.seed} (reproduce with "
+        f"`--llm-seed={view.seed}`)",
+        f"- started {view.started}, duration {view.duration_text}",
+    ]
+    if view.calls:
+        lines.append(f"- model usage: {view.calls:,} call(s), {view.tokens:,} tokens "
+                     f"({view.prompt_tokens:,} prompt + {view.completion_tokens:,} completion), "
+                     f"cost {md_text(view.cost_text)}")
+    if len(view.tests) > 1 and view.false_fail != "-":
+        lines.append(f"- chance that a session like this fails a test on bad luck alone: "
+                     f"{view.false_fail}")
+    lines += [f"- {md_text(note)}" for note in view.notes]
+    lines += [f"- **warning:** {md_text(w)}" for w in view.warnings]
+    return lines
+
+
+def tests_section(view: SessionView, max_rows: int | None) -> list[str]:
+    tests, cut = _cut(view.tests, max_rows)
+    rows = [[md_code(t.nodeid), t.rate_text, t.interval_text,
+             t.required_text, f"**{md_text(t.verdict)}**", md_text(t.conclusive),
+             md_text(t.samples_text), md_text(t.early), str(t.errors), md_text(t.cost_text)]
+            for t in tests]
+    lines = ["", "### Tests", "",
+             table(["test", "pass rate", "interval", "required", "verdict", "conclusive",
+                    "samples (counted/planned)", "early stop", "errors", "cost"], rows)]
+    notes = []
+    if any(t.rate_text.endswith(")") for t in tests):
+        notes.append("pass rate (x): x counts the infrastructure errors as failures, the "
+                     "worst case.")
+    if any(t.conclusive.startswith("no") for t in tests):
+        notes.append("An inconclusive verdict could flip on a rerun: the interval still "
+                     "holds the required rate; n≈ is the number of samples that would "
+                     "settle it.")
+    if notes:
+        lines += ["", " ".join(notes)]
+    if cut:
+        lines += ["", f"… {cut} more test(s) that passed conclusively are not listed here: "
+                      "see the full report (llmcheck.md, llmcheck.html)."]
+    return lines
+
+
+def checks_section(view: SessionView, max_rows: int | None) -> list[str]:
+    checks = view.checks
+    if not checks:
+        return []
+    cut = 0
+    if max_rows is not None and len(checks) > max_rows:
+        failing = [c for c in checks if c.failed]
+        checks = (failing + [c for c in checks if not c.failed])[:max_rows]
+        cut = len(view.checks) - len(checks)
+    rows = [[md_code(c.test), md_code(c.name), str(c.failed), str(c.evaluated),
+             c.rate_text, c.interval_text, md_text(c.example)] for c in checks]
+    lines = ["", "### Checks", "",
+             "Per sample: a check that failed in a sample counts once for it.", "",
+             table(["test", "check", "failed", "evaluated", "pass rate", "interval",
+                    "first failure"], rows)]
+    if cut:
+        lines += ["", f"… {cut} more check(s) are not listed here."]
+    return lines
+
+
+def aggregates_section(view: SessionView) -> list[str]:
+    if not view.aggregates:
+        return []
+    rows = [[md_code(a.test), str(a.cases), f"{a.cases_passed}/{a.cases}", str(a.passed),
+             str(a.failed), str(a.errors), "-" if a.rate is None else f"{a.rate:.2f}",
+             a.interval_text] for a in view.aggregates]
+    return ["", "### Pooled case rates", "",
+            "The cases of each parametrized test pooled into one rate; the interval widens "
+            "when cases differ (bootstrap over cases).", "",
+            table(["test (all cases)", "cases", "cases passed", "passed", "failed", "errors",
+                   "pass rate", "interval"], rows)]
+
+
+def failures_section(view: SessionView) -> list[str]:
+    groups = view.failure_groups()
+    if not groups:
+        return []
+    rows = []
+    for t, g in groups[:TOP_MESSAGES]:
+        kind = f"{g.error_type}: " if g.error_type else ""
+        outcome = "error" if g.outcome == "error" else "failed"
+        rows.append([str(g.count), md_code(t.nodeid), outcome,
+                     md_text(kind + g.message.split("\n", 1)[0][:300])])
+    lines = ["", "### Top failure messages", "",
+             table(["count", "test", "outcome", "message"], rows)]
+    if len(groups) > TOP_MESSAGES:
+        lines += ["", f"… {len(groups) - TOP_MESSAGES} more distinct message(s): "
+                      "`llmcheck show --all` explains every test."]
+    return lines
+
+
+def render_markdown(session: SessionRecord, *, max_rows: int | None = None) -> str:
+    """The markdown report of ``session``.
+
+    ``max_rows`` caps the rows of the tests and checks tables (failures, errors and
+    inconclusive verdicts are kept first), for places with a size limit such as
+    GitHub's step summary; ``None`` lists everything."""
+    view = session_view(session)
+    lines = header_section(view)
+    if view.tests:
+        lines += tests_section(view, max_rows)
+    lines += aggregates_section(view)
+    lines += checks_section(view, max_rows)
+    lines += failures_section(view)
+    return "\n".join(lines) + "\n"
