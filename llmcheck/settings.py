@@ -71,6 +71,8 @@ class Setting:
             return "a non-empty string"
         if self.kind == "envname":
             return "the name of an environment variable, e.g. OPENAI_API_KEY"
+        if self.kind == "shard":
+            return "i/n with 1 <= i <= n, e.g. 2/4"
         noun = "an integer" if self.kind == "int" else "a number"
         lo = hi = ""
         if self.low is not None:
@@ -162,9 +164,30 @@ SETTINGS: dict[str, Setting] = {
                 ".llmcheck/cache.sqlite)", ".llmcheck/cache.sqlite"),
         Setting("scenario", "str", "scenario file (YAML or JSON) for the built-in simulator "
                 "(default: the one shipped with llmcheck)"),
+        Setting("shard", "shard", "run only the i-th of n stable shares of the LLM tests "
+                "(by a hash of the node id), e.g. 2/4 on the second of four CI machines; "
+                "join the reports with llmcheck merge. Other tests run in every shard"),
         Setting("progress", "choice", "live per-test progress on a terminal: auto (only on an "
                 "interactive terminal, never in CI), on, off", "auto",
                 choices=("auto", "on", "off")),
+        Setting("baseline", "str", "compare the session with this baseline or report "
+                "(llmcheck baseline save) and list the tests whose pass rate dropped"),
+        Setting("fail_on_regression", "bool", "with --llm-baseline, fail the session when a "
+                "test's pass rate dropped significantly (by at least the regression margin)",
+                False),
+        Setting("regression_margin", "float", "smallest drop in pass rate that counts as a "
+                "regression, however significant (default 0.05)", 0.05, low=0, high=1,
+                high_open=True),
+        Setting("regression_alpha", "float", "level of the regression test, after the "
+                "correction for the number of tests compared (default 0.05)", 0.05, low=0,
+                high=1, low_open=True, high_open=True),
+        Setting("regression_test", "choice", "exact test of a drop in pass rate: boschloo "
+                "(default, more powerful) or fisher", "boschloo",
+                choices=("boschloo", "fisher")),
+        Setting("regression_correction", "choice", "correction for the number of tests "
+                "compared: holm (default; the chance of any false flag) or bh "
+                "(Benjamini-Hochberg; the expected share of false flags)", "holm",
+                choices=("holm", "bh")),
     ]
 }
 
@@ -239,6 +262,15 @@ def validate(name: str, value: Any, source: str, *, shown: str | None = None) ->
                              "given looks like a key or is not a variable name, and is not "
                              "shown")
         raise bad()
+    if spec.kind == "shard":
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", value) if isinstance(value, str) \
+            else None
+        if match is None:
+            raise bad()
+        i, n = int(match.group(1)), int(match.group(2))
+        if not 1 <= i <= n:
+            raise bad("out of range")
+        return (i, n)
     return _number(spec, value, bad)
 
 
