@@ -22,7 +22,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "llmcheck.errors": ("LLMCheckError", "UsageError", "InfrastructureError", "ReportError",
                         "LLMCheckWarning"),
     "llmcheck.records": ("SampleRecord", "TestRecord", "TestSettings", "SessionRecord",
-                         "load_session"),
+                         "load_session", "load_report"),
     "llmcheck.stats": ("wilson_interval", "clopper_pearson_interval", "pass_at_k",
                        "pass_hat_k"),
     "llmcheck.completion": ("Completion", "ToolCall"),

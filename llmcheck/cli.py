@@ -2,8 +2,11 @@
 
     llmcheck show reports/llmcheck.json     # the pass-rate table of a saved report
     llmcheck show --wide                    # ... with every column, however wide
+    llmcheck report reports/llmcheck.json   # the markdown report (--format html, -o FILE)
     llmcheck serve [--port 8000]            # the built-in OpenAI-compatible simulator
     llmcheck plan [--tests 30] [--json]     # what each verdict policy does, exactly
+    llmcheck compare BASE HEAD              # did a pass rate drop? (--fail-on-regression)
+    llmcheck baseline save|update REPORT    # keep counts to compare with
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import os
 import shutil
 import sys
+from pathlib import Path
 
 from llmcheck.errors import LLMCheckError
 
@@ -42,13 +46,53 @@ def _show(args: argparse.Namespace) -> int:
         print(summary_table(session.tests, width=width))
     for w in session.warnings:
         print(f"warning: {w}")
-    if args.failures:
+    if args.failures or args.all:
         for t in session.tests:
-            if t.verdict.outcome != "passed":
+            if t.verdict.outcome != "passed" or (args.all and t.failure_groups):
                 print()
                 print(f"_____ {t.nodeid} _____")
                 print(explain(t))
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``llmcheck report``: the markdown or HTML report of a saved JSON report."""
+    from llmcheck.records import load_session
+
+    session = load_session(args.report)
+    fmt = args.format or ("html" if args.output and
+                          Path(args.output).suffix.lower() in (".html", ".htm") else "md")
+    if fmt == "html":
+        from llmcheck.report_html import render_html as render
+    else:
+        from llmcheck.report_md import render_markdown as render
+    text = render(session)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    from llmcheck.files import write_atomic
+
+    try:
+        write_atomic(Path(args.output), text)
+    except OSError as exc:
+        raise LLMCheckError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(f"llmcheck report: {fmt} report of {len(session.tests)} test(s) -> {args.output}")
+    return 0
+
+
+def _add_report_parser(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser(
+        "report", help="render a saved JSON report as markdown or HTML",
+        description="Render a saved JSON report as GitHub-flavoured markdown (the default) "
+                    "or as one self-contained HTML page, the same files a session writes "
+                    "beside its JSON (llmcheck.md, llmcheck.html).")
+    report.add_argument("report", nargs="?", default="reports/llmcheck.json",
+                        help="path to llmcheck.json (default reports/llmcheck.json)")
+    report.add_argument("--format", choices=("md", "html"), default=None,
+                        help="md (default) or html; with -o FILE.html, html")
+    report.add_argument("-o", "--output", metavar="FILE", default=None,
+                        help="write the report to FILE (default: print it)")
+    report.set_defaults(func=_report)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -98,6 +142,51 @@ def _add_plan_parser(sub: argparse._SubParsersAction) -> None:
     plan.set_defaults(func=_plan)
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from llmcheck.files import write_atomic
+    from llmcheck.merge import merge_reports
+
+    merged = merge_reports(args.reports)
+    write_atomic(Path(args.output), merged.model_dump_json(indent=2) + "\n")
+    print(f"llmcheck merge: {len(merged.tests)} test(s) from {len(args.reports)} reports "
+          f"-> {args.output}")
+    return 0
+
+
+def _add_merge_parser(sub: argparse._SubParsersAction) -> None:
+    merge = sub.add_parser(
+        "merge", help="join the reports of shards (--llm-shard=i/n) into one",
+        description="Join the JSON reports of shards run on separate machines into one "
+                    "report of the whole suite. Refuses reports of different schema "
+                    "versions, or with the same test twice, naming them.")
+    merge.add_argument("reports", nargs="+", metavar="REPORT", help="shard reports (JSON)")
+    merge.add_argument("-o", "--output", required=True, metavar="FILE",
+                       help="where to write the merged report")
+    merge.set_defaults(func=_merge)
+
+
+def _history(args: argparse.Namespace) -> int:
+    from llmcheck.history import load_history, render_history
+
+    print(render_history(load_history(args.reports, args.alpha), args.format))
+    return 0
+
+
+def _add_history_parser(sub: argparse._SubParsersAction) -> None:
+    history = sub.add_parser(
+        "history", help="several saved reports side by side, and where a rate moved",
+        description="Lay saved reports side by side, one column per run (oldest first), "
+                    "and name the tests whose pass rate moved between consecutive runs "
+                    "by more than chance (two-sided Fisher exact test, Holm-corrected).")
+    history.add_argument("reports", nargs="+", metavar="DIR_OR_FILE",
+                         help="reports, or directories of reports (*.json)")
+    history.add_argument("--alpha", type=float, default=0.05,
+                         help="significance level of a move (default 0.05)")
+    history.add_argument("--format", choices=("text", "md"), default="text",
+                         help="text (default) or markdown")
+    history.set_defaults(func=_history)
+
+
 def build_parser() -> argparse.ArgumentParser:
     import llmcheck
 
@@ -110,12 +199,21 @@ def build_parser() -> argparse.ArgumentParser:
                       help="path to llmcheck.json (default reports/llmcheck.json)")
     show.add_argument("--failures", action="store_true",
                       help="also explain every test that did not pass")
+    show.add_argument("--all", action="store_true",
+                      help="also explain every test that did not pass and every passing "
+                           "test with failing samples")
     show.add_argument("--wide", action="store_true",
                       help="print every column of the table, however wide (the default fits "
                            "the table to the terminal; a pipe or a file always gets every "
                            "column)")
     show.set_defaults(func=_show)
+    _add_report_parser(sub)
     _add_plan_parser(sub)
+    _add_merge_parser(sub)
+    _add_history_parser(sub)
+    from llmcheck import gate_cli
+
+    gate_cli.add_parsers(sub)
     try:
         from llmcheck.simulator import cli as simulator_cli
     except ImportError:  # pragma: no cover - the simulator ships with the package

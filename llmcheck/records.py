@@ -392,6 +392,32 @@ class SessionRecord(_Record):
     aggregates: list[Aggregate] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
 
+    def to_frame(self) -> Any:
+        """A pandas DataFrame with one row per sample (pandas is imported only here):
+        the test's node id, verdict and required rate beside the sample's index, seed,
+        outcome, ``counted``, duration, message, and its calls' totals (calls, tokens,
+        cost, latency, retries, cached)."""
+        import pandas as pd
+
+        columns = ["nodeid", "verdict", "min_pass_rate", "index", "seed", "outcome",
+                   "counted", "duration", "message", "error_type", "calls",
+                   "prompt_tokens", "completion_tokens", "cost", "latency", "retries",
+                   "cached"]
+        rows = []
+        for test in self.tests:
+            for s in test.samples:
+                calls = s.calls
+                rows.append((
+                    test.nodeid, test.verdict.outcome, test.min_pass_rate, s.index, s.seed,
+                    s.outcome, s.counted, s.duration, s.message, s.error_type, len(calls),
+                    sum(c.prompt_tokens or 0 for c in calls),
+                    sum(c.completion_tokens or 0 for c in calls),
+                    None if any(c.cost is None for c in calls) else sum(c.cost or 0.0
+                                                                        for c in calls),
+                    sum(c.latency for c in calls), sum(c.retries for c in calls),
+                    sum(c.cached for c in calls)))
+        return pd.DataFrame(rows, columns=columns)
+
     @classmethod
     def assemble(cls, tests: list[TestRecord], *, seed: int, started: datetime,
                  model: str | None = None, options: dict[str, object] | None = None,
@@ -604,6 +630,12 @@ def _test_v2_to_v3(test: dict[str, Any]) -> dict[str, Any]:
     }
     test["verdict"] = verdict
     return test
+
+
+def load_report(path: str | os.PathLike[str]) -> SessionRecord:
+    """A saved report's records (the same as :func:`load_session`); ``.to_frame()``
+    gives its samples as a pandas DataFrame."""
+    return load_session(path)
 
 
 def load_session(path: str | os.PathLike[str]) -> SessionRecord:

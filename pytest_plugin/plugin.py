@@ -20,7 +20,7 @@ import pytest
 from llmcheck.errors import LLMCheckWarning, UsageError
 from llmcheck.redact import redact
 from llmcheck.settings import marker_signature
-from pytest_plugin import options
+from pytest_plugin import gate, options
 from pytest_plugin.progress import LiveProgress
 from pytest_plugin.session import REPORT_ATTR, SESSION_KEY, SessionState
 
@@ -65,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
                          token=token)
     config.stash[SESSION_KEY] = state
     config.pluginmanager.register(state, "llmcheck-session")
+    gate.register(config, state)  # --llm-baseline: the pre-merge gate
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -95,12 +96,37 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
     stop_model_calls()
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    state = session.config.stash.get(SESSION_KEY, None)
-    if state is not None:
-        # every LLM test of the session: under xdist each worker collects them all
-        state.llm_tests = max(1, sum(item.get_closest_marker("llm") is not None
-                                     for item in session.items))
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return
+    llm_items = [item for item in items if item.get_closest_marker("llm") is not None]
+    # every LLM test of the session (under xdist each worker collects them all; under
+    # --llm-shard the whole suite, whose merged report is the gate)
+    state.llm_tests = max(1, len(llm_items))
+    shard = state.setting("shard")
+    if shard is None:
+        return
+    i, n = shard
+    mine = set(_shard(sorted(item.nodeid for item in llm_items), i, n))
+    other = [item for item in llm_items if item.nodeid not in mine]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        drop = set(map(id, other))
+        items[:] = [item for item in items if id(item) not in drop]
+
+
+def _shard(nodeids: list[str], i: int, n: int) -> list[str]:
+    """The i-th of n shares of these node ids: ordered by a hash of the id (stable
+    across machines, runs and Python versions; every machine collects the same
+    tests), then dealt out in turn, so shares differ in size by one at most."""
+    import hashlib
+
+    ranked = sorted(nodeids, key=lambda nodeid: hashlib.sha256(
+        nodeid.encode("utf-8", "surrogatepass")).digest())
+    return ranked[i - 1::n]
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -167,6 +193,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     state.journal.done(spec.test_id)
     record = record.model_copy(update={"fingerprint": fingerprint(pyfuncitem)})
     pyfuncitem.stash[ITEM_RECORD] = record
+    pyfuncitem.user_properties.extend(junit_properties(record))
     if record.run == 0 and record.budget_stopped:
         pytest.skip(f"llmcheck: {record.verdict.reason}")
     if record.verdict.outcome != "passed":
@@ -174,6 +201,18 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
         pytest.fail(redact(explain(record)), pytrace=False)
     return True
+
+
+def junit_properties(record: Any) -> list[tuple[str, str]]:
+    """The pass rate and verdict as ``--junitxml`` properties, so CI dashboards show
+    them for passing tests too (pytest writes an item's user_properties there)."""
+    rate = "" if record.pass_rate is None else f"{record.pass_rate:.6g}"
+    return [("pass_rate", rate), ("interval_low", f"{record.interval.low:.6g}"),
+            ("interval_high", f"{record.interval.high:.6g}"),
+            ("required", f"{record.min_pass_rate:g}"),
+            ("samples", str(record.passed + record.failed + record.errors)),
+            ("verdict", record.verdict.outcome),
+            ("conclusive", str(record.verdict.conclusive).lower())]
 
 
 def fingerprint(item: pytest.Function) -> str:
