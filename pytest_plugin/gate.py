@@ -58,6 +58,32 @@ class GatePlugin:
                        correction=s("regression_correction"), alpha=s("regression_alpha"),
                        margin=s("regression_margin"))
 
+    def write_markdown(self) -> list[str]:
+        """The comparison as markdown, beside the report (``llmcheck-compare.md``) and
+        appended to ``$GITHUB_STEP_SUMMARY`` when set: what a pull request shows."""
+        import os
+
+        from llmcheck.files import write_atomic
+        from llmcheck.gate import render_lines
+        from llmcheck.report_files import STEP_SUMMARY_ENV, append_step_summary
+
+        markdown = "\n".join(line for line, _ in render_lines(self.result, "md")) + "\n"
+        path = self.state.report_dir / "llmcheck-compare.md"
+        lines = []
+        try:
+            write_atomic(path, markdown)
+            lines.append(f"llmcheck comparison: {path}")
+        except OSError as exc:
+            lines.append(f"llmcheck: could not write {path}: {exc.strerror or exc}")
+        target = os.environ.get(STEP_SUMMARY_ENV, "").strip()
+        if target:
+            try:
+                append_step_summary(Path(target), markdown)
+            except OSError as exc:
+                lines.append(f"llmcheck: could not append the comparison to "
+                             f"${STEP_SUMMARY_ENV} ({target}): {exc.strerror or exc}")
+        return lines
+
     # -- hooks -------------------------------------------------------------------------
     def pytest_report_header(self, config: pytest.Config) -> str:
         return (f"llmcheck: comparing with the {self.kind} {self.path} "
@@ -87,6 +113,8 @@ class GatePlugin:
         tr.write_sep("=", printable(f"llmcheck comparison with {self.path}"))
         for line, status in render_lines(self.result):
             tr.write_line(printable(line), red=status == "regressed")
+        for line in self.write_markdown():
+            tr.write_line(printable(line), yellow=line.startswith("llmcheck: could not"))
         regressions = self.result.regressions
         if not regressions:
             return

@@ -506,8 +506,17 @@ def baselined(pytester, monkeypatch):
 
 def test_a_regression_fails_the_session_with_fail_on_regression(baselined, monkeypatch):
     monkeypatch.setenv("GATE_RATE", "0.5")
+    summary = baselined.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     result = baselined.runpytest("--llm-seed=2", "--llm-baseline=.llmcheck/baseline.json",
                                  "--llm-fail-on-regression")
+    # the comparison as markdown, for the pull request: beside the report and in the
+    # step summary, after the session's own report
+    compare_md = (baselined.path / "reports" / "llmcheck-compare.md").read_text()
+    assert compare_md.startswith("### llmcheck gate: :x:")
+    assert "test_suite.py::test_drops" in compare_md and "regressed" in compare_md
+    assert summary.read_text().rstrip().endswith(compare_md.rstrip())
+    result.stdout.fnmatch_lines(["llmcheck comparison: *llmcheck-compare.md"])
     result.assert_outcomes(passed=2)  # every verdict passes (0.5 is required) ...
     assert result.ret == 1  # ... but the rate fell from the baseline's
     result.stdout.fnmatch_lines([
