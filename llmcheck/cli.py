@@ -62,11 +62,21 @@ def _report(args: argparse.Namespace) -> int:
     session = load_session(args.report)
     fmt = args.format or ("html" if args.output and
                           Path(args.output).suffix.lower() in (".html", ".htm") else "md")
+    if args.history and fmt != "html":
+        raise LLMCheckError("--history draws sparklines in the HTML report: add "
+                            "--format html (or -o FILE.html)")
     if fmt == "html":
-        from llmcheck.report_html import render_html as render
+        from llmcheck.history import report_paths
+        from llmcheck.report_html import render_html
+
+        here = Path(args.report).resolve()
+        history = [load_session(p) for p in report_paths(args.history)
+                   if p.resolve() != here]
+        text = render_html(session, history)
     else:
-        from llmcheck.report_md import render_markdown as render
-    text = render(session)
+        from llmcheck.report_md import render_markdown
+
+        text = render_markdown(session)
     if args.output is None:
         sys.stdout.write(text)
         return 0
@@ -92,6 +102,9 @@ def _add_report_parser(sub: argparse._SubParsersAction) -> None:
                         help="md (default) or html; with -o FILE.html, html")
     report.add_argument("-o", "--output", metavar="FILE", default=None,
                         help="write the report to FILE (default: print it)")
+    report.add_argument("--history", nargs="+", default=[], metavar="DIR_OR_FILE",
+                        help="older reports (files or directories of *.json): the HTML "
+                             "shows each test's pass rate over them as a sparkline")
     report.set_defaults(func=_report)
 
 

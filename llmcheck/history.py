@@ -42,7 +42,9 @@ class History:
     moves: tuple[Move, ...]
 
 
-def _report_paths(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
+def report_paths(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The report files named by ``items``: files as given, directories by their
+    ``*.json`` files (a directory with none is an error)."""
     paths: list[Path] = []
     for item in map(Path, items):
         if item.is_dir():
@@ -61,7 +63,7 @@ def load_history(items: Sequence[str | os.PathLike[str]], alpha: float = 0.05) -
 
     from llmcheck.gate import holm
 
-    loaded = [(p, load_session(p)) for p in _report_paths(items)]
+    loaded = [(p, load_session(p)) for p in report_paths(items)]
     if len(loaded) < 2:
         raise ReportError("llmcheck history needs two or more reports")
     loaded.sort(key=lambda pair: pair[1].started)

@@ -23,6 +23,7 @@ import base64
 import functools
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -242,8 +243,52 @@ def failing_tests(view: SessionView) -> list[TestView]:
             + [t for t in with_groups if t.outcome == "passed"])
 
 
-def render_html(session: SessionRecord) -> str:
-    """The HTML report of ``session``: one self-contained page (see the module doc)."""
+def sparkline(rates: Sequence[float | None], title: str) -> Any:
+    """A small inline SVG of a test's pass rate run after run (oldest first, this
+    report last; a run without the test leaves a gap). Built from numbers only; the
+    title is escaped."""
+    import markupsafe
+
+    width, height, pad = 64, 16, 2
+    step = (width - 2 * pad) / max(1, len(rates) - 1)
+    segments: list[list[str]] = [[]]
+    dots = []
+    for i, rate in enumerate(rates):
+        if rate is None:
+            segments.append([])
+            continue
+        x, y = pad + i * step, pad + (1.0 - rate) * (height - 2 * pad)
+        segments[-1].append(f"{x:.1f},{y:.1f}")
+        dots.append((x, y))
+    lines = "".join(f'<polyline points="{" ".join(s)}"/>' for s in segments if len(s) > 1)
+    last = (f'<circle cx="{dots[-1][0]:.1f}" cy="{dots[-1][1]:.1f}" r="1.8"/>'
+            if dots else "")
+    return markupsafe.Markup(
+        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} '
+        f'{height}" role="img"><title>{markupsafe.escape(title)}</title>{lines}{last}</svg>')
+
+
+def trends(session: SessionRecord, history: Sequence[SessionRecord]) -> dict[str, Any]:
+    """Per test of ``session``, its sparkline over ``history`` (older reports, in any
+    order) and this report; empty without history."""
+    if not history:
+        return {}
+    runs = [*sorted(history, key=lambda s: s.started), session]
+    rates = [{t.nodeid: (t.passed / t.scored if t.scored else None) for t in s.tests}
+             for s in runs]
+    out = {}
+    for t in session.tests:
+        series = [r.get(t.nodeid) for r in rates]
+        shown = ", ".join("-" if x is None else f"{x:.2f}" for x in series)
+        out[t.nodeid] = sparkline(series, f"pass rate over {len(runs)} runs, oldest "
+                                          f"first: {shown}")
+    return out
+
+
+def render_html(session: SessionRecord, history: Sequence[SessionRecord] = ()) -> str:
+    """The HTML report of ``session``: one self-contained page (see the module doc).
+    With ``history`` (older reports), each test's rate carries a sparkline of its
+    rate run after run."""
     import markupsafe
 
     view = session_view(session)
@@ -259,4 +304,5 @@ def render_html(session: SessionRecord) -> str:
         listed_checks=listed, unlisted_checks=len(checks) - len(listed),
         # llmcheck's own files, pinned by the policy's hashes; never data
         css=markupsafe.Markup(css), js=markupsafe.Markup(js),
-        rate_bar=rate_bar, aggregate_bar=aggregate_bar, check_bar=check_bar, kind_of=_kind)
+        rate_bar=rate_bar, aggregate_bar=aggregate_bar, check_bar=check_bar, kind_of=_kind,
+        trends=trends(session, history))

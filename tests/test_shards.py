@@ -168,3 +168,34 @@ def test_history_lays_runs_side_by_side_and_names_real_moves(tmp_path, capsys):
     assert c.split()[1] == "-" and "0.50 (5/10)" in c
     assert main(["history", str(tmp_path / "dir" / "r0.json")]) == 2
     assert "two or more reports" in capsys.readouterr().err
+
+
+def test_the_html_report_draws_each_tests_trend_from_the_history(tmp_path, capsys):
+    import re
+
+    from llmcheck.records import save_session
+    from llmcheck.report_html import render_html
+
+    history = {"2026-11-01T10:00:00+00:00": {"t.py::a": (20, 20), "t.py::b": (17, 20)},
+               "2026-11-02T10:00:00+00:00": {"t.py::a": (19, 20)},
+               "2026-11-03T10:00:00+00:00": {"t.py::a": (15, 20), "t.py::b": (18, 20)}}
+    (tmp_path / "old").mkdir()
+    for i, (started, rates) in enumerate(history.items()):
+        save_session(_session(rates, started), tmp_path / "old" / f"r{i}.json")
+    head = _session({"t.py::a": (10, 20), "t.py::b": (18, 20), "t.py::new": (3, 4)},
+                    "2026-11-04T10:00:00+00:00")
+    save_session(head, tmp_path / "head.json")
+    assert "svg class=\"spark\"" not in render_html(head)  # no history, no sparkline
+    out = tmp_path / "r.html"
+    assert main(["report", str(tmp_path / "head.json"), "-o", str(out), "--history",
+                 str(tmp_path / "old"), str(tmp_path / "head.json")]) == 0
+    html = out.read_text()
+    titles = dict(re.findall(r'<svg class="spark"[^>]*><title>pass rate over 4 runs, oldest '
+                             r'first: ([^<]*)</title>(.*?)</svg>', html))
+    assert set(titles) == {"1.00, 0.95, 0.75, 0.50", "0.85, -, 0.90, 0.90", "-, -, -, 0.75"}
+    # a run without the test is a gap: b is drawn as a dot, then a line over runs 3 and 4
+    assert titles["1.00, 0.95, 0.75, 0.50"].count("<polyline") == 1
+    assert titles["0.85, -, 0.90, 0.90"].count("<polyline") == 1
+    assert "<polyline" not in titles["-, -, -, 0.75"]
+    assert main(["report", str(tmp_path / "head.json"), "--history", str(tmp_path)]) == 2
+    assert "--history draws sparklines in the HTML report" in capsys.readouterr().err
