@@ -64,7 +64,9 @@ def test_a_model_named_like_the_simulator_is_a_configured_model(pytester, report
     out = result.stdout.str()
     assert "no model configured" not in out
     calls = data["usage"]["calls"]
-    assert calls >= 3 and simulator.request_count == calls   # all went to the user's server
+    # the sequential rule may settle after 2 passes (curtailed at N=4): every call, counted
+    # or in flight at the decision, went to the user's server
+    assert calls >= 2 and simulator.request_count == calls
     # the name carries a price of 0: cost is known, not "?"
     assert data["usage"]["cost"] == 0.0 and data["usage"]["unpriced_calls"] == 0
     assert "no known price" not in out
