@@ -11,18 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import scipy.stats
 import yaml
 
 from llmcheck.errors import UsageError
+from llmcheck.injection import catalogue
 from llmcheck.simulator import (
     Engine,
+    ErrorRates,
     Fault,
     Latency,
+    RequestError,
     Scenario,
     default_scenario,
     load_scenario,
 )
-from llmcheck.simulator.scenario import Variant
+from llmcheck.simulator.scenario import FAULT_KINDS, Variant
 
 GET_WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
 
@@ -396,6 +400,168 @@ def test_scripted_fault_numbering() -> None:
     ]
 
 
+# ------------------------------------------------------ the shared fault catalogue
+
+OLD_SCENARIO = """\
+# A scenario file written when the simulator knew four fault kinds.
+seed: 11
+errors:
+  rate_limit: 0.1
+  server_error: 0.05
+  timeout: 0
+  malformed: 0.2
+  retry_after_s: 0.5
+  timeout_s: 3
+faults:
+  - {kind: malformed, after: 0, count: 2}
+routes:
+  - name: flaky
+    match: flaky
+    errors: {malformed: 0.4}
+    answers: [flaky answer]
+"""
+
+
+def test_every_catalogue_kind_is_a_scenario_kind() -> None:
+    assert sorted(FAULT_KINDS) == sorted(catalogue.KINDS)
+    assert FAULT_KINDS[:4] == ("rate_limit", "server_error", "timeout", "stream_cut")
+    rates = {kind: 0.01 for kind in catalogue.KINDS}
+    errors = load_scenario({"errors": rates}).errors
+    assert errors.rates() == rates
+    assert [Fault(kind=kind).kind for kind in catalogue.KINDS] == list(catalogue.KINDS)
+
+
+def test_an_old_scenario_file_reads_malformed_as_stream_cut(tmp_path: Path) -> None:
+    old = load_scenario(write(tmp_path, OLD_SCENARIO))
+    assert old.errors.stream_cut == 0.2 and old.errors.slow_s == 2.0
+    assert [f.kind for f in old.faults] == ["stream_cut"]
+    assert old.routes[0].errors is not None and old.routes[0].errors.stream_cut == 0.4
+    renamed = load_scenario(
+        write(tmp_path, OLD_SCENARIO.replace("malformed", "stream_cut"), "new.yaml")
+    )
+    assert old == renamed
+    # ...and draws the same faults: the old kinds keep their slices of [0, 1)
+    old_engine, new_engine = Engine(old), Engine(renamed)
+    for i in range(300):
+        body = {
+            "messages": [{"role": "user", "content": f"flaky {i}" if i % 2 else "hi"}],
+            "seed": i,
+        }
+        assert old_engine.decide(body) == new_engine.decide(body)
+    # the shipped default scenario of earlier versions listed `malformed: 0` too
+    assert load_scenario(
+        {
+            "errors": {
+                "rate_limit": 0,
+                "server_error": 0,
+                "timeout": 0,
+                "malformed": 0,
+                "retry_after_s": 0.1,
+                "timeout_s": 10,
+            }
+        }
+    )
+
+
+def test_errors_name_the_key_as_written(tmp_path: Path) -> None:
+    path = write(tmp_path, "seed: 1\nerrors:\n  rate_limit: 0\n  malformed: 3\n")
+    with pytest.raises(
+        UsageError,
+        match=r"errors\.malformed: Input should be less than or "
+        r"equal to 1 \(line 4\)",
+    ):
+        load_scenario(path)
+    with pytest.raises(UsageError, match=r"errors\.stream_cut: Input should be less"):
+        load_scenario({"errors": {"stream_cut": 3}})
+
+
+def test_the_old_and_new_name_together_are_an_error() -> None:
+    with pytest.raises(UsageError, match="`malformed` is the old name of `stream_cut`"):
+        load_scenario({"errors": {"malformed": 0.1, "stream_cut": 0.1}})
+    with pytest.raises(UsageError, match=r"errors: error rates add up to 1\.2"):
+        load_scenario({"errors": {"malformed": 0.6, "empty": 0.6}})
+    with pytest.raises(UsageError, match=r"faults\[0\]\.kind: Input should be 'rate_limit'"):
+        load_scenario({"faults": [{"kind": "malformd"}]})
+
+
+def test_slow_s_is_a_fault_parameter_with_overrides() -> None:
+    assert ErrorRates().slow_s == 2.0
+    scenario = load_scenario(
+        {
+            "errors": {"slow_s": 0.5},
+            "faults": [{"kind": "slow", "count": 1}, {"kind": "slow", "after": 1, "slow_s": 0.1}],
+        }
+    )
+    engine = Engine(scenario)
+    body = {"messages": [{"role": "user", "content": "x"}]}
+    first, second, third = (engine.decide(body) for _ in range(3))
+    assert (first.fault, first.fault_source, first.slow_s) == ("slow", "script", 0.5)
+    assert (second.fault, second.slow_s) == ("slow", 0.1)
+    assert third.fault is None
+    with pytest.raises(UsageError, match="errors.slow_s: Input should be greater than"):
+        load_scenario({"errors": {"slow_s": -1}})
+
+
+def test_the_header_may_force_every_kind_and_the_old_name() -> None:
+    engine = Engine(default_scenario())
+    body = {"messages": [{"role": "user", "content": "x"}]}
+    for kind in catalogue.KINDS:
+        decision = engine.decide(body, kind)
+        assert (decision.fault, decision.fault_source) == (kind, "header")
+    assert engine.decide(body, "malformed").fault == "stream_cut"
+    with pytest.raises(RequestError, match="unknown X-Llmcheck-Fault 'explode'.*bad_tool_call"):
+        engine.decide(body, "explode")
+
+
+FAULT_RATES = {
+    "rate_limit": 0.08,
+    "server_error": 0.04,
+    "timeout": 0.03,
+    "stream_cut": 0.05,
+    "connection_error": 0.02,
+    "malformed_json": 0.06,
+    "truncated": 0.05,
+    "empty": 0.04,
+    "refusal": 0.03,
+    "wrong_schema": 0.05,
+    "slow": 0.07,
+    "bad_tool_call": 0.03,
+}
+
+
+def _assert_binomial(counts: dict[Any, int], rates: dict[Any, float], n: int) -> None:
+    """Every count inside the central 99.99% of Binomial(n, rate): with 13 categories
+    the chance of a false alarm is below 0.2% (and the draws are seeded: none here)."""
+    for key, rate in rates.items():
+        low, high = scipy.stats.binom.interval(0.9999, n, rate)
+        assert low <= counts.get(key, 0) <= high, (key, counts.get(key, 0), rate * n)
+
+
+def test_drawn_faults_match_their_rates_over_many_seeded_requests() -> None:
+    scenario = load_scenario({"seed": 5, "errors": FAULT_RATES})
+    n = 8000
+    expected: dict[str | None, float] = {**FAULT_RATES, None: 1 - sum(FAULT_RATES.values())}
+
+    def faults(engine: Engine) -> list[str | None]:
+        return [
+            engine.decide({"messages": [{"role": "user", "content": "q"}], "seed": i}).fault
+            for i in range(n)
+        ]
+
+    drawn = faults(Engine(scenario))
+    counts = {kind: drawn.count(kind) for kind in expected}
+    _assert_binomial(counts, expected, n)
+    assert all(f is None or f in FAULT_RATES for f in drawn)
+    # the draw of a seeded request is a function of the request: a fresh engine agrees
+    assert faults(Engine(scenario)) == drawn
+    # unseeded requests draw from the per-server stream at the same rates
+    engine = Engine(scenario)
+    stream = [
+        engine.decide({"messages": [{"role": "user", "content": "q"}]}).fault for _ in range(n)
+    ]
+    _assert_binomial({kind: stream.count(kind) for kind in expected}, expected, n)
+
+
 # ------------------------------------------------- decisions pinned across refactors
 
 REGRESSION_PROMPTS: list[tuple[list[dict[str, Any]], list[dict[str, Any]] | None]] = [
@@ -426,7 +592,12 @@ def _regression_scenario() -> Scenario:
     return base.model_copy(
         update={
             "errors": base.errors.model_copy(
-                update={"rate_limit": 0.1, "server_error": 0.05, "timeout": 0.05, "malformed": 0.05}
+                update={
+                    "rate_limit": 0.1,
+                    "server_error": 0.05,
+                    "timeout": 0.05,
+                    "stream_cut": 0.05,
+                }
             ),
             "faults": [
                 Fault(kind="rate_limit", after=3, count=2, retry_after=0.25),
@@ -462,7 +633,9 @@ def _decision_records() -> list[list[Any]]:
                         d.stream,
                         d.include_usage,
                         round(d.latency_s, 12),
-                        d.fault,
+                        # The digest predates the fault catalogue, where `malformed` was
+                        # renamed `stream_cut`; the draws themselves did not change.
+                        "malformed" if d.fault == "stream_cut" else d.fault,
                         d.fault_source,
                         d.retry_after_s,
                         d.timeout_s,

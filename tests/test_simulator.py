@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +26,10 @@ from typing import Any
 
 import httpx
 import pytest
+import scipy.stats
 
 from llmcheck.errors import UsageError
+from llmcheck.injection import catalogue
 from llmcheck.simulator import SimulatorServer, start_simulator
 
 EXTRACTION = "Return Ada Lovelace as JSON with name and age."
@@ -35,6 +38,7 @@ SUMMARY = (
     "first landed humans on the Moon, on July 20, 1969."
 )
 WEATHER = "What's the weather in Paris right now?"
+APOLLO = "The Apollo 11 mission landed the first humans on the Moon in July 1969."
 WEATHER_TOOL = {
     "type": "function",
     "function": {
@@ -443,17 +447,144 @@ def test_timeout_fault_holds_the_connection() -> None:
         assert chat(server, messages=user("hi")).status_code == 200
 
 
-def test_malformed_fault_breaks_the_body(sim: SimulatorServer) -> None:
-    response = chat(sim, messages=user("hi"), headers={"X-Llmcheck-Fault": "malformed"})
-    assert response.status_code == 200
-    with pytest.raises(json.JSONDecodeError):
-        json.loads(response.text)
-    streamed = chat(
-        sim, messages=user("hi"), stream=True, headers={"X-Llmcheck-Fault": "malformed"}
+def _without_ids(text: str) -> str:
+    """A response body with its per-request id and timestamp blanked (same length)."""
+    text = re.sub(r'"id":"chatcmpl-[0-9a-f]+"', lambda m: "x" * len(m.group(0)), text)
+    return re.sub(r'"created":\d+', lambda m: "x" * len(m.group(0)), text)
+
+
+def test_malformed_is_the_old_name_of_stream_cut_and_cuts_the_body_in_half(
+    sim: SimulatorServer,
+) -> None:
+    request = {"messages": user(SUMMARY), "seed": 4}
+    for name in ("malformed", "stream_cut"):
+        cut = chat(sim, headers={"X-Llmcheck-Fault": name}, **request)
+        full = chat(sim, **request)  # the same seeded request: the same answer, in full
+        assert cut.status_code == 200 and full.status_code == 200
+        assert cut.headers["content-type"].startswith("application/json")
+        assert cut.headers["x-llmcheck-fault"] == "stream_cut; header"
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(cut.text)
+        assert len(cut.content) == catalogue.cut_point(len(full.content))
+        assert _without_ids(full.text).startswith(_without_ids(cut.text))
+
+
+def read_cut_stream(server: SimulatorServer, **body: Any) -> list[Any]:
+    """The SSE payloads of a stream that must end with the connection dropped."""
+    lines: list[str] = []
+    with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+        with client().stream(
+            "POST",
+            server.url + "/chat/completions",
+            json={"model": "m", **body},
+            headers={"X-Llmcheck-Fault": "malformed"},
+        ) as response:
+            assert response.status_code == 200
+            assert response.headers["x-llmcheck-fault"] == "stream_cut; header"
+            lines.extend(response.iter_lines())
+    return [json.loads(line[len("data: ") :]) for line in lines if line]
+
+
+def test_a_cut_stream_sends_half_its_events_then_drops_the_connection(
+    sim: SimulatorServer,
+) -> None:
+    for body in (
+        {"messages": user(SUMMARY), "seed": 2, "stream_options": {"include_usage": True}},
+        {"messages": user(WEATHER), "tools": [WEATHER_TOOL], "temperature": 0, "seed": 1},
+    ):
+        full = sse_events(chat(sim, stream=True, **body))
+        assert full[-1] == "[DONE]"
+        events = read_cut_stream(sim, stream=True, **body)
+        assert len(events) == catalogue.cut_point(len(full) - 1)
+        assert [e["choices"] for e in events] == [e["choices"] for e in full[: len(events)]]
+        assert all(c["finish_reason"] is None for e in events for c in e["choices"])
+    assert chat(sim, messages=user("hi")).status_code == 200  # the server is fine
+
+
+def test_an_old_scenario_file_with_malformed_serves_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        "errors: {rate_limit: 0, server_error: 0, timeout: 0, malformed: 0}\n"
+        "faults:\n  - {kind: malformed, after: 0, count: 1}\n"
+        "default:\n  answers: ['An answer long enough to be cut in half.']\n"
     )
-    assert streamed.status_code == 200
+    with start_simulator(path) as server:
+        cut, full = (chat(server, messages=user("hi"), seed=1) for _ in range(2))
+    assert cut.status_code == 200 and cut.headers["x-llmcheck-fault"] == "stream_cut; script"
+    assert len(cut.content) == max(1, len(full.content) // 2)  # what `malformed` always sent
+    assert _without_ids(full.text).startswith(_without_ids(cut.text))
+    assert content(full) == "An answer long enough to be cut in half."
+
+
+def test_answer_damaging_faults_damage_the_decided_answer() -> None:
+    scenario = {"errors": {"slow_s": 0.4}, "default": {"answers": [APOLLO]}}
+    with start_simulator(scenario) as server:
+        clean = chat(server, messages=user("hi")).json()["choices"][0]
+        truncated = chat(server, messages=user("hi"), headers={"X-Llmcheck-Fault": "truncated"})
+        choice = truncated.json()["choices"][0]
+        assert truncated.headers["x-llmcheck-fault"] == "truncated; header"
+        assert choice["finish_reason"] == "length"
+        assert APOLLO.startswith(choice["message"]["content"])
+        assert 0 < len(choice["message"]["content"]) < len(APOLLO)
+        slow = chat(server, messages=user("hi"), headers={"X-Llmcheck-Fault": "slow"})
+        assert slow.elapsed.total_seconds() >= 0.4
+        assert slow.json()["choices"][0] == clean
+        assert slow.headers["x-llmcheck-fault"] == "slow; header"
+        assert [r["fault"] for r in server.recent_requests] == [None, "truncated", "slow"]
+
+
+def test_connection_error_closes_the_connection_unanswered(sim: SimulatorServer) -> None:
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending"):
+        chat(sim, messages=user("hi"), headers={"X-Llmcheck-Fault": "connection_error"})
+    assert chat(sim, messages=user("hi")).status_code == 200
+
+
+def test_embeddings_take_the_faults_that_fit_them(sim: SimulatorServer) -> None:
+    def post(kind: str) -> httpx.Response:
+        return client().post(
+            sim.url + "/embeddings", json={"input": "x"}, headers={"X-Llmcheck-Fault": kind}
+        )
+
+    assert post("rate_limit").status_code == 429
+    assert post("server_error").status_code == 500
+    cut = post("malformed")
+    assert cut.status_code == 200 and cut.headers["x-llmcheck-fault"] == "stream_cut; header"
     with pytest.raises(json.JSONDecodeError):
-        sse_events(streamed)
+        json.loads(cut.text)
+    slow = post("slow")
+    assert slow.status_code == 200 and len(slow.json()["data"][0]["embedding"]) == 256
+    assert slow.headers["x-llmcheck-fault"] == "slow; header"
+    for kind in ("empty", "refusal", "truncated", "wrong_schema", "bad_tool_call"):
+        refused = post(kind)
+        assert refused.status_code == 400
+        assert "not embeddings" in refused.json()["error"]["message"]
+    assert post("explode").status_code == 400
+
+
+def test_drawn_fault_kinds_match_their_rates_over_http() -> None:
+    rates = {
+        "rate_limit": 0.1,
+        "server_error": 0.05,
+        "stream_cut": 0.1,
+        "malformed_json": 0.05,
+        "truncated": 0.1,
+        "empty": 0.05,
+        "refusal": 0.05,
+        "wrong_schema": 0.05,
+        "bad_tool_call": 0.05,
+    }
+    n = 600  # the engine's own test draws 8000; this one checks what goes on the wire
+    with start_simulator({"seed": 2, "errors": rates}) as server:
+        served = [
+            chat(server, messages=user("q"), seed=i).headers.get("x-llmcheck-fault")
+            for i in range(n)
+        ]
+    kinds = [None if h is None else h.split(";")[0] for h in served]
+    assert all(h is None or h.endswith("; rate") for h in served)
+    expected: dict[str | None, float] = {**rates, None: 1 - sum(rates.values())}
+    for kind, rate in expected.items():
+        low, high = scipy.stats.binom.interval(0.9999, n, rate)
+        assert low <= kinds.count(kind) <= high, (kind, kinds.count(kind), rate * n)
 
 
 def test_error_rates_are_drawn_and_seeded_retries_can_recover() -> None:
@@ -670,6 +801,138 @@ def test_litellm_completion_and_streaming_against_the_simulator(
                 messages=user("hi"), extra_headers={"X-Llmcheck-Fault": "rate_limit"}, **common
             )
     assert sim.requests_by_path["/v1/chat/completions"] == 5
+
+
+FAULT_SCENARIO = {
+    "errors": {"timeout_s": 5, "slow_s": 0.3, "retry_after_s": 0.25},
+    "default": {"answers": [APOLLO]},
+}
+PERSON_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+}
+
+
+@pytest.fixture(scope="module")
+def fault_sim() -> Iterator[SimulatorServer]:
+    """One server for the litellm fault tests: short timeout_s and slow_s."""
+    with start_simulator(FAULT_SCENARIO) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def litellm_module() -> Any:
+    from llmcheck.client import import_litellm  # offline: no cost-map download
+
+    litellm = import_litellm()
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def litellm_call(
+    litellm: Any, server: SimulatorServer, kind: str | None, stream: bool, **extra: Any
+) -> tuple[str | None, list[tuple[str, str]], str | None]:
+    """(content, tool calls as (name, arguments), finish_reason) of one litellm call with
+    ``kind`` forced; a streamed answer is assembled from its chunks."""
+    headers = {"X-Llmcheck-Fault": kind} if kind else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reply = litellm.completion(
+            model="openai/llmcheck-sim",
+            api_base=server.url,
+            api_key="sk-sim",
+            num_retries=0,
+            max_retries=0,
+            messages=user("Tell me about Apollo 11."),
+            seed=3,
+            stream=stream,
+            extra_headers=headers,
+            **extra,
+        )
+        if not stream:
+            choice = reply.choices[0]
+            calls = [
+                (c.function.name, c.function.arguments) for c in choice.message.tool_calls or []
+            ]
+            return choice.message.content, calls, choice.finish_reason
+        text, finish = "", None
+        pieces: dict[int, list[str]] = {}
+        for chunk in reply:
+            for choice in chunk.choices:
+                text += choice.delta.content or ""
+                for call in choice.delta.tool_calls or []:
+                    slot = pieces.setdefault(call.index, ["", ""])
+                    slot[0] += call.function.name or ""
+                    slot[1] += call.function.arguments or ""
+                finish = choice.finish_reason or finish
+        return text, [(name, args) for name, args in pieces.values()], finish
+
+
+def _parses(text: str | None) -> bool:
+    try:
+        json.loads(text or "")
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("kind", [*catalogue.KINDS, "malformed"])
+def test_every_fault_kind_through_litellm(
+    fault_sim: SimulatorServer, litellm_module: Any, kind: str, stream: bool
+) -> None:
+    import openai
+
+    litellm = litellm_module
+    expected_error: dict[str, tuple[type[BaseException], str]] = {
+        "rate_limit": (litellm.RateLimitError, "Rate limit reached"),
+        "timeout": (litellm.Timeout, "timed out"),
+        "connection_error": (openai.APIError, "Connection error"),
+        "server_error": (litellm.InternalServerError, "server had an error"),
+        # a cut body does not parse; a cut stream ends with the connection
+        "stream_cut": (openai.APIError, "Connection error" if stream else "Unterminated"),
+    }
+    canonical = catalogue.LEGACY_ALIASES.get(kind, kind)
+    extra: dict[str, Any] = {"timeout": 0.5 if kind == "timeout" else 10}
+    if canonical in expected_error:
+        error, message = expected_error[canonical]
+        with pytest.raises(error, match=message) as info:
+            litellm_call(litellm, fault_sim, kind, stream, **extra)
+        if canonical == "rate_limit":
+            assert info.value.response.headers["retry-after"] == "0.25"
+        if canonical == "server_error":
+            assert info.value.status_code == 500
+        return
+    if canonical == "wrong_schema":
+        extra["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "person", "schema": PERSON_SCHEMA},
+        }
+    if canonical == "bad_tool_call":
+        extra["tools"] = [WEATHER_TOOL]
+    started = time.monotonic()
+    text, calls, finish = litellm_call(litellm, fault_sim, kind, stream, **extra)
+    elapsed = time.monotonic() - started
+    if canonical == "slow":
+        assert (text, calls, finish) == (APOLLO, [], "stop") and elapsed >= 0.3
+    elif canonical == "truncated":
+        assert finish == "length" and text and APOLLO.startswith(text) and text != APOLLO
+    elif canonical == "empty":
+        assert (text or "", calls, finish) == ("", [], "stop")
+    elif canonical == "refusal":
+        assert (text, finish) == (catalogue.REFUSAL_TEXT, "stop")
+    elif canonical == "malformed_json":
+        assert text and text.lstrip().startswith("{") and not _parses(text)
+    elif canonical == "wrong_schema":
+        document = json.loads(text or "")
+        assert "name" not in document and not isinstance(document["age"], int)
+        assert document["unexpected_field"] is True
+    else:
+        assert canonical == "bad_tool_call"
+        ((name, arguments),) = calls
+        assert name == "get_weather" and not _parses(arguments) and finish == "tool_calls"
+    assert fault_sim.recent_requests[-1]["fault"] == canonical
 
 
 # ------------------------------------------------------------------------- CLI

@@ -39,6 +39,7 @@ from llmcheck.simulator.scenario import (
     _PLACEHOLDER,
     DEFAULT_ROUTE_NAME,
     FAULT_KINDS,
+    LEGACY_FAULT_KINDS,
     DefaultRoute,
     ErrorRates,
     Fault,
@@ -46,6 +47,7 @@ from llmcheck.simulator.scenario import (
     Route,
     Scenario,
     Variant,
+    canonical_fault_kind,
 )
 
 MAX_CHOICES = 16
@@ -98,6 +100,7 @@ class Decision:
     """``header``, ``script`` or ``rate``: why the fault happened."""
     retry_after_s: float = 1.0
     timeout_s: float = 30.0
+    slow_s: float = 2.0
     answers: tuple[Answer, ...] = ()
     prompt_tokens: int = 0
 
@@ -139,6 +142,7 @@ class _FaultChoice(NamedTuple):
     source: str | None
     retry_after_s: float
     timeout_s: float
+    slow_s: float
 
 
 def approx_tokens(text: str) -> int:
@@ -245,11 +249,13 @@ class Engine:
     def decide(self, body: Any, forced_fault: str | None = None) -> Decision:
         """Validate a chat completion request body and decide the response.
 
-        ``forced_fault`` (from the ``X-Llmcheck-Fault`` header) overrides every draw.
-        Raises :class:`RequestError` for a request OpenAI would reject with a 400.
+        ``forced_fault`` (from the ``X-Llmcheck-Fault`` header: a kind of
+        :data:`~llmcheck.simulator.scenario.FAULT_KINDS`, or the old name ``malformed``
+        of ``stream_cut``) overrides every draw. Raises :class:`RequestError` for a
+        request OpenAI would reject with a 400, or an unknown ``forced_fault``.
         """
         req = _parse_chat_request(body, self.scenario.models[0])
-        _check_forced_fault(forced_fault)
+        forced_fault = check_forced_fault(forced_fault)
         messages = req["messages"]
         route_name, groups = self.match(messages, offered_tools(body))
         plan = self._plans.get(route_name, self._default)
@@ -267,6 +273,7 @@ class Engine:
             fault_source=fault.source,
             retry_after_s=fault.retry_after_s,
             timeout_s=fault.timeout_s,
+            slow_s=fault.slow_s,
             answers=self._answers(plan, draw.picks, context, req["max_tokens"]),
             prompt_tokens=_prompt_tokens(messages, body.get("tools")),
         )
@@ -391,12 +398,20 @@ class Engine:
         return Answer(content, calls, finish, variant.label, tokens)
 
 
-def _check_forced_fault(forced_fault: str | None) -> None:
-    if forced_fault is not None and forced_fault not in FAULT_KINDS:
+def check_forced_fault(forced_fault: str | None) -> str | None:
+    """The catalogue kind an ``X-Llmcheck-Fault`` value names (None for None); a
+    :class:`RequestError` for a value that names none."""
+    if forced_fault is None:
+        return None
+    kind = canonical_fault_kind(forced_fault)
+    if kind not in FAULT_KINDS:
         raise RequestError(
-            f"unknown X-Llmcheck-Fault {forced_fault!r}; use one of {', '.join(FAULT_KINDS)}",
+            f"unknown X-Llmcheck-Fault {forced_fault!r}; use one of {', '.join(FAULT_KINDS)} "
+            f"(or the old name{'s' if len(LEGACY_FAULT_KINDS) > 1 else ''} "
+            f"{', '.join(LEGACY_FAULT_KINDS)})",
             param="X-Llmcheck-Fault",
         )
+    return kind
 
 
 def _choose_fault(
@@ -404,24 +419,29 @@ def _choose_fault(
 ) -> _FaultChoice:
     """The fault served, if any: the header's, else the script's, else one drawn at the
     route's error rates with ``u``. A scripted fault's own parameters win."""
-    retry_after_s, timeout_s = errors.retry_after_s, errors.timeout_s
+    retry_after_s, timeout_s, slow_s = errors.retry_after_s, errors.timeout_s, errors.slow_s
     if forced is not None:
-        return _FaultChoice(forced, "header", retry_after_s, timeout_s)
+        return _FaultChoice(forced, "header", retry_after_s, timeout_s, slow_s)
     if scripted is not None:
         return _FaultChoice(
             scripted.kind,
             "script",
             scripted.retry_after if scripted.retry_after is not None else retry_after_s,
             scripted.timeout_s if scripted.timeout_s is not None else timeout_s,
+            scripted.slow_s if scripted.slow_s is not None else slow_s,
         )
     kind = _draw_fault(errors, u)
-    return _FaultChoice(kind, "rate" if kind is not None else None, retry_after_s, timeout_s)
+    return _FaultChoice(
+        kind, "rate" if kind is not None else None, retry_after_s, timeout_s, slow_s
+    )
 
 
 def _draw_fault(errors: ErrorRates, u: float) -> str | None:
+    """The kind whose slice of [0, 1) holds ``u``: the rates laid end to end in
+    :data:`FAULT_KINDS` order (so a file of the four old kinds draws as it always did)."""
     edge = 0.0
-    for kind in FAULT_KINDS:
-        edge += getattr(errors, kind)
+    for kind, rate in errors.rates().items():
+        edge += rate
         if u < edge:
             return kind
     return None
@@ -564,6 +584,7 @@ __all__ = [
     "RequestError",
     "ToolCallOut",
     "approx_tokens",
+    "check_forced_fault",
     "embed",
     "embedding_base64",
     "message_text",

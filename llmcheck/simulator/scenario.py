@@ -31,6 +31,21 @@ Example (YAML; JSON with the same structure works too)::
       answers:
         - text: 'A short answer.'
 
+Faults: ``errors`` gives a rate per kind and ``faults`` scripts kinds, from the
+fault catalogue every injection point shares (:mod:`llmcheck.injection.catalogue`):
+``rate_limit``, ``server_error``, ``timeout``, ``stream_cut``, ``connection_error``,
+``malformed_json``, ``truncated``, ``empty``, ``refusal``, ``wrong_schema``, ``slow``
+and ``bad_tool_call``; ``retry_after_s``, ``timeout_s`` and ``slow_s`` are their
+parameters. The kinds that damage an answer (``truncated``, ``slow``,
+``stream_cut``) damage the answer the simulator would have given.
+
+History: scenario files carry no version. Files written when the simulator knew
+four kinds (``rate_limit``, ``server_error``, ``timeout``, ``malformed``) read
+unchanged and draw the same faults for the same seeds: ``malformed`` is the old
+name of ``stream_cut`` (read as ``stream_cut`` in ``errors`` and ``faults``, and
+in the ``X-Llmcheck-Fault`` request header), and a non-streamed answer cut by it
+is still a 200 with half the body.
+
 Patterns are regular expressions searched (case-insensitively unless
 ``ignore_case: false``) in the last user message (``scope: last_user``) or in the
 whole conversation rendered as ``role: text`` lines (``scope: conversation``).
@@ -70,14 +85,40 @@ from pydantic import (
 )
 
 from llmcheck.errors import UsageError
+from llmcheck.injection.catalogue import LEGACY_ALIASES
 
-FaultKind = Literal["rate_limit", "server_error", "timeout", "malformed"]
+FaultKind = Literal[
+    "rate_limit",
+    "server_error",
+    "timeout",
+    "stream_cut",
+    "connection_error",
+    "malformed_json",
+    "truncated",
+    "empty",
+    "refusal",
+    "wrong_schema",
+    "slow",
+    "bad_tool_call",
+]
 FAULT_KINDS: tuple[str, ...] = typing.get_args(FaultKind)
+"""Every kind of the fault catalogue (:data:`llmcheck.injection.catalogue.KINDS`), in the
+order the simulator lays their rates on [0, 1): the four kinds older scenario files
+knew come first, ``stream_cut`` where ``malformed`` was, so an old file draws the
+same faults for the same seeds."""
+LEGACY_FAULT_KINDS: dict[str, str] = dict(LEGACY_ALIASES)
+"""Old names still read, and the catalogue kind each one means."""
+
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 BUILTIN_PLACEHOLDERS = frozenset({"model", "last_user"})
 DEFAULT_ROUTE_NAME = "default"
+
+
+def canonical_fault_kind(kind: str) -> str:
+    """``kind`` under its catalogue name (``malformed`` is ``stream_cut``)."""
+    return LEGACY_FAULT_KINDS.get(kind, kind)
 
 
 class _Strict(BaseModel):
@@ -199,23 +240,46 @@ class Latency(_Strict):
 
 
 class ErrorRates(_Strict):
-    """Probabilities of each fault per request, plus the parameters of the faults."""
+    """Probabilities of each fault per request, plus the parameters of the faults.
+
+    One rate per kind of :data:`FAULT_KINDS` (all 0 by default; their sum at most 1).
+    The old key ``malformed`` is read as ``stream_cut``.
+    """
 
     rate_limit: float = Field(default=0.0, ge=0, le=1)
     server_error: float = Field(default=0.0, ge=0, le=1)
     timeout: float = Field(default=0.0, ge=0, le=1)
-    malformed: float = Field(default=0.0, ge=0, le=1)
+    stream_cut: float = Field(default=0.0, ge=0, le=1)
+    connection_error: float = Field(default=0.0, ge=0, le=1)
+    malformed_json: float = Field(default=0.0, ge=0, le=1)
+    truncated: float = Field(default=0.0, ge=0, le=1)
+    empty: float = Field(default=0.0, ge=0, le=1)
+    refusal: float = Field(default=0.0, ge=0, le=1)
+    wrong_schema: float = Field(default=0.0, ge=0, le=1)
+    slow: float = Field(default=0.0, ge=0, le=1)
+    bad_tool_call: float = Field(default=0.0, ge=0, le=1)
     retry_after_s: float = Field(default=1.0, ge=0)
     """Sent in the ``Retry-After`` header of a 429."""
     timeout_s: float = Field(default=30.0, gt=0)
     """How long a ``timeout`` fault holds the request before closing the connection."""
+    slow_s: float = Field(default=2.0, ge=0)
+    """The delay a ``slow`` fault adds before the answer (on top of the latency)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_names(cls, value: Any) -> Any:
+        return _renamed_legacy_keys(value)
 
     @model_validator(mode="after")
     def _sum_at_most_one(self) -> ErrorRates:
-        total = self.rate_limit + self.server_error + self.timeout + self.malformed
+        total = sum(self.rates().values())
         if total > 1.0 + 1e-9:
             raise ValueError(f"error rates add up to {total:g}, more than 1")
         return self
+
+    def rates(self) -> dict[str, float]:
+        """The rate of every kind, in :data:`FAULT_KINDS` order."""
+        return {kind: getattr(self, kind) for kind in FAULT_KINDS}
 
     def merged(self, override: ErrorRates | None) -> ErrorRates:
         """These rates with the fields explicitly set on ``override`` replacing them."""
@@ -226,6 +290,19 @@ class ErrorRates(_Strict):
         return ErrorRates.model_validate(data)
 
 
+def _renamed_legacy_keys(value: Any) -> Any:
+    """An ``errors`` mapping with its old keys (``malformed``) under their catalogue names."""
+    if not isinstance(value, Mapping) or not any(k in value for k in LEGACY_FAULT_KINDS):
+        return value
+    data = dict(value)
+    for old, new in LEGACY_FAULT_KINDS.items():
+        if old in data:
+            if new in data:
+                raise ValueError(f"`{old}` is the old name of `{new}`; give only `{new}`")
+            data[new] = data.pop(old)
+    return data
+
+
 class Fault(_Strict):
     """A scripted fault: requests ``after+1`` .. ``after+count`` get ``kind``.
 
@@ -234,6 +311,7 @@ class Fault(_Strict):
     """
 
     kind: FaultKind
+    """A kind of :data:`FAULT_KINDS`; the old name ``malformed`` is read as ``stream_cut``."""
     after: int = Field(default=0, ge=0)
     count: int = Field(default=1, ge=1)
     route: str | None = None
@@ -241,6 +319,13 @@ class Fault(_Strict):
     """Overrides ``errors.retry_after_s`` for a ``rate_limit`` fault."""
     timeout_s: float | None = Field(default=None, gt=0)
     """Overrides ``errors.timeout_s`` for a ``timeout`` fault."""
+    slow_s: float | None = Field(default=None, ge=0)
+    """Overrides ``errors.slow_s`` for a ``slow`` fault."""
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _legacy_kind(cls, value: Any) -> Any:
+        return canonical_fault_kind(value) if isinstance(value, str) else value
 
     def applies_to(self, number: int) -> bool:
         """Whether request number ``number`` (1-based) gets this fault."""
@@ -528,7 +613,7 @@ def _validate(data: dict[str, Any], source: str, node: yaml.Node | None) -> Scen
     except ValidationError as exc:
         lines = [f"invalid scenario {source}:"]
         for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
+            loc = _as_written(data, tuple(err["loc"]))
             message = str(err["msg"]).removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 allowed = _allowed_keys(loc[:-1])
@@ -537,6 +622,24 @@ def _validate(data: dict[str, Any], source: str, node: yaml.Node | None) -> Scen
             suffix = f" (line {line})" if line is not None else ""
             lines.append(f"  {format_loc(loc) or '<top level>'}: {message}{suffix}")
         raise UsageError("\n".join(lines)) from None
+
+
+def _as_written(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``loc`` naming a key by its old name when the file used it (``errors.malformed``,
+    not ``errors.stream_cut``), so the message and its line point at what was written."""
+    if not loc or loc[-1] not in LEGACY_FAULT_KINDS.values():
+        return loc
+    parent = data
+    for part in loc[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return loc
+    if isinstance(parent, Mapping) and loc[-1] not in parent:
+        for old, new in LEGACY_FAULT_KINDS.items():
+            if new == loc[-1] and old in parent:
+                return (*loc[:-1], old)
+    return loc
 
 
 def _lone_surrogate(data: Any) -> tuple[tuple[Any, ...], str] | None:
@@ -620,6 +723,7 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 __all__ = [
     "FAULT_KINDS",
+    "LEGACY_FAULT_KINDS",
     "DefaultRoute",
     "ErrorRates",
     "Fault",
@@ -629,6 +733,7 @@ __all__ = [
     "Scenario",
     "ToolCall",
     "Variant",
+    "canonical_fault_kind",
     "default_scenario",
     "format_loc",
     "load_scenario",

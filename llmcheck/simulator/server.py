@@ -20,8 +20,22 @@ starts, so importing :mod:`llmcheck.simulator` stays cheap.
 Debug headers on chat completions: ``X-Llmcheck-Route`` (the route that
 matched), ``X-Llmcheck-Label`` (defect labels of the choices, ``-`` for a good
 one; absent when all are good) and ``X-Llmcheck-Fault`` (``kind; source`` of a
-served fault). A request header ``X-Llmcheck-Fault: rate_limit|server_error|
-timeout|malformed`` forces that fault on that one request.
+served fault). A request header ``X-Llmcheck-Fault: KIND`` forces that fault on
+that one request; ``KIND`` is any kind of the shared fault catalogue
+(:mod:`llmcheck.injection.catalogue`) or the old name ``malformed`` of ``stream_cut``.
+
+How each fault is served: ``rate_limit`` a 429 with Retry-After (``retry_after_s``),
+``server_error`` a 500, ``timeout`` holds the request ``timeout_s`` seconds and then
+drops the connection, ``connection_error`` drops it at once, unanswered. The kinds
+that damage an answer damage the one the simulator would have given: ``slow`` sends
+it ``slow_s`` seconds late, ``truncated`` cuts it (``finish_reason: length``), and
+``stream_cut`` sends half of it, then closes the connection (a non-streamed answer:
+a 200 with half its body; a stream: half its SSE events, no ``[DONE]``). The other
+kinds (``malformed_json``, ``empty``, ``refusal``, ``wrong_schema``,
+``bad_tool_call``) serve the catalogue's answer for the request, as JSON or as SSE.
+Bodies, statuses and headers come from :func:`llmcheck.injection.catalogue.render`, so
+a kind means the same here as in-process and in the proxy; only ``server_error``
+stays the simulator's 500 (the catalogue's may be a 502 or 503).
 """
 
 from __future__ import annotations
@@ -42,6 +56,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from llmcheck.errors import UsageError
+from llmcheck.injection.catalogue import FaultPlan, cut_point, error_body, render, sse_events
 from llmcheck.simulator.engine import (
     Answer,
     Decision,
@@ -49,11 +64,12 @@ from llmcheck.simulator.engine import (
     RequestError,
     ToolCallOut,
     approx_tokens,
+    check_forced_fault,
     embed,
     embedding_base64,
     required_field,
 )
-from llmcheck.simulator.scenario import FAULT_KINDS, Scenario, load_scenario
+from llmcheck.simulator.scenario import ErrorRates, Scenario, load_scenario
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -62,6 +78,11 @@ ScenarioSource = str | Path | Mapping[str, Any] | Scenario | None
 
 FAULT_HEADER = "X-Llmcheck-Fault"
 _MODEL_CREATED = 1_700_000_000
+_EMBEDDING_FAULTS = frozenset(
+    {"rate_limit", "server_error", "timeout", "connection_error", "slow", "stream_cut"}
+)
+"""The kinds an embeddings request can get: the others break a chat answer."""
+_SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 _PIECE = re.compile(r"\S+\s*|\s+")
 _KNOWN_PATHS = {
     "/v1/chat/completions": "POST",
@@ -420,90 +441,118 @@ class SimulatorServer:
             headers["X-Llmcheck-Label"] = ",".join(label or "-" for label in decision.labels)
         if decision.fault is not None:
             headers[FAULT_HEADER] = f"{decision.fault}; {decision.fault_source}"
-            return await self._fault(request, decision.fault, decision, headers)
+            return await self._fault(request, decision.fault, body, decision, headers)
         if decision.latency_s > 0:
             await self._sleep(decision.latency_s)
+        return await self._answer(request, decision, headers)
+
+    async def _answer(
+        self, request: web.Request, decision: Decision, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """The decided answer, streamed or as one JSON document."""
         if decision.stream:
-            return await self._stream(request, decision, headers)
+            return await self._stream(request, self._chunks(decision), headers)
         return self._json(self._completion(decision), headers=headers)
 
     async def _fault(
-        self, request: web.Request, kind: str, decision: Decision | None, headers: dict[str, str]
+        self,
+        request: web.Request,
+        kind: str,
+        body: Mapping[str, Any],
+        decision: Decision | None,
+        headers: dict[str, str],
     ) -> web.StreamResponse:
-        """Serve a fault: 429, 500, a held-then-dropped connection, or a broken 200 body.
+        """Serve the fault ``kind`` (a catalogue kind) instead of, or to, the decided answer.
 
-        ``decision`` is None for an embeddings request; the scenario's parameters apply.
+        ``body`` is the request's JSON body; ``decision`` is None for an embeddings
+        request (the scenario's parameters apply, and only :data:`_EMBEDDING_FAULTS`).
         """
-        errors = self.scenario.errors
-        if kind == "timeout":
-            return await self._hold_and_drop(
-                request, decision.timeout_s if decision else errors.timeout_s
-            )
+        params: Decision | ErrorRates = decision if decision is not None else self.scenario.errors
+        plan = FaultPlan(
+            retry_after=params.retry_after_s, slow_s=params.slow_s, timeout_s=params.timeout_s
+        )
+        upstream = None
+        if decision is not None and kind == "truncated":
+            upstream = self._completion(decision)  # the answer it would have given
+        fault = render(kind, plan, body, upstream=upstream)
+        if fault.action == "hold":
+            return await self._hold_and_drop(request, fault.delay)
+        if fault.action == "reset":
+            return self._drop(request)
         if decision is not None and decision.latency_s > 0:
             await self._sleep(decision.latency_s)
-        if kind == "rate_limit":
-            retry_after = decision.retry_after_s if decision else errors.retry_after_s
-            return self._rate_limited(retry_after, headers)
         if kind == "server_error":
-            return self._error(
-                500,
-                "The server had an error while processing your request (simulated by llmcheck).",
-                "server_error",
-                "server_error",
+            # Always a 500 (the catalogue may draw a 502 or 503): a seeded request keeps
+            # the status, and so the exception, it always got from the simulator.
+            return self._json(
+                error_body(
+                    "The server had an error while processing your request "
+                    "(simulated by llmcheck).",
+                    "server_error",
+                    "server_error",
+                ),
+                status=500,
                 headers=headers,
             )
-        return await self._malformed(request, decision, headers)
+        if fault.action == "forward":  # slow: the answer, late
+            await self._sleep(fault.delay)
+            if decision is None:
+                return await self._embeddings_answer(body, headers)
+            return await self._answer(request, decision, headers)
+        if fault.action == "cut":
+            return await self._cut(request, decision, headers)
+        assert fault.body is not None
+        if fault.status != 200:  # rate_limit
+            return self._json(fault.body, status=fault.status, headers={**headers, **fault.headers})
+        assert decision is not None  # content kinds are refused for embeddings
+        if decision.stream:
+            document = dict(fault.body)
+            if not decision.include_usage:
+                document["usage"] = None  # as OpenAI: no usage chunk unless asked for
+            return await self._stream(request, sse_events(document), headers)
+        return self._json(fault.body, headers=headers)
 
     async def _hold_and_drop(self, request: web.Request, seconds: float) -> web.StreamResponse:
         """The ``timeout`` fault: hold the request, then close the connection unanswered."""
+        await self._sleep(seconds)
+        return self._drop(request)
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.StreamResponse:
+        """Close the connection without an answer (``connection_error``, or after a
+        ``timeout``); aiohttp then skips the response returned."""
         from aiohttp import web
 
-        await self._sleep(seconds)
-        # Drop the connection without an answer; aiohttp then skips the response.
         if request.protocol is not None:
             request.protocol.force_close()
         return web.Response(status=504)
 
-    def _rate_limited(self, retry_after: float, headers: dict[str, str]) -> web.Response:
-        """The ``rate_limit`` fault: a 429 with OpenAI's retry headers."""
-        headers = {
-            **headers,
-            "Retry-After": f"{retry_after:g}",
-            "retry-after-ms": str(round(retry_after * 1000)),
-            "x-ratelimit-remaining-requests": "0",
-        }
-        return self._error(
-            429,
-            "Rate limit reached for requests (simulated by llmcheck). "
-            f"Please try again in {retry_after:g}s.",
-            "requests",
-            "rate_limit_exceeded",
-            headers=headers,
-        )
-
-    async def _malformed(
+    async def _cut(
         self, request: web.Request, decision: Decision | None, headers: dict[str, str]
     ) -> web.StreamResponse:
-        """The ``malformed`` fault: a 200 whose body is cut in the middle."""
+        """The ``stream_cut`` fault (``malformed`` in older scenarios): half the answer.
+
+        A non-streamed answer is a 200 whose body stops half-way (with a matching
+        Content-Length, so the client reads it all and then fails to parse it); a
+        stream sends half its SSE events, never the finish reason or ``[DONE]``, then
+        the connection closes in the middle of the chunked body.
+        """
         from aiohttp import web
 
         if decision is not None and decision.stream:
-            chunks = self._chunks(decision)
-            first = chunks[0] if chunks else b""
-            broken = b"data: " + _dumps(self._chunk_base(decision))[:-1] + b',"choices":[{"de'
-            resp = web.StreamResponse(
-                status=200, headers={**headers, "Content-Type": "text/event-stream"}
-            )
+            events = self._chunks(decision)[:-1]  # without [DONE]
+            resp = web.StreamResponse(status=200, headers={**headers, **_SSE_HEADERS})
             await resp.prepare(request)
-            await resp.write(first + broken + b"\n\ndata: [DONE]\n\n")
-            await resp.write_eof()
+            await resp.write(b"".join(events[: cut_point(len(events))]))
+            if request.protocol is not None:
+                request.protocol.force_close()  # what was written is flushed first
             return resp
         if decision is not None:
             full = _dumps(self._completion(decision))
         else:
             full = _dumps({"object": "list", "data": [{"object": "embedding", "index": 0}]})
         return web.Response(
-            body=full[: max(1, len(full) // 2)],
+            body=full[: cut_point(len(full))],
             status=200,
             content_type="application/json",
             headers=headers,
@@ -583,20 +632,14 @@ class SimulatorServer:
         return events
 
     async def _stream(
-        self, request: web.Request, decision: Decision, headers: dict[str, str]
+        self, request: web.Request, events: list[bytes], headers: dict[str, str]
     ) -> web.StreamResponse:
+        """An SSE response of ``events``."""
         from aiohttp import web
 
-        resp = web.StreamResponse(
-            status=200,
-            headers={
-                **headers,
-                "Content-Type": "text/event-stream; charset=utf-8",
-                "Cache-Control": "no-cache",
-            },
-        )
+        resp = web.StreamResponse(status=200, headers={**headers, **_SSE_HEADERS})
         await resp.prepare(request)
-        for event in self._chunks(decision):
+        for event in events:
             await resp.write(event)
         await resp.write_eof()
         return resp
@@ -606,22 +649,27 @@ class SimulatorServer:
         if bad is not None:
             return bad
         forced = request.headers.get(FAULT_HEADER)
-        if forced is not None and forced.strip().lower() not in FAULT_KINDS:
-            return self._error(
-                400,
-                f"unknown {FAULT_HEADER} {forced!r}; use one of {', '.join(FAULT_KINDS)}",
-                "invalid_request_error",
-                "invalid_value",
-                FAULT_HEADER,
-            )
         try:
-            texts, model, dims, fmt = self._embedding_request(body)
+            kind = check_forced_fault(forced.strip().lower() if forced is not None else None)
+            if kind is not None and kind not in _EMBEDDING_FAULTS:
+                raise RequestError(
+                    f"{FAULT_HEADER} {forced!r} breaks a chat answer, not embeddings; on "
+                    f"embeddings use one of {', '.join(sorted(_EMBEDDING_FAULTS))}",
+                    param=FAULT_HEADER,
+                )
+            self._embedding_request(body)
         except RequestError as exc:
             return self._error(400, exc.message, "invalid_request_error", exc.code, exc.param)
-        self._record({"path": request.path, "body": body, "fault": forced})
-        if forced is not None:
-            kind = forced.strip().lower()
-            return await self._fault(request, kind, None, {FAULT_HEADER: f"{kind}; header"})
+        self._record({"path": request.path, "body": body, "fault": kind})
+        if kind is not None:
+            return await self._fault(request, kind, body, None, {FAULT_HEADER: f"{kind}; header"})
+        return await self._embeddings_answer(body)
+
+    async def _embeddings_answer(
+        self, body: Any, headers: Mapping[str, str] | None = None
+    ) -> web.Response:
+        """The embeddings of a request already checked by :meth:`_embedding_request`."""
+        texts, model, dims, fmt = self._embedding_request(body)
         data = []
         for index, text in enumerate(texts):
             vector = embed(text, dims)
@@ -639,7 +687,8 @@ class SimulatorServer:
                 "data": data,
                 "model": model,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            }
+            },
+            headers=headers,
         )
 
     def _embedding_request(self, body: Any) -> tuple[list[str], str, int, str]:
