@@ -15,7 +15,10 @@ up once per item while the item's samples run many times, possibly at once.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import random
+import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,11 +47,62 @@ class SampleContext:
     call_counts: dict[str, int] = field(default_factory=dict)
     """How often each request (by cache key) was made in this sample, so that the
     n-th identical call replays the n-th recorded answer."""
+    fault_plan: Any = None
+    """The :class:`~llmcheck.injection.catalogue.FaultPlan` of this sample (the test's
+    ``@llmcheck.faults``, ``--llm-faults``, or the ``llm_faults`` fixture), or None."""
+    faults: list[Any] = field(default_factory=list)
+    """Faults injected into this sample's calls (:class:`~llmcheck.records.FaultRecord`)."""
+    provider_failures: list[str] = field(default_factory=list)
+    """Real (not injected) provider failures the proxy saw in this sample."""
+    _fault_calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _token: str | None = None
+
+    def next_fault(self) -> tuple[int, str | None]:
+        """Number the next model request of this sample and draw its fault from the
+        sample's plan: ``(call number, kind or None)``. Deterministic for a plan, a
+        sample seed and a call number."""
+        with self._lock:
+            call = self._fault_calls
+            self._fault_calls += 1
+        plan = self.fault_plan
+        return call, (plan.draw(self.seed, call) if plan else None)
+
+    def note_fault(self, call: int, kind: str, via: str) -> None:
+        """Record that ``kind`` was injected into call ``call`` (``via`` in-process or
+        proxy)."""
+        from llmcheck.records import FaultRecord
+
+        with self._lock:
+            self.faults.append(FaultRecord(call=call, kind=kind, via=via))
+
+    def note_provider_failure(self, message: str) -> None:
+        with self._lock:
+            self.provider_failures.append(message)
+
+    @property
+    def token(self) -> str:
+        """A name for this sample that travels over HTTP (the proxy's attribution):
+        registered while the sample runs, see :func:`sample_by_token`."""
+        with self._lock:
+            if self._token is None:
+                self._token = f"s{next(_tokens)}-{self.seed & 0xFFFFFFFF:08x}"
+                _live[self._token] = self
+            return self._token
 
     @property
     def rng(self) -> random.Random:
         """A fresh ``random.Random`` seeded for this sample (safe to use in any thread)."""
         return random.Random(self.seed)
+
+
+_tokens = itertools.count(1)
+_live: weakref.WeakValueDictionary[str, SampleContext] = weakref.WeakValueDictionary()
+
+
+def sample_by_token(token: str) -> SampleContext | None:
+    """The running (or recently run) sample a token names, or None."""
+    return _live.get(token)
 
 
 def current_sample() -> SampleContext | None:
