@@ -17,7 +17,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "llmcheck.decorator": ("repeat",),
+    "llmcheck.decorator": ("repeat", "faults"),
+    "llmcheck.injection.catalogue": ("FaultPlan",),
+    "llmcheck.injection.inprocess": ("inject",),
     "llmcheck.context": ("current_sample", "SampleContext"),
     "llmcheck.errors": ("LLMCheckError", "UsageError", "InfrastructureError", "ReportError",
                         "LLMCheckWarning"),

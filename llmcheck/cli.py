@@ -4,6 +4,7 @@
     llmcheck show --wide                    # ... with every column, however wide
     llmcheck report reports/llmcheck.json   # the markdown report (--format html, -o FILE)
     llmcheck serve [--port 8000]            # the built-in OpenAI-compatible simulator
+    llmcheck proxy --upstream URL --faults rate_limit:0.3   # inject faults for any client
     llmcheck plan [--tests 30] [--json]     # what each verdict policy does, exactly
     llmcheck compare BASE HEAD              # did a pass rate drop? (--fail-on-regression)
     llmcheck baseline save|update REPORT    # keep counts to compare with
@@ -233,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
         simulator_cli = None
     if simulator_cli is not None:
         simulator_cli.add_parser(sub)
+    from llmcheck.injection.proxy import add_proxy_parser
+
+    add_proxy_parser(sub)
     return parser
 
 

@@ -54,6 +54,7 @@ from llmcheck import context
 from llmcheck.cache import ResponseCache, cache_key
 from llmcheck.completion import Completion, ToolCall, Usage
 from llmcheck.errors import InfrastructureError, UsageError
+from llmcheck.offline import go_offline
 from llmcheck.redact import register_secret, sanitize_url
 
 SIMULATOR_MODEL = "openai/llmcheck-sim"
@@ -306,10 +307,7 @@ def import_litellm() -> Any:
     with _litellm_lock:
         if _litellm is not None:
             return _litellm
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        go_offline()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import litellm

@@ -23,7 +23,7 @@ from llmcheck.errors import ReportError
 from llmcheck.redact import scrub
 from llmcheck.settings import IntervalMethod, PolicyName
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped on every change of the JSON report's shape.
 
 Version history (and how :func:`load_session` migrates older reports):
@@ -51,6 +51,11 @@ Version history (and how :func:`load_session` migrates older reports):
       so a baseline is only compared with the same test), ``session.merged_from`` (the
       reports a merged report joins) and ``session.shard``. A version-4 report is read
       with none of them.
+  6 - fault injection: ``samples[].faults`` (which fault was injected into which of the
+      sample's requests, and where), ``samples[].provider_failures`` (real provider
+      failures the proxy saw), ``calls[].via`` and ``calls[].fault``,
+      ``tests[].fault_plan`` and ``tests[].faults`` (pass counts per fault kind, and of
+      the samples that got none). A version-5 report is read with none of them.
       A version-2 report is read with its settings
       rebuilt from those fields; margin, alpha and beta, which it did not record,
       are taken as the defaults and ``design`` is empty.
@@ -96,6 +101,18 @@ class CallRecord(_Record):
     cached: bool = False
     time_to_first_token: float | None = None
     error: str | None = Field(None, description="set when no answer came after the retries")
+    via: str | None = Field(None, description="None for the llm fixture's client; 'proxy' "
+                            "for a call of the code under test that came through llmcheck's "
+                            "proxy (llm_endpoint.base_url)")
+    fault: str | None = Field(None, description="the fault injected into this call, if any")
+
+
+class FaultRecord(_Record):
+    """A fault injected into one of a sample's model requests."""
+
+    call: int = Field(description="0-based number of the request within the sample")
+    kind: str = Field(description="the fault kind (llmcheck.injection.KINDS)")
+    via: str = Field(description="'in-process' (httpx interception) or 'proxy'")
 
 
 class SampleRecord(_Record):
@@ -110,6 +127,10 @@ class SampleRecord(_Record):
     traceback: str | None = Field(None, description="short traceback of the failure or error")
     calls: list[CallRecord] = Field(default_factory=list)
     checks: list[CheckResult] = Field(default_factory=list)
+    faults: list[FaultRecord] = Field(default_factory=list)
+    provider_failures: list[str] = Field(
+        default_factory=list, description="real (not injected) provider failures seen by "
+        "llmcheck's proxy in this sample: a sample that raised after one is an error")
     counted: bool = Field(True, description="the verdict counts it; False for a sample "
                           "that finished after the deciding sample (in index order), or "
                           "beyond an earlier one that never finished")
@@ -196,6 +217,19 @@ class CheckStat(_Record):
     interval: Interval
     failed_samples: list[int] = Field(default_factory=list)
     example: str | None = Field(None, description="the first failure's message")
+
+
+class FaultStat(_Record):
+    """How a test fared in the samples that got one fault kind (``none``: the samples
+    that got no injected fault). A sample with two kinds counts under both."""
+
+    kind: str
+    samples: int
+    passed: int
+    failed: int
+    errors: int
+    pass_rate: float | None
+    interval: Interval
 
 
 class Aggregate(_Record):
@@ -327,6 +361,10 @@ class TestRecord(_Record):
     samples: list[SampleRecord]
     checks: list[CheckStat] = Field(default_factory=list)
     failure_groups: list[FailureGroup] = Field(default_factory=list)
+    fault_plan: str | None = Field(None, description="the faults injected, as "
+                                   "--llm-faults reads them, with the plan's seed")
+    faults: list[FaultStat] = Field(default_factory=list, description="pass counts per "
+                                    "injected fault kind and of the clean samples")
     warnings: list[str] = Field(default_factory=list)
 
     @property
@@ -471,6 +509,34 @@ def group_failures(samples: list[SampleRecord]) -> list[FailureGroup]:
     return groups
 
 
+def fault_stats(samples: list[SampleRecord], settings: TestSettings) -> list[FaultStat]:
+    """Pass counts of the counted samples per injected fault kind (catalogue order),
+    then ``none`` for the samples that got no fault; empty when nothing was injected."""
+    from llmcheck.injection.catalogue import KINDS
+
+    counted = [s for s in samples if s.counted]
+    if not any(s.faults for s in counted):
+        return []
+    groups: dict[str, list[SampleRecord]] = {}
+    for sample in counted:
+        kinds = {f.kind for f in sample.faults} or {"none"}
+        for kind in kinds:
+            groups.setdefault(kind, []).append(sample)
+    out = []
+    for kind in [*KINDS, "none"]:
+        members = groups.get(kind)
+        if not members:
+            continue
+        passed = sum(s.outcome == "passed" for s in members)
+        failed = sum(s.outcome == "failed" for s in members)
+        errors = len(members) - passed - failed
+        out.append(FaultStat(kind=kind, samples=len(members), passed=passed, failed=failed,
+                             errors=errors,
+                             pass_rate=passed / (passed + failed) if passed + failed else None,
+                             interval=settings.interval_of(passed, passed + failed)))
+    return out
+
+
 def check_stats(samples: list[SampleRecord], settings: TestSettings) -> list[CheckStat]:
     """Per-check counts over samples, the checks that failed most first."""
     by_name: dict[str, dict[int, list[CheckResult]]] = {}
@@ -606,6 +672,9 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("schema_version") == 4:
         # v4 -> v5 only added fields that default to None or empty.
         data = {**data, "schema_version": 5}
+    if data.get("schema_version") == 5:
+        # v5 -> v6 only added fields that default to None or empty.
+        data = {**data, "schema_version": 6}
     return data
 
 

@@ -33,6 +33,7 @@ from llmcheck.records import (
     UsageTotals,
     Verdict,
     check_stats,
+    fault_stats,
     group_failures,
 )
 
@@ -79,6 +80,9 @@ class RunSpec:
     on_interrupt: Callable[[], None] | None = None
     """Called at once on Ctrl-C, before waiting for anything (the plugin stops every
     model call, so samples still running end within a second instead of retrying)."""
+    fault_plan: Any = None
+    """The :class:`~llmcheck.injection.catalogue.FaultPlan` injected into every sample's
+    model requests (None: no faults). The caller installs the interception."""
 
     @property
     def runs(self) -> int:
@@ -135,7 +139,8 @@ class SampleRunner:
     def _context(self, index: int) -> context.SampleContext:
         seed = sample_seed(self.spec.session_seed, self.spec.test_id, index)
         return context.SampleContext(index=index, seed=seed, runs=self.spec.runs,
-                                     test_id=self.spec.test_id)
+                                     test_id=self.spec.test_id,
+                                     fault_plan=self.spec.fault_plan)
 
     def _run_sync(self, index: int) -> SampleRecord:
         __tracebackhide__ = True
@@ -169,7 +174,9 @@ class SampleRunner:
     def _sample(ctx: context.SampleContext, outcome: str, duration: float,
                 **fields: Any) -> SampleRecord:
         return SampleRecord(index=ctx.index, seed=ctx.seed, outcome=outcome, duration=duration,
-                            calls=list(ctx.calls), checks=list(ctx.checks), **fields)
+                            calls=list(ctx.calls), checks=list(ctx.checks),
+                            faults=list(ctx.faults),
+                            provider_failures=list(ctx.provider_failures), **fields)
 
     def _outcome(self, ctx: context.SampleContext, duration: float,
                  exc: BaseException) -> SampleRecord:
@@ -177,14 +184,25 @@ class SampleRunner:
             # A broken test (bad schema, unknown model...) is not a failing model:
             # stop the test and show the message.
             raise exc
-        if isinstance(exc, InfrastructureError):
-            outcome = "error"
-        elif isinstance(exc, Exception) or isinstance(exc, self.spec.failure_types):
-            outcome = "failed"
-        else:
+        if not isinstance(exc, (Exception, *self.spec.failure_types)):
             # KeyboardInterrupt, SystemExit, pytest.skip/exit...: not a sample outcome.
             raise exc
         message = str(exc).strip() or type(exc).__name__
+        if ctx.provider_failures:
+            # the provider really failed in this sample: whatever the code did next is
+            # not evidence about it (nor about the model)
+            outcome = "error"
+            message = f"the provider failed ({ctx.provider_failures[0]}); then: {message}"
+        elif ctx.faults:
+            # an injected fault the code did not survive is the code's failure, also
+            # when the harness's own client gave up on it
+            outcome = "failed"
+            message = (f"{_fault_names(ctx.faults)}: {message}\n"
+                       f"({_fault_calls(ctx.faults)})")
+        elif isinstance(exc, InfrastructureError):
+            outcome = "error"
+        else:
+            outcome = "failed"
         tb = "".join(traceback.format_exception(type(exc), exc, _visible(exc.__traceback__)))
         return self._sample(ctx, outcome, duration, message=_clip(message, MAX_MESSAGE),
                             error_type=_type_name(exc),
@@ -354,6 +372,9 @@ class SampleRunner:
             samples=samples,
             checks=check_stats(samples, settings),
             failure_groups=group_failures(samples),
+            fault_plan=None if not spec.fault_plan else
+            f"{spec.fault_plan.spec()} (seed {spec.fault_plan.seed})",
+            faults=fault_stats(samples, settings),
             warnings=warnings,
         )
 
@@ -448,6 +469,22 @@ def rebuild_record(spec: RunSpec, samples: list[SampleRecord],
     verdict = record.verdict.model_copy(update={
         "stop_reason": f"{reason} after {record.run} of {spec.runs} samples"})
     return record.model_copy(update={"verdict": verdict, "duration": duration})
+
+
+def _fault_names(faults: list[Any]) -> str:
+    """``under injected rate_limit, timeout``: the kinds (in the order they came)."""
+    return "under injected " + ", ".join(dict.fromkeys(f.kind for f in faults))
+
+
+def _fault_calls(faults: list[Any]) -> str:
+    """``injected: rate_limit on call 0, timeout on calls 1, 2`` (a line of its own,
+    so failure groups, keyed by the first line, do not split by call number)."""
+    calls: dict[str, list[int]] = {}
+    for fault in faults:
+        calls.setdefault(fault.kind, []).append(fault.call)
+    return "injected: " + ", ".join(
+        f"{kind} on call{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+        for kind, numbers in calls.items())
 
 
 def _visible(tb: TracebackType | None) -> TracebackType | None:

@@ -73,6 +73,9 @@ class Setting:
             return "the name of an environment variable, e.g. OPENAI_API_KEY"
         if self.kind == "shard":
             return "i/n with 1 <= i <= n, e.g. 2/4"
+        if self.kind == "faults":
+            return ("KIND:RATE pairs separated by commas, e.g. rate_limit:0.3,timeout:0.1, "
+                    "rates adding up to at most 1")
         noun = "an integer" if self.kind == "int" else "a number"
         lo = hi = ""
         if self.low is not None:
@@ -167,6 +170,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("shard", "shard", "run only the i-th of n stable shares of the LLM tests "
                 "(by a hash of the node id), e.g. 2/4 on the second of four CI machines; "
                 "join the reports with llmcheck merge. Other tests run in every shard"),
+        Setting("faults", "faults", "inject provider faults into every LLM test's model "
+                "requests, e.g. rate_limit:0.3,timeout:0.1 (a test's @llmcheck.faults wins); "
+                "seeded by the sample, so --llm-seed reproduces them"),
         Setting("progress", "choice", "live per-test progress on a terminal: auto (only on an "
                 "interactive terminal, never in CI), on, off", "auto",
                 choices=("auto", "on", "off")),
@@ -271,6 +277,13 @@ def validate(name: str, value: Any, source: str, *, shown: str | None = None) ->
         if not 1 <= i <= n:
             raise bad("out of range")
         return (i, n)
+    if spec.kind == "faults":
+        from llmcheck.injection.catalogue import FaultPlan
+
+        try:
+            return FaultPlan.parse(value)
+        except UsageError as exc:
+            raise bad(str(exc)) from None
     return _number(spec, value, bad)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from llmcheck.errors import LLMCheckWarning, UsageError
+from llmcheck.offline import go_offline
 from llmcheck.redact import redact
 from llmcheck.settings import marker_signature
 from pytest_plugin import gate, options
@@ -32,9 +33,12 @@ LITELLM_WARNING_FILTERS = (
 ITEM_SETTINGS = pytest.StashKey[Any]()
 ITEM_RECORD = pytest.StashKey[Any]()
 ITEM_CLIENT = pytest.StashKey[Any]()
+ITEM_FAULTS = pytest.StashKey[Any]()
 
 MARKER_DOC = (f"llm({marker_signature()}): run this test many times and judge it by its "
               "pass rate (see @llmcheck.repeat)")
+FAULTS_MARKER_DOC = ("llm_faults(plan): inject provider faults into the samples of this LLM "
+                     "test (see @llmcheck.faults)")
 UNMARKED_WARNING = (
     "this test uses the llm fixture but is not marked with @llmcheck.repeat(...) or "
     "@pytest.mark.llm(...), so it ran once, with no pass rate and no record in the report; "
@@ -46,7 +50,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    go_offline()  # before any test module, or the app it imports, imports litellm
     config.addinivalue_line("markers", MARKER_DOC)
+    config.addinivalue_line("markers", FAULTS_MARKER_DOC)
     # litellm's own import and calls raise pydantic deprecation/user warnings that
     # say nothing about the user's code; keep them out of the warnings summary.
     for line in LITELLM_WARNING_FILTERS:
@@ -138,10 +144,15 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("llm") is None:
+        if item.get_closest_marker("llm_faults") is not None:
+            pytest.fail(f"{item.nodeid}: @llmcheck.faults injects faults into the samples of "
+                        "an LLM test; add @llmcheck.repeat(...) to run the test as one",
+                        pytrace=False)
         return
     state: SessionState = item.config.stash[SESSION_KEY]
     # A bad keyword on the marker is the test's own error: report it on the item.
     item.stash[ITEM_SETTINGS] = state.item_settings(item)
+    item.stash[ITEM_FAULTS] = state.fault_plan(item)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -173,6 +184,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         stop_check=state.budget_exhausted,
         model=None if client is None else client.model,
         simulated=client is not None and client.config.simulated,
+        fault_plan=pyfuncitem.stash.get(ITEM_FAULTS, None),
     )
     spec.on_sample = state.journal_start(spec)
     spec.on_interrupt = stop_model_calls
@@ -280,12 +292,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(scope="session")
 def llm_endpoint(request: pytest.FixtureRequest) -> Any:
-    """Where the ``llm`` fixture sends calls: the configured model, or the built-in
-    simulator, started on first use (on a free loopback port) and stopped at the end."""
+    """The model under test, for the ``llm`` fixture and for an app that calls the model
+    itself: ``.base_url`` (an OpenAI-compatible URL on loopback, through llmcheck's proxy:
+    calls are attributed to the sample, counted, seeded, cached and fault-injected),
+    ``.model`` (the name to send there), ``.api_key`` (a key the proxy accepts), and
+    ``.litellm_model`` / ``.api_base`` for litellm. The simulator, when no model is
+    configured, starts on first use and stops at the end."""
     state: SessionState = request.config.stash[SESSION_KEY]
     endpoint = state.endpoint()
     yield endpoint
     state.stop_simulator()
+
+
+@pytest.fixture
+def llm_faults() -> Any:
+    """The running sample's fault plan: ``llm_faults.set(rate_limit=0.5)``, ``with
+    llm_faults(timeout=1.0): ...``, ``with llm_faults.off(): ...``, ``.injected``."""
+    from llmcheck.injection.attribution import FaultControl
+
+    return FaultControl()
 
 
 @pytest.fixture
@@ -300,7 +325,7 @@ def llm(request: pytest.FixtureRequest, llm_endpoint: Any) -> Any:
         import warnings
 
         warnings.warn(LLMCheckWarning(UNMARKED_WARNING), stacklevel=1)
-    client = state.client(llm_endpoint, settings)
+    client = state.client(llm_endpoint.config, settings)
     request.node.stash[ITEM_CLIENT] = client
     set_default_client(client)
     yield client

@@ -143,8 +143,10 @@ class SessionState:
         return self.model_session.budget.exhausted
 
     def endpoint(self) -> Any:
-        """The configured model, or the simulator (started now, once)."""
+        """The model under test (:class:`llmcheck.endpoint.Endpoint`): the configured
+        model, or the simulator (started now, once)."""
         from llmcheck.client import SIMULATOR_MODEL, ModelConfig
+        from llmcheck.endpoint import Endpoint
 
         if self._endpoint is not None:
             return self._endpoint
@@ -154,15 +156,15 @@ class SessionState:
                       retries=self.setting("retries"), backoff=self.setting("backoff"),
                       retry_budget=self.setting("retry_budget"))
         if self.setting("model"):
-            self._endpoint = ModelConfig(model=self.setting("model"),
-                                         api_base=self.setting("api_base"),
-                                         api_key_env=self.setting("api_key_env"), **common)
+            config = ModelConfig(model=self.setting("model"), api_base=self.setting("api_base"),
+                                 api_key_env=self.setting("api_key_env"), **common)
         else:
             from llmcheck.simulator import SimulatorServer
 
             self.simulator = SimulatorServer(scenario=self.scenario).start()
-            self._endpoint = ModelConfig(model=SIMULATOR_MODEL, api_base=self.simulator.url,
-                                         simulated=True, **common)
+            config = ModelConfig(model=SIMULATOR_MODEL, api_base=self.simulator.url,
+                                 simulated=True, **common)
+        self._endpoint = Endpoint(config, cache=self.model_session.cache)
         return self._endpoint
 
     def client(self, endpoint: Any, settings: Any) -> Any:
@@ -184,6 +186,8 @@ class SessionState:
         return client
 
     def stop_simulator(self) -> None:
+        if self._endpoint is not None:
+            self._endpoint.stop()
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None
@@ -214,6 +218,28 @@ class SessionState:
         if warning and warning not in self.warnings:
             self.warnings.append(warning)
         return settings
+
+    def fault_plan(self, item: pytest.Item) -> Any:
+        """The faults of the item's samples: its own @llmcheck.faults, else --llm-faults,
+        else None; the interception is installed the first time a plan applies."""
+        plan = self.setting("faults")
+        marker = item.get_closest_marker("llm_faults")
+        if marker is not None:
+            from llmcheck.injection.catalogue import FaultPlan
+
+            try:
+                plan = FaultPlan.build(*marker.args[:1], **marker.kwargs)
+            except (TypeError, UsageError) as exc:
+                problem = str(exc)
+            else:
+                problem = None
+            if problem is not None:
+                pytest.fail(f"{item.nodeid}: @pytest.mark.llm_faults: {problem}", pytrace=False)
+        if plan:
+            import llmcheck.injection.inprocess as inprocess  # via sys.modules
+
+            inprocess.install()
+        return plan or None
 
     # -- collecting records ----------------------------------------------
     def add_report(self, report: pytest.TestReport, raw: str) -> None:
@@ -389,6 +415,12 @@ class SessionState:
             say("")
             say("failing checks (samples failed / evaluated):")
             for line in checks:
+                say("  " + line)
+        faults = render.fault_lines(session.tests, width=None if width is None else width - 2)
+        if faults:
+            say("")
+            say("pass rate by injected fault (passed/scored):")
+            for line in faults:
                 say("  " + line)
         inconclusive = [r for r in session.tests
                         if not r.verdict.conclusive and r.verdict.outcome != "error"]
