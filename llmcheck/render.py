@@ -10,7 +10,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from llmcheck.records import Aggregate, CheckStat, Interval, TestRecord, UsageTotals
+from llmcheck.records import (
+    Aggregate,
+    CheckStat,
+    FaultStat,
+    Interval,
+    TestRecord,
+    UsageTotals,
+)
 
 MAX_GROUPS_WITH_EXAMPLE = 5
 MAX_EXAMPLE_LINES = 40
@@ -223,6 +230,11 @@ def explain(record: TestRecord) -> str:
     if v.stop_reason:
         run += f" ({v.stop_reason})"
     lines.append(run)
+    if record.fault_plan:
+        lines.append(f"faults injected: {record.fault_plan}")
+    if record.faults:
+        lines.append("pass rate by injected fault: "
+                     + ", ".join(fault_text(f) for f in record.faults))
     for warning in record.warnings:
         lines.append(f"warning: {warning}")
     failing = [c for c in record.checks if c.failed]
@@ -249,6 +261,48 @@ def explain(record: TestRecord) -> str:
             lines.append(f"... {len(groups) - MAX_GROUPS_WITH_EXAMPLE} more message(s) in the "
                          "JSON report")
     return "\n".join(lines)
+
+
+def fault_text(f: FaultStat, *, rate: bool = True) -> str:
+    """``rate_limit 19/20 (0.95)``: passed of scored samples that got the fault kind
+    (``none``: no fault), the rate, and the errors when there are any
+    (``timeout 3/4 (0.75; 1 error)``); without ``rate``, ``rate_limit 19/20``."""
+    scored = f.passed + f.failed
+    errors = f"{f.errors} error{'s' if f.errors > 1 else ''}" if f.errors else ""
+    if rate:
+        detail = "; ".join(x for x in (fmt_rate(f.pass_rate), errors) if x)
+        return f"{f.kind} {f.passed}/{scored} ({detail})"
+    return f"{f.kind} {f.passed}/{scored}" + (f" ({errors})" if errors else "")
+
+
+def fault_lines(records: Iterable[TestRecord], width: int | None = None) -> list[str]:
+    """One line per test that had faults injected: its passed/scored samples per fault
+    kind, ``none`` last (``t.py::test_x: rate_limit 19/20, timeout 3/5, none 30/30``).
+    With ``width``, every line fits in it: the node id is shortened in the middle and,
+    when even that is not enough, only the kinds with the lowest rates are named (in
+    their order; ``+N more`` counts the rest)."""
+    out = []
+    for r in map(printable_record, records):
+        if not r.faults:
+            continue
+        parts = [fault_text(f, rate=False) for f in r.faults]
+        if width is None:
+            out.append(f"{r.nodeid}: {', '.join(parts)}")
+            continue
+        worst = sorted(range(len(parts)), key=lambda i: (
+            2.0 if r.faults[i].pass_rate is None else r.faults[i].pass_rate, i))
+        node_min = min(len(r.nodeid), max(MIN_TEST_WIDTH, width * 2 // 5))
+        line = ""
+        for shown in range(len(parts), 0, -1):
+            keep = sorted(worst[:shown])
+            more = f", +{len(parts) - shown} more" if shown < len(parts) else ""
+            rest = ": " + ", ".join(parts[i] for i in keep) + more
+            if shown == 1 or node_min + len(rest) <= width:
+                line = shorten_nodeid(r.nodeid, max(width - len(rest),
+                                                    min(len(r.nodeid), MIN_TEST_WIDTH))) + rest
+                break
+        out.append(clip(line, width))
+    return out
 
 
 def check_line(c: CheckStat, width: int | None = None) -> str:

@@ -8,8 +8,10 @@ It works offline and alone: styles and script are inline, charts are inline SVG,
 nothing is fetched (its Content-Security-Policy forbids any request and lets only its
 own script run). It shows summary cards; a sortable, filterable table of tests, each
 pass rate drawn with its interval and the required rate; the pooled case rates; the
-per-check breakdowns; latency and cost histograms; and, for every test with failing
-samples, its failure groups with example samples in ``<details>`` elements.
+per-check breakdowns; when faults were injected, each test's pass rate per fault kind
+(its table also in the test's failures); latency and cost histograms; and, for every
+test with failing samples, its failure groups with example samples in ``<details>``
+elements.
 
 Model output is untrusted: the template is rendered with autoescaping on and no model
 or test text is ever marked safe, so ``<script>`` in a message is shown as text. The
@@ -33,6 +35,7 @@ from llmcheck.render import fmt_cost
 from llmcheck.report_view import (
     AggregateView,
     CheckView,
+    FaultView,
     SessionView,
     TestView,
     session_view,
@@ -116,6 +119,16 @@ def check_bar(c: CheckView) -> Bar:
     return Bar(c.rate, c.low if c.evaluated else None, c.high if c.evaluated else None,
                None, "check-fail" if c.failed else "pass",
                f"check pass rate {c.rate_text}, interval {c.interval_text}")
+
+
+def fault_bar(f: FaultView) -> Bar:
+    if f.rate is None:
+        kind = "none"
+    else:
+        kind = "pass" if f.rate >= f.required else "check-fail"
+    return Bar(f.rate, f.low, f.high, f.required, kind,
+               f"{f.summary}: pass rate {f.rate_text}, interval {f.interval_text}, "
+               f"the test requires {f.required:.2f}")
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -304,5 +317,6 @@ def render_html(session: SessionRecord, history: Sequence[SessionRecord] = ()) -
         listed_checks=listed, unlisted_checks=len(checks) - len(listed),
         # llmcheck's own files, pinned by the policy's hashes; never data
         css=markupsafe.Markup(css), js=markupsafe.Markup(js),
-        rate_bar=rate_bar, aggregate_bar=aggregate_bar, check_bar=check_bar, kind_of=_kind,
+        rate_bar=rate_bar, aggregate_bar=aggregate_bar, check_bar=check_bar,
+        fault_bar=fault_bar, kind_of=_kind,
         trends=trends(session, history))

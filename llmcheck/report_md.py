@@ -7,7 +7,8 @@
 The plugin writes it as ``llmcheck.md`` beside the JSON and appends it to
 ``$GITHUB_STEP_SUMMARY``; ``llmcheck report PATH.json`` prints it. Sections: the
 session (model, runs, seed, duration, usage, verdict counts), one row per test, the
-per-check breakdowns, the pooled case rates and the most frequent failure messages.
+pooled case rates, the per-check breakdowns, the pass rates per injected fault kind
+(only when faults were injected) and the most frequent failure messages.
 
 Test names, check names and messages come from test code and model output, so every
 such text is escaped (:func:`md_text`, :func:`md_code`): a ``|``, a newline, a backtick
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 
 from llmcheck.records import SessionRecord
-from llmcheck.report_view import SessionView, TestView, session_view
+from llmcheck.report_view import FaultView, SessionView, TestView, session_view
 
 TOP_MESSAGES = 20
 """Failure messages listed in the "top failure messages" table."""
@@ -143,6 +144,35 @@ def checks_section(view: SessionView, max_rows: int | None) -> list[str]:
     return lines
 
 
+def faults_section(view: SessionView, max_rows: int | None) -> list[str]:
+    """The pass rate of each test in the samples that got each injected fault kind (and
+    in those that got none); nothing when no fault was injected nor planned."""
+    tests = view.fault_tests
+    if not tests:
+        return []
+    lines = ["", "### Faults injected", "",
+             "Pass counts of the samples that got each injected fault kind (a sample with "
+             "two kinds counts under both), and of those that got none.", ""]
+    lines += [f"- {md_code(t.nodeid, in_table=False)}: "
+              + (md_code(t.fault_plan, in_table=False) if t.fault_plan else "no fault plan")
+              + ("" if t.faults else "; no fault was drawn in its samples")
+              for t in tests]
+    faults = view.faults
+    if not faults:
+        return lines
+    listed: list[FaultView] = faults
+    if max_rows is not None and len(faults) > max_rows:
+        keep = {id(f) for f in sorted(faults, key=lambda f: -(f.failed + f.errors))[:max_rows]}
+        listed = [f for f in faults if id(f) in keep]
+    rows = [[md_code(f.test), md_code(f.kind), str(f.samples), str(f.passed), str(f.failed),
+             str(f.errors), f.rate_text, f.interval_text, md_text(f.summary)] for f in listed]
+    lines += ["", table(["test", "fault", "samples", "passed", "failed", "errors", "pass rate",
+                         "interval", "summary"], rows)]
+    if len(listed) < len(faults):
+        lines += ["", f"… {len(faults) - len(listed)} more fault row(s) are not listed here."]
+    return lines
+
+
 def aggregates_section(view: SessionView) -> list[str]:
     if not view.aggregates:
         return []
@@ -177,7 +207,7 @@ def failures_section(view: SessionView) -> list[str]:
 def render_markdown(session: SessionRecord, *, max_rows: int | None = None) -> str:
     """The markdown report of ``session``.
 
-    ``max_rows`` caps the rows of the tests and checks tables (failures, errors and
+    ``max_rows`` caps the rows of the tests, checks and faults tables (failures, errors and
     inconclusive verdicts are kept first), for places with a size limit such as
     GitHub's step summary; ``None`` lists everything."""
     view = session_view(session)
@@ -186,5 +216,6 @@ def render_markdown(session: SessionRecord, *, max_rows: int | None = None) -> s
         lines += tests_section(view, max_rows)
     lines += aggregates_section(view)
     lines += checks_section(view, max_rows)
+    lines += faults_section(view, max_rows)
     lines += failures_section(view)
     return "\n".join(lines) + "\n"

@@ -12,10 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# the one import of the fault catalogue in the report code
+from llmcheck.injection.catalogue import KINDS as FAULT_KINDS
 from llmcheck.records import (
     Aggregate,
     CheckStat,
     FailureGroup,
+    FaultStat,
     SampleRecord,
     SessionRecord,
     TestRecord,
@@ -91,6 +94,75 @@ class CheckView:
         return f"[{self.low:.2f}, {self.high:.2f}]" if self.evaluated else "-"
 
 
+NO_FAULT = "none"
+"""The kind of :class:`~llmcheck.records.FaultStat` that counts the samples that got no
+injected fault."""
+FAULT_PHRASES = {
+    "rate_limit": "when rate-limited",
+    "timeout": "on timeouts",
+    "connection_error": "on connection errors",
+    "server_error": "on server errors",
+    "malformed_json": "on malformed JSON",
+    "truncated": "on truncated answers",
+    "empty": "on empty answers",
+    "refusal": "on refusals",
+    "wrong_schema": "on wrong-schema JSON",
+    "slow": "when slow",
+    "stream_cut": "on cut streams",
+    "bad_tool_call": "on bad tool calls",
+    NO_FAULT: "with no fault",
+}
+"""How a sentence says "in the samples that got this fault": ``19/20 when rate-limited``."""
+
+
+def fault_description(kind: str) -> str:
+    """What ``kind`` does to a call, from the fault catalogue."""
+    if kind == NO_FAULT:
+        return "no fault injected"
+    return FAULT_KINDS.get(kind, "a fault kind this llmcheck does not know")
+
+
+def fault_phrase(kind: str) -> str:
+    """``when rate-limited``, ``on timeouts``: see :data:`FAULT_PHRASES`."""
+    return FAULT_PHRASES.get(kind) or f"under {kind}"
+
+
+@dataclass
+class FaultView:
+    """How one test fared in the samples that got one fault kind (``none``: no fault)."""
+
+    test: str
+    kind: str
+    description: str
+    samples: int
+    passed: int
+    failed: int
+    errors: int
+    rate: float | None
+    low: float | None
+    high: float | None
+    required: float
+    """the test's required rate, for comparison"""
+
+    @property
+    def scored(self) -> int:
+        return self.passed + self.failed
+
+    @property
+    def rate_text(self) -> str:
+        return fmt_rate(self.rate)
+
+    @property
+    def interval_text(self) -> str:
+        return "-" if self.low is None else f"[{self.low:.2f}, {self.high:.2f}]"
+
+    @property
+    def summary(self) -> str:
+        """``19/20 when rate-limited``, ``3/3 with no fault (1 error)``."""
+        errors = f" ({self.errors} error{'s' if self.errors > 1 else ''})" if self.errors else ""
+        return f"{self.passed}/{self.scored} {fault_phrase(self.kind)}{errors}"
+
+
 @dataclass
 class ExampleView:
     """One sample of a failure group: its full message and the checks it failed."""
@@ -160,6 +232,10 @@ class TestView:
     checks: list[CheckView]
     groups: list[GroupView]
     warnings: list[str]
+    fault_plan: str | None = None
+    """the faults injected (``rate_limit:0.3,server_error:0.1 (seed 0)``); None: none"""
+    faults: list[FaultView] = field(default_factory=list)
+    """pass counts per injected fault kind, then ``none``; empty when none was injected"""
 
     @property
     def required_text(self) -> str:
@@ -210,6 +286,15 @@ class SessionView:
     @property
     def checks(self) -> list[CheckView]:
         return [c for t in self.tests for c in t.checks]
+
+    @property
+    def faults(self) -> list[FaultView]:
+        return [f for t in self.tests for f in t.faults]
+
+    @property
+    def fault_tests(self) -> list[TestView]:
+        """The tests that had faults injected, or a fault plan."""
+        return [t for t in self.tests if t.faults or t.fault_plan]
 
     def failure_groups(self) -> list[tuple[TestView, GroupView]]:
         """Every failure group of every test, the most frequent first."""
@@ -297,6 +382,15 @@ def _check_view(test: str, c: CheckStat) -> CheckView:
                      low=c.interval.low, high=c.interval.high, example=first_lines(c.example))
 
 
+def _fault_view(test: str, f: FaultStat, required: float) -> FaultView:
+    scored = f.passed + f.failed
+    return FaultView(test=test, kind=text(f.kind, newlines=False, limit=100),
+                     description=text(fault_description(f.kind), newlines=False),
+                     samples=f.samples, passed=f.passed, failed=f.failed, errors=f.errors,
+                     rate=f.pass_rate, low=f.interval.low if scored else None,
+                     high=f.interval.high if scored else None, required=required)
+
+
 def _test_view(index: int, r: TestRecord, budget: _Budget) -> TestView:
     scored = r.passed + r.failed
     counted = scored + r.errors
@@ -325,6 +419,9 @@ def _test_view(index: int, r: TestRecord, budget: _Budget) -> TestView:
         checks=[_check_view(nodeid, c) for c in r.checks],
         groups=[_group_view(g, by_index, budget) for g in r.failure_groups],
         warnings=[text(w) for w in r.warnings],
+        fault_plan=None if r.fault_plan is None else text(r.fault_plan, newlines=False,
+                                                           limit=1000),
+        faults=[_fault_view(nodeid, f, r.min_pass_rate) for f in r.faults],
     )
 
 

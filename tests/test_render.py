@@ -19,7 +19,10 @@ from llmcheck.render import (
     aggregates_table,
     check_line,
     ellipsize,
+    explain,
     failing_checks_lines,
+    fault_lines,
+    fault_text,
     summary_table,
     verdict_cell,
     verdict_label,
@@ -270,3 +273,66 @@ def test_aggregates_table_fits_the_width(width):
     row = table.splitlines()[2]
     assert "10/12" in row and "0.83" in row and "0.81" in row and "0.85" in row
     assert "cases passed" in aggregates_table([aggregate])
+
+
+# -- injected faults -----------------------------------------------------------------
+
+def fault_record() -> TestRecord:
+    from report_data import make_fault_test
+
+    return make_fault_test()
+
+
+def test_explain_shows_the_pass_rate_by_injected_fault():
+    from report_data import FAULT_PLAN
+
+    lines = explain(fault_record()).splitlines()
+    assert "pass rate by injected fault: rate_limit 10/11 (0.91), timeout 3/4 (0.75; 1 error), "\
+           "server_error 1/1 (1.00), none 14/14 (1.00)" in lines
+    assert f"faults injected: {FAULT_PLAN}" in lines
+    # after the run line, before the checks
+    assert lines.index(f"faults injected: {FAULT_PLAN}") == \
+        next(i for i, line in enumerate(lines) if line.startswith("ran ")) + 1
+
+
+def test_explain_without_faults_says_nothing_of_them():
+    from report_data import make_test
+
+    record = make_test("t.py::test_plain", "PPFF")
+    assert "fault" not in explain(record)
+    assert fault_lines([record]) == []
+
+
+def test_fault_text_counts_passed_of_scored_and_says_the_errors():
+    r = fault_record()
+    assert [fault_text(f) for f in r.faults] == [
+        "rate_limit 10/11 (0.91)", "timeout 3/4 (0.75; 1 error)", "server_error 1/1 (1.00)",
+        "none 14/14 (1.00)"]
+    assert fault_text(r.faults[1], rate=False) == "timeout 3/4 (1 error)"
+
+
+def test_fault_lines_without_width_name_every_kind():
+    (line,) = fault_lines([make_record("t.py::test_no_faults"), fault_record()])
+    assert line == ("suites/test_d.py::test_survives_faults: rate_limit 10/11, "
+                    "timeout 3/4 (1 error), server_error 1/1, none 14/14")
+
+
+@pytest.mark.parametrize("width", (40, *WIDTHS))
+def test_fault_lines_fit_the_width_keeping_the_worst_kinds(width):
+    record = fault_record().model_copy(update={"nodeid": LONG})
+    (line,) = fault_lines([record], width=width)
+    assert len(line) <= width, line
+    assert "timeout 3/4" in line  # the lowest rate is the last to go
+    if width >= 200:
+        assert line == f"{LONG}: rate_limit 10/11, timeout 3/4 (1 error), server_error 1/1, " \
+                       "none 14/14"
+    else:
+        assert "…" in line
+
+
+def test_fault_text_from_a_report_is_made_printable():
+    record = fault_record()
+    faults = [f.model_copy(update={"kind": "evil\x1b[2J"}) for f in record.faults]
+    record = record.model_copy(update={"faults": faults, "fault_plan": "x\x1b]0;title\x07"})
+    text = explain(record) + "\n".join(fault_lines([record], width=80))
+    assert "\x1b" not in text and "\x07" not in text and "evil\\x1b[2J" in text

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
-from report_data import HOSTILE, make_session
+from report_data import FAULT_PLAN, HOSTILE, make_session
 
 from llmcheck.records import SessionRecord
 from llmcheck.report_html import render_html
@@ -271,3 +271,99 @@ def test_histograms_count_every_value_and_cap_the_tail():
     assert h.summary.startswith("100 calls: median 0.5") and "max 50.00" in h.summary
     assert histogram("cost", [], str, "samples").empty == "no samples recorded"
     assert histogram("cost", [0.0, 0.0], str, "samples").empty == "every value is 0.0"
+
+
+# -- faults injected -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fault_session() -> SessionRecord:
+    return make_session(faults=True)
+
+
+@pytest.fixture(scope="module")
+def fault_file(fault_session, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("html-faults") / "llmcheck.html"
+    path.write_text(render_html(fault_session), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def fault_page(browser, fault_file):
+    browser.get_log("browser")
+    browser.get_log("performance")
+    browser.get(fault_file.as_uri())
+    return browser
+
+
+def test_a_report_without_faults_has_no_fault_markup(report_file):
+    html = report_file.read_text(encoding="utf-8")
+    # the stylesheet names the classes, unused; the script says preventDefault
+    body = html.split("</style>", 1)[1].split("<script>", 1)[0]
+    assert "fault" not in body.lower()
+
+
+def test_the_fault_table_is_in_the_html_and_escaped(fault_file):
+    html = fault_file.read_text(encoding="utf-8")
+    assert html.count('<table class="sortable faults-table">') == 2  # section + failures
+    assert 'id="f-6"' in html and 'href="#f-6"' in html
+    assert "<td>10/11 when rate-limited</td>" in html
+    assert "<td>3/4 on timeouts (1 error)</td>" in html
+    import markupsafe
+
+    assert str(markupsafe.escape(FAULT_PLAN)) in html  # the plan, escaped
+    # no payload came through as markup: one script (llmcheck's), no img, no b
+    assert html.count("<script") == 1 and "<img" not in html and "<b>" not in html
+
+
+def test_the_faults_section_shows_each_kind_with_its_bar(fault_page, fault_session):
+    t = fault_session.tests[-1]
+    article = fault_page.find_element(By.ID, "f-6")
+    assert article.find_element(By.CSS_SELECTOR, "h3 code").text == t.nodeid
+    plan = article.find_element(By.CSS_SELECTOR, "p.fault-plan code")
+    assert plan.text == FAULT_PLAN  # shown verbatim, as text
+    rows = article.find_elements(By.CSS_SELECTOR, "table.faults-table tbody tr")
+    assert len(rows) == len(t.faults)
+    for row, f in zip(rows, t.faults, strict=True):
+        cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+        assert cells[0].split()[0] == f.kind
+        assert cells[1:5] == [str(f.samples), str(f.passed), str(f.failed), str(f.errors)]
+        assert cells[5].split()[-1] == f"{f.pass_rate:.2f}"
+        assert cells[6] == f"[{f.interval.low:.2f}, {f.interval.high:.2f}]"
+        bar = row.find_element(By.CSS_SELECTOR, "svg.bar")
+        width = float(bar.get_attribute("width"))
+        fill = bar.find_element(By.CSS_SELECTOR, ".fill")
+        assert float(fill.get_attribute("width")) == pytest.approx(f.pass_rate * width, abs=0.1)
+        required = bar.find_element(By.CSS_SELECTOR, ".req").get_attribute("d")
+        assert required.startswith(f"M{t.min_pass_rate * width:.1f}".removesuffix(".0"))
+    assert [r.find_elements(By.TAG_NAME, "td")[7].text for r in rows] == [
+        "10/11 when rate-limited", "3/4 on timeouts (1 error)", "1/1 on server errors",
+        "14/14 with no fault"]
+    # the test's failures repeat its fault table
+    failures = fault_page.find_element(By.ID, "t-6")
+    assert len(failures.find_elements(By.CSS_SELECTOR, "table.faults-table tbody tr")) == 4
+
+
+def test_the_faults_badge_marks_the_test_and_the_menu_filters_on_it(fault_page):
+    from selenium.webdriver.support.ui import Select
+
+    badges = fault_page.find_elements(By.CSS_SELECTOR, "#tests-table a.badge.faults")
+    assert len(badges) == 1 and badges[0].text == "faults"
+    assert badges[0].get_attribute("title") == "faults injected: " + FAULT_PLAN
+    Select(fault_page.find_element(By.ID, "tests-status")).select_by_value("faults")
+    rows = visible_rows(fault_page, "tests-table")
+    assert [r.find_elements(By.TAG_NAME, "td")[0].text for r in rows] == ["6"]
+    badges[0].click()
+    assert fault_page.current_url.endswith("#f-6")
+
+
+def test_fault_text_never_runs(fault_page):
+    fault_page.find_element(By.CSS_SELECTOR, "button[data-expand=failures]").click()
+    assert fault_page.execute_script("return window.__pwned === undefined")
+    assert fault_page.title == "llmcheck report: openai/m"
+    with pytest.raises(NoAlertPresentException):
+        fault_page.switch_to.alert.text  # noqa: B018
+    assert len(fault_page.find_elements(By.TAG_NAME, "script")) == 1
+    assert fault_page.find_elements(By.TAG_NAME, "img") == []
+    assert fault_page.find_elements(By.CSS_SELECTOR, "b") == []
+    severe = [e for e in fault_page.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == []

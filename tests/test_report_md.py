@@ -3,10 +3,12 @@ tables hold the records' numbers, and model text cannot break a table or add HTM
 
 from __future__ import annotations
 
+import html as htmlmod
+import re
 from html.parser import HTMLParser
 
 import pytest
-from report_data import HOSTILE, make_session, make_test
+from report_data import FAULT_PLAN, HOSTILE, make_session, make_test
 
 from llmcheck.records import SessionRecord
 from llmcheck.report_md import md_code, md_text, render_markdown
@@ -181,3 +183,104 @@ def test_an_empty_session_renders():
     session = SessionRecord.assemble([], seed=3, started=make_session().started)
     markdown = render_markdown(session)
     assert markdown.startswith("## llmcheck report") and "### Tests" not in markdown
+
+
+# -- faults injected -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fault_session() -> SessionRecord:
+    return make_session(faults=True)
+
+
+@pytest.fixture(scope="module")
+def fault_markdown(fault_session) -> str:
+    return render_markdown(fault_session)
+
+
+def test_the_faults_section_holds_the_pass_counts_per_fault_kind(fault_session,
+                                                                 fault_markdown):
+    t = fault_session.tests[-1]
+    rows = table_after(fault_markdown, "Faults injected")
+    assert [(r["test"], r["fault"]) for r in rows] == [
+        (t.nodeid, k) for k in ("rate_limit", "timeout", "server_error", "none")]
+    for row, f in zip(rows, t.faults, strict=True):
+        assert (row["samples"], row["passed"], row["failed"], row["errors"]) == (
+            str(f.samples), str(f.passed), str(f.failed), str(f.errors))
+        assert row["pass rate"] == f"{f.pass_rate:.2f}"
+        assert row["interval"] == f"[{f.interval.low:.2f}, {f.interval.high:.2f}]"
+    assert [r["summary"] for r in rows] == [
+        "10/11 when rate-limited", "3/4 on timeouts (1 error)", "1/1 on server errors",
+        "14/14 with no fault"]
+    assert [(r["samples"], r["passed"], r["failed"], r["errors"]) for r in rows] == [
+        ("11", "10", "1", "0"), ("5", "3", "1", "1"), ("1", "1", "0", "0"),
+        ("14", "14", "0", "0")]
+
+
+def test_the_faults_section_comes_after_the_checks_and_names_the_plan(fault_markdown):
+    headings = [line for line in fault_markdown.splitlines() if line.startswith("### ")]
+    assert headings == ["### Tests", "### Pooled case rates", "### Checks",
+                        "### Faults injected", "### Top failure messages"]
+    section = fault_markdown.split("### Faults injected\n", 1)[1].split("\n### ", 1)[0]
+    html = render(section)
+    parser = Tables()
+    parser.feed(html)
+    assert parser.tags <= ALLOWED_TAGS, parser.tags - ALLOWED_TAGS
+    # the plan (hostile text in it) reads back verbatim in one code span, as text
+    codes = re.findall(r"<li><code>(.*?)</code>: <code>(.*?)</code></li>", html)
+    assert [(htmlmod.unescape(a), htmlmod.unescape(b)) for a, b in codes] == [
+        ("suites/test_d.py::test_survives_faults", FAULT_PLAN)]
+    assert "<script>" not in html and "<img" not in html and "<b>" not in html
+
+
+def test_hostile_fault_text_keeps_every_table_whole(fault_markdown):
+    tables = parse(fault_markdown)
+    assert tables.tags <= ALLOWED_TAGS, tables.tags - ALLOWED_TAGS
+    for table in tables.tables:
+        assert len({len(row) for row in table}) == 1, table
+    top = table_after(fault_markdown, "Top failure messages")
+    assert any(r["message"] == "AssertionError: under injected timeout: APIError: " + HOSTILE
+               for r in top)
+
+
+def test_no_faults_no_section(markdown):
+    assert "fault" not in markdown.lower()
+
+
+def test_the_other_sections_do_not_change_with_faults(session, fault_markdown):
+    """The faulted test adds its rows; it changes nothing else of the report."""
+    without = render_markdown(session)
+    assert table_after(without, "Tests") == table_after(fault_markdown, "Tests")[:-1]
+    assert table_after(without, "Checks") == table_after(fault_markdown, "Checks")[:-1]
+
+
+def test_a_fault_plan_that_drew_no_fault_is_said(session):
+    t = make_test("t.py::test_lucky", "PPPP", fault_plan="rate_limit:0.01 (seed 0)")
+    assert t.faults == []
+    markdown = render_markdown(SessionRecord.assemble([t], seed=1, started=session.started))
+    section = markdown.split("### Faults injected\n", 1)[1]
+    assert "- `t.py::test_lucky`: `rate_limit:0.01 (seed 0)`; no fault was drawn in its " \
+           "samples" in section
+    assert "| fault" not in section  # no empty table
+
+
+def test_max_rows_keeps_the_failing_fault_rows(fault_session):
+    markdown = render_markdown(fault_session, max_rows=2)
+    rows = table_after(markdown, "Faults injected")
+    assert [r["fault"] for r in rows] == ["rate_limit", "timeout"]
+    assert "… 2 more fault row(s)" in markdown
+
+
+def test_fault_views_describe_each_kind(fault_session):
+    from llmcheck.injection.catalogue import KINDS
+    from llmcheck.report_view import FAULT_PHRASES, fault_phrase, session_view
+
+    assert set(FAULT_PHRASES) == {*KINDS, "none"}  # a phrase for every kind
+    view = session_view(fault_session)
+    assert [t.fault_plan is not None for t in view.tests] == [False] * 5 + [True]
+    (t,) = view.fault_tests
+    assert [f.kind for f in view.faults] == [f.kind for f in t.faults]
+    rate_limit, timeout, _, none = t.faults
+    assert rate_limit.description == KINDS["rate_limit"]
+    assert none.description == "no fault injected"
+    assert (timeout.rate_text, timeout.interval_text) == ("0.75", "[0.30, 0.95]")
+    assert fault_phrase("new_kind") == "under new_kind"
