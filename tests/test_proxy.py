@@ -25,6 +25,7 @@ import openai
 import pytest
 from scipy.stats import binom
 
+from llmcheck import context
 from llmcheck.cache import ResponseCache
 from llmcheck.context import SampleContext
 from llmcheck.injection.attribution import SAMPLE_HEADER, is_proxy
@@ -714,3 +715,55 @@ def test_cli_serves_until_terminated(sim):
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "1 faults injected" in out
+
+
+class _Misbehaving(BaseHTTPRequestHandler):
+    """An upstream that answers chat completions badly, as the request's ``x-mode`` asks:
+    ``empty`` (a 200 with no body), ``echo`` (a 429 that echoes the Authorization)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        if self.headers.get("x-mode") == "echo":
+            data = json.dumps({"error": {"message": "slow down, "
+                                         + self.headers.get("Authorization", "")}}).encode()
+            status = 429
+        else:
+            data, status = b"", 200
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_a_misbehaving_upstream_is_a_provider_failure_and_its_echo_is_redacted():
+    from llmcheck.records import SampleRecord
+
+    secret = "sk-upstream-ECHOED-4242"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Misbehaving)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        with FaultProxy(url, upstream_api_key=secret) as px:
+            for mode in ("empty", "echo"):
+                ctx = SampleContext(index=0, seed=1)
+                token = context._set(ctx)
+                try:
+                    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the SDK makes of it
+                        sdk(px.sample_url(ctx.token)).chat.completions.create(
+                            model="m", messages=MESSAGES, extra_headers={"x-mode": mode})
+                finally:
+                    context._reset(token)
+                assert len(ctx.calls) == 1 and ctx.calls[0].error and ctx.provider_failures
+                record = SampleRecord(index=0, seed=1, outcome="error", duration=0.0,
+                                      calls=ctx.calls, provider_failures=ctx.provider_failures)
+                assert secret not in record.model_dump_json()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -90,6 +90,7 @@ from llmcheck.injection.catalogue import (
     render,
     sse_events,
 )
+from llmcheck.redact import register_secret
 
 if TYPE_CHECKING:
     import aiohttp
@@ -183,6 +184,10 @@ class FaultProxy:
         self._requested_port = port
         self._port: int | None = None
         self._upstream_key = upstream_api_key or None
+        if self._upstream_key is not None:
+            # an upstream that echoes the key (in an error, say) must not get it into a
+            # record: every record and report redacts registered secrets
+            register_secret(self._upstream_key)
         self._accept = f"Bearer {accept_key}".encode() if accept_key else None
         self.cache = cache
         self._model_name = model_name
@@ -563,6 +568,13 @@ class FaultProxy:
                 usage = answer.get("usage") if answer else _last_usage(data)
             else:
                 doc = _json_object(data) if collect else None
+                if collect and (doc is None or not isinstance(doc.get("choices"), list)
+                                or not doc["choices"]):
+                    # a 200 that is no chat completion (empty, HTML, cut): the provider
+                    # failed, whatever the app makes of it
+                    self._record(ex, error="the upstream answered 200 without a chat "
+                                 "completion in its body", provider=True)
+                    return
                 answer = _answer_of(doc) if doc is not None else None
                 usage = doc.get("usage") if doc is not None else None
             cost = self._record(ex, usage=usage)
@@ -676,13 +688,16 @@ class FaultProxy:
         size = up.content_length if request.method != "HEAD" else None
         if size is not None:
             resp.content_length = size
+        ended = whole is None
+        if size == 0 and whole is not None:
+            ended = True  # the headers alone tell the client the answer is complete
+            await whole(up, b"")
         try:
             await resp.prepare(request)
         except ConnectionError:
             return "gone"
         buf = bytearray()
         received = 0
-        ended = whole is None
         sse = _is_sse(up.headers)
         tail = b""
         chunks = up.content.iter_any().__aiter__()
