@@ -75,7 +75,6 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -90,6 +89,7 @@ from llmcheck.injection.catalogue import (
     render,
     sse_events,
 )
+from llmcheck.loopback import LoopbackServer, add_listen_arguments
 from llmcheck.redact import register_secret
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ class _Exchange:
             self.first_byte = time.perf_counter() - self.started
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """An OpenAI-compatible proxy to ``upstream`` (a base URL such as
     ``http://127.0.0.1:8000/v1``) that injects the faults of ``plan``.
 
@@ -159,6 +159,8 @@ class FaultProxy:
     in-process injection leaves its requests alone. ``upstream_timeout`` is how
     many seconds the upstream may stay silent before the client gets a 504.
     """
+
+    _kind = "proxy"
 
     def __init__(
         self,
@@ -180,9 +182,7 @@ class FaultProxy:
         if plan is not None and not isinstance(plan, FaultPlan):
             raise UsageError(f"plan must be a FaultPlan, got {type(plan).__name__}")
         self.plan = plan if plan is not None else FaultPlan()
-        self.host = host
-        self._requested_port = port
-        self._port: int | None = None
+        super().__init__(host, port, shutdown_grace_s)
         self._upstream_key = upstream_api_key or None
         if self._upstream_key is not None:
             # an upstream that echoes the key (in an error, say) must not get it into a
@@ -195,36 +195,18 @@ class FaultProxy:
         self._register = register
         self._registered: str | None = None
         self._upstream_timeout = upstream_timeout
-        self._grace = shutdown_grace_s
         self._calls: dict[str, itertools.count[int]] = {}
         self._stats_lock = threading.Lock()
         self._request_count = 0
         self._faults: collections.Counter[str] = collections.Counter()
         self._upstream_failures = 0
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._startup_error: BaseException | None = None
-        self._sleepers: set[asyncio.Future[None]] = set()
-        self._closing = False
 
     # ------------------------------------------------------------- lifecycle
 
     def start(self) -> FaultProxy:
         """Bind, start serving in a background thread, and return once listening."""
-        if self._thread is not None:
-            raise RuntimeError("this FaultProxy has already been started")
-        sock = self._bind()
-        self._port = sock.getsockname()[1]
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(sock, ready),
-                                        name=f"llmcheck-proxy:{self._port}", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if self._startup_error is not None:
-            self._thread.join()
-            raise RuntimeError(f"proxy failed to start: {self._startup_error}") from (
-                self._startup_error)
+        super().start()
         if self._register:
             self._registered = urlsplit(self.url).netloc
             register_proxy(self._registered)
@@ -236,83 +218,19 @@ class FaultProxy:
         if self._registered is not None:
             unregister_proxy(self._registered)
             self._registered = None
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None or not thread.is_alive():
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(self._grace + 10.0 if timeout is None else timeout)
-        if thread.is_alive():
-            raise RuntimeError("proxy thread did not stop in time")
+        super().stop(timeout)
 
-    def __enter__(self) -> FaultProxy:
-        if self._thread is None:
-            self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    def _bind(self) -> socket.socket:
-        try:
-            family, kind, proto, _, address = socket.getaddrinfo(
-                self.host, self._requested_port, type=socket.SOCK_STREAM)[0]
-            sock = socket.socket(family, kind, proto)
-        except OSError as exc:
-            raise UsageError(f"proxy cannot resolve host {self.host!r}: {exc}") from exc
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-        except OSError as exc:
-            sock.close()
-            raise UsageError(f"proxy cannot listen on {self.host}:{self._requested_port}: "
-                             f"{exc.strerror or exc}") from exc
-        return sock
-
-    def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
-        """Thread body: run the event loop until :meth:`stop`, then shut down cleanly."""
+    def _make_app(self) -> web.Application:
         from aiohttp import web
 
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                               shutdown_timeout=self._grace, handler_cancellation=True)
-        try:
-            self._session = loop.run_until_complete(self._open_session())
-            loop.run_until_complete(runner.setup())
-            site = web.SockSite(runner, sock, backlog=1024)
-            loop.run_until_complete(site.start())
-        except BaseException as exc:  # reported to start() in the caller's thread
-            self._startup_error = exc
-            sock.close()
-            loop.run_until_complete(runner.cleanup())
-            if self._session is not None:
-                loop.run_until_complete(self._session.close())
-            loop.close()
-            ready.set()
-            return
-        self._loop = loop
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            self._wake_sleepers()
-            loop.run_until_complete(runner.cleanup())
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(self._session.close())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+        return app
 
-    async def _open_session(self) -> aiohttp.ClientSession:
+    async def _on_start(self) -> None:
         import aiohttp
 
-        return aiohttp.ClientSession(
+        self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=False),
             # bytes are relayed as they came (a gzip body stays gzip); chat completions,
             # which the proxy reads, are asked for uncompressed
@@ -322,52 +240,15 @@ class FaultProxy:
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep without blocking the loop, but wake at once when the proxy stops."""
-        if self._closing or seconds <= 0:
-            return
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        handle = loop.call_later(seconds, _resolve, future)
-        self._sleepers.add(future)
-        try:
-            await future
-        finally:
-            handle.cancel()
-            self._sleepers.discard(future)
-
-    def _wake_sleepers(self) -> None:
-        self._closing = True
-        for future in list(self._sleepers):
-            _resolve(future)
+    async def _on_stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
     # ------------------------------------------------------------ inspection
-
-    @property
-    def port(self) -> int:
-        """The port listened on (known once started)."""
-        if self._port is None:
-            raise RuntimeError("the proxy has not been started")
-        return self._port
-
-    @property
-    def root_url(self) -> str:
-        """``http://host:port`` without the ``/v1`` prefix."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """The base URL to give an OpenAI client, e.g. ``http://127.0.0.1:5001/v1``."""
-        return self.root_url + "/v1"
 
     def sample_url(self, token: str) -> str:
         """The base URL that attributes every request to the sample of ``token``."""
         return f"{self.root_url}/s/{token}/v1"
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     @property
     def request_count(self) -> int:
@@ -1101,11 +982,6 @@ def _replay_body(payload: Mapping[str, Any], wire_model: str) -> dict[str, Any]:
     }
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 # ------------------------------------------------------------------------------ CLI
 
 
@@ -1122,9 +998,8 @@ def add_proxy_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="fault rates, e.g. rate_limit:0.1,timeout:0.05,stream_cut:0.1 "
                              "(default: none, a transparent proxy)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    parser.add_argument("--port", type=_port, default=8001,
-                        help="port to listen on (0 picks a free one; default 8001)")
+    add_listen_arguments(parser, port=8001,
+                         port_help="port to listen on (0 picks a free one; default 8001)")
     parser.add_argument("--upstream-key-env", metavar="NAME", default=None,
                         help="environment variable holding the upstream's API key; it "
                              "replaces the key clients send (default: their key is "
@@ -1137,16 +1012,6 @@ def add_proxy_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="how long a timeout fault holds the connection (default 600)")
     parser.set_defaults(func=proxy_command)
     return parser
-
-
-def _port(text: str) -> int:
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise ValueError(text)
-    return port
-
-
-_port.__name__ = "port"
 
 
 def proxy_command(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmcheck.errors import UsageError
+from llmcheck.loopback import add_listen_arguments
 
 if TYPE_CHECKING:
     from llmcheck.simulator.server import SimulatorServer
@@ -37,24 +38,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="scenario file (YAML or JSON); default: the shipped default scenario",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    parser.add_argument(
-        "--port", type=_port, default=8000, help="port to listen on (0 picks a free one)"
-    )
+    add_listen_arguments(parser, port=8000, port_help="port to listen on (0 picks a free one)")
     parser.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     parser.set_defaults(func=run)
     return parser
-
-
-def _port(text: str) -> int:
-    """A TCP port number, 0 to 65535 (argparse reports the ValueError as a usage error)."""
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise ValueError(text)
-    return port
-
-
-_port.__name__ = "port"  # argparse's message: "invalid port value: '99999'"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,23 +40,20 @@ stays the simulator's 500 (the catalogue's may be a 502 or 503).
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import hashlib
 import itertools
 import json
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from llmcheck.errors import UsageError
 from llmcheck.injection.catalogue import FaultPlan, cut_point, error_body, render, sse_events
+from llmcheck.loopback import LoopbackServer
 from llmcheck.simulator.engine import (
     Answer,
     Decision,
@@ -99,7 +96,7 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-class SimulatorServer:
+class SimulatorServer(LoopbackServer):
     """An OpenAI-compatible simulated model, served on ``host:port`` from a background thread.
 
     ``scenario`` is a path to a YAML/JSON file, a mapping, a :class:`Scenario`, or
@@ -109,6 +106,8 @@ class SimulatorServer:
     else still running gets ``shutdown_grace_s`` seconds before it is cancelled.
     ``history`` bounds :attr:`recent_requests`.
     """
+
+    _kind = "simulator"
 
     def __init__(
         self,
@@ -121,12 +120,9 @@ class SimulatorServer:
         history: int = 1000,
     ) -> None:
         self.engine = Engine(load_scenario(scenario), seed=seed)
+        super().__init__(host, port, shutdown_grace_s)
         self.scenario: Scenario = self.engine.scenario
         """The scenario served (with ``seed`` applied)."""
-        self.host = host
-        self._requested_port = port
-        self._port: int | None = None
-        self._grace = shutdown_grace_s
         self._fingerprint = (
             "fp_" + hashlib.sha256(self.engine.scenario.model_dump_json().encode()).hexdigest()[:10]
         )
@@ -138,167 +134,8 @@ class SimulatorServer:
         self._in_flight = 0
         self._max_in_flight = 0
         self._history: collections.deque[dict[str, Any]] = collections.deque(maxlen=history)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._startup_error: BaseException | None = None
-        self._sleepers: set[asyncio.Future[None]] = set()
-        self._closing = False
-
-    # ------------------------------------------------------------- lifecycle
-
-    def start(self) -> SimulatorServer:
-        """Bind, start serving in a background thread, and return once listening."""
-        if self._thread is not None:
-            raise RuntimeError("this SimulatorServer has already been started")
-        sock = self._bind()
-        self._port = sock.getsockname()[1]
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._serve,
-            args=(sock, ready),
-            name=f"llmcheck-simulator:{self._port}",
-            daemon=True,  # a server the user forgot to stop must not hang interpreter exit
-        )
-        self._thread.start()
-        ready.wait()
-        if self._startup_error is not None:
-            self._thread.join()
-            raise RuntimeError(f"simulator failed to start: {self._startup_error}") from (
-                self._startup_error
-            )
-        return self
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop listening, let in-flight requests finish (up to the grace period), join.
-
-        Idempotent. ``timeout`` bounds the join (default: grace period + 10 s).
-        """
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None or not thread.is_alive():
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(self._grace + 10.0 if timeout is None else timeout)
-        if thread.is_alive():
-            raise RuntimeError("simulator thread did not stop in time")
-
-    def __enter__(self) -> SimulatorServer:
-        if self._thread is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _bind(self) -> socket.socket:
-        try:
-            family, kind, proto, _, address = socket.getaddrinfo(
-                self.host, self._requested_port, type=socket.SOCK_STREAM
-            )[0]
-            sock = socket.socket(family, kind, proto)
-        except OSError as exc:
-            raise UsageError(f"simulator cannot resolve host {self.host!r}: {exc}") from exc
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-        except OSError as exc:
-            sock.close()
-            raise UsageError(
-                f"simulator cannot listen on {self.host}:{self._requested_port}: "
-                f"{exc.strerror or exc}"
-            ) from exc
-        return sock
-
-    def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
-        """Thread body: run the event loop until :meth:`stop`, then shut down cleanly."""
-        from aiohttp import web
-
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        runner = web.AppRunner(
-            self._make_app(),
-            handle_signals=False,
-            access_log=None,
-            shutdown_timeout=self._grace,
-            handler_cancellation=True,  # a client that hangs up cancels its request
-        )
-        try:
-            loop.run_until_complete(runner.setup())
-            site = web.SockSite(runner, sock, backlog=1024)
-            loop.run_until_complete(site.start())
-        except BaseException as exc:  # reported to start() in the caller's thread
-            self._startup_error = exc
-            sock.close()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-            ready.set()
-            return
-        self._loop = loop
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            self._wake_sleepers()
-            loop.run_until_complete(runner.cleanup())
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep without blocking the loop, but wake at once when the server stops.
-
-        Latency and held ``timeout`` faults use this, so :meth:`stop` never waits
-        for a long simulated delay.
-        """
-        if self._closing:
-            return
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        handle = loop.call_later(seconds, _resolve, future)
-        self._sleepers.add(future)
-        try:
-            await future
-        finally:
-            handle.cancel()
-            self._sleepers.discard(future)
-
-    def _wake_sleepers(self) -> None:
-        self._closing = True
-        for future in list(self._sleepers):
-            _resolve(future)
 
     # ------------------------------------------------------------ inspection
-
-    @property
-    def port(self) -> int:
-        """The port listened on (known once started)."""
-        if self._port is None:
-            raise RuntimeError("the simulator has not been started")
-        return self._port
-
-    @property
-    def root_url(self) -> str:
-        """``http://host:port`` without the ``/v1`` prefix."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """The base URL to give an OpenAI client as ``api_base``, e.g. ``http://127.0.0.1:5000/v1``."""
-        return self.root_url + "/v1"
-
-    @property
-    def running(self) -> bool:
-        """Whether the server thread is serving."""
-        return self._thread is not None and self._thread.is_alive()
 
     @property
     def request_count(self) -> int:
@@ -800,11 +637,6 @@ def _call_header(call_index: int, call: ToolCallOut) -> dict[str, Any]:
         "type": "function",
         "function": {"name": call.name, "arguments": ""},
     }
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _model(name: str) -> dict[str, Any]:
