@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
@@ -244,3 +245,25 @@ _port.__name__ = "port"  # argparse's message: "invalid port value: '99999'"
 
 
 __all__ = ["LoopbackServer", "add_listen_arguments"]
+
+
+def serve_until_interrupted(server: LoopbackServer, banner: Callable[[], None]) -> None:
+    """Run a started server until Ctrl-C or SIGTERM, then stop it. ``banner`` prints
+    what to connect to; SIGTERM is caught before it, since whoever reads it may send
+    SIGTERM at once, and Ctrl-C at any point still stops the server cleanly."""
+    import signal
+
+    done = threading.Event()
+    previous = None
+    try:
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+        banner()
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

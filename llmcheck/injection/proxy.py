@@ -68,7 +68,6 @@ import itertools
 import json
 import os
 import re
-import signal
 import socket
 import struct
 import sys
@@ -89,7 +88,7 @@ from llmcheck.injection.catalogue import (
     render,
     sse_events,
 )
-from llmcheck.loopback import LoopbackServer, add_listen_arguments
+from llmcheck.loopback import LoopbackServer, add_listen_arguments, serve_until_interrupted
 from llmcheck.redact import register_secret
 
 if TYPE_CHECKING:
@@ -1033,25 +1032,15 @@ def proxy_command(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"llmcheck proxy: error: {printable(str(exc), newlines=True)}", file=sys.stderr)
         return 2
-    done = threading.Event()
-    previous = None
-    try:
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    def banner() -> None:
         print(f"llmcheck proxy listening on {proxy.url}", flush=True)
         print(f"  upstream: {printable(_shown(proxy.upstream))}"
               + (f" (key from ${args.upstream_key_env})" if key else ""), flush=True)
         print(f"  faults:   {plan.spec() or 'none'} (seed {plan.seed})", flush=True)
         print(f"  env:      OPENAI_BASE_URL={proxy.url}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
-        while not done.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        proxy.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+
+    serve_until_interrupted(proxy, banner)
     served = proxy.faults_served
     print(f"llmcheck proxy stopped after {proxy.request_count} requests, "
           f"{sum(served.values())} faults injected", flush=True)

@@ -9,14 +9,12 @@ scripts can read the URL (useful with ``--port 0``).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmcheck.errors import UsageError
-from llmcheck.loopback import add_listen_arguments
+from llmcheck.loopback import add_listen_arguments, serve_until_interrupted
 
 if TYPE_CHECKING:
     from llmcheck.simulator.server import SimulatorServer
@@ -56,22 +54,11 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"llmcheck serve: error: {printable(str(exc), newlines=True)}", file=sys.stderr)
         return 2
-    done = threading.Event()
-    previous = None
-    try:  # from here on, Ctrl-C at any point still stops the server cleanly
-        if threading.current_thread() is threading.main_thread():
-            # Before the banner: whoever reads it may send SIGTERM at once.
-            previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    def banner() -> None:
         print(f"llmcheck simulator listening on {server.url}", flush=True)
         print(_usage_lines(server), flush=True)
-        while not done.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+
+    serve_until_interrupted(server, banner)
     print(f"llmcheck simulator stopped after {server.request_count} requests", flush=True)
     return 0
 
