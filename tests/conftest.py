@@ -67,8 +67,15 @@ def model_stack():
     from llmcheck.client import import_litellm
 
     litellm = import_litellm()
+    # The openai SDK's transport imports httpcore2 and its chat resources on first use.
+    # Done inside a pytester run, those modules would be dropped after it and imported
+    # again later, and httpx2 would then no longer recognise the second copy's
+    # exceptions (a refused connection escaping the SDK as a raw httpcore2 error).
+    import openai
+
     import llmcheck.simulator  # noqa: F401
 
+    openai.OpenAI(api_key="sk-none", base_url="http://127.0.0.1:9/v1").chat.completions  # noqa: B018
     return litellm
 
 
