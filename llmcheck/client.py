@@ -58,6 +58,7 @@ from llmcheck.offline import go_offline
 from llmcheck.redact import register_secret, sanitize_url
 
 SIMULATOR_MODEL = "openai/llmcheck-sim"
+
 MAX_RETRY_AFTER = 60.0  # seconds: a longer Retry-After is capped (and the call likely fails)
 STOP_POLL = 0.2  # seconds: how often a waiting call looks at the stop switch
 
@@ -316,17 +317,32 @@ def import_litellm() -> Any:
         # litellm logs a warning whenever its logging worker meets a new event loop,
         # which every async test (one asyncio.run each) does: not the user's concern.
         logging.getLogger("LiteLLM").setLevel(logging.ERROR)
-        if SIMULATOR_MODEL not in litellm.model_cost:
-            # Known to litellm, the simulator costs nothing and skips litellm's slow
-            # search for the capabilities of an unknown model on every call.
-            litellm.register_model({SIMULATOR_MODEL: {
-                "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
-                "litellm_provider": "openai", "mode": "chat", "max_tokens": 8192,
-                "max_input_tokens": 128000, "max_output_tokens": 8192,
-                "supports_function_calling": True, "supports_tool_choice": True,
-            }})
         _litellm = litellm
-        return litellm
+    for model in _free_models:
+        _register_free(litellm, model)
+    return litellm
+
+
+_free_models: set[str] = {SIMULATOR_MODEL}
+
+
+def register_free_model(model: str) -> None:
+    """Price ``model`` (a litellm name) at $0: the simulator, a local model. Known to
+    litellm, it also skips litellm's slow search for an unknown model's capabilities
+    on every call."""
+    _free_models.add(model)
+    if _litellm is not None:
+        _register_free(_litellm, model)
+
+
+def _register_free(litellm: Any, model: str) -> None:
+    if model not in litellm.model_cost:
+        litellm.register_model({model: {
+            "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+            "litellm_provider": "openai", "mode": "chat", "max_tokens": 8192,
+            "max_input_tokens": 128000, "max_output_tokens": 8192,
+            "supports_function_calling": True, "supports_tool_choice": True,
+        }})
 
 
 # --------------------------------------------------------------------------
@@ -352,6 +368,9 @@ class ModelConfig:
     retry_budget: float = 120.0
     """Seconds from a call's start within which its retries must fit: when the next
     wait (Retry-After or backoff) would end later, the call gives up at once."""
+    name: str | None = None
+    """What reports call the model when it is not ``model`` (``local/smollm2`` is served
+    as ``openai/smollm2``)."""
 
     def __post_init__(self) -> None:
         if self.api_base:
@@ -579,7 +598,7 @@ class LLMClient:
     def with_model(self, model: str, **params: Any) -> LLMClient:
         """A client for another model sharing this one's session (judges, comparisons)."""
         simulated = self.config.simulated and model == self.config.model
-        config = replace(self.config, model=model, simulated=simulated,
+        config = replace(self.config, model=model, simulated=simulated, name=None,
                          params={**self.config.params, **params})
         if not simulated and self.config.simulated:
             config = replace(config, api_base=None)
@@ -611,7 +630,7 @@ class LLMClient:
                         lambda abandoned: self._attempt(request, started, abandoned),
                         request.timeout)
         except Exception as exc:  # noqa: BLE001 - translated below
-            raise self._failure(exc, attempt, started, policy) from exc
+            raise self._failure(exc, attempt, started, policy, request) from exc
         return self._finish(request, completion, _attempts(attempt), started)
 
     async def acall(self, prompt: str, **params: Any) -> Completion:
@@ -638,7 +657,7 @@ class LLMClient:
                     completion = await _await_with_deadline(
                         self._aattempt(request, started), request.timeout)
         except Exception as exc:  # noqa: BLE001 - translated below
-            raise self._failure(exc, attempt, started, policy) from exc
+            raise self._failure(exc, attempt, started, policy, request) from exc
         return self._finish(request, completion, _attempts(attempt), started)
 
     def _attempt(self, request: _Request, started: float,
@@ -706,7 +725,9 @@ class LLMClient:
         if stream:
             kwargs["stream"] = True
             kwargs["stream_options"] = {"include_usage": True}
-        return _Request(kwargs, stream, replay_key, float(deadline))
+        from llmcheck.records import sampling_params
+
+        return _Request(kwargs, stream, replay_key, float(deadline), sampling_params(merged))
 
     def _cache_key(self, ctx: context.SampleContext | None, messages: list[dict[str, Any]],
                    params: dict[str, Any]) -> str:
@@ -729,11 +750,11 @@ class LLMClient:
         if payload is None:
             return None
         completion = replace(Completion.from_dict(payload), cached=True, retries=0)
-        _record(completion, error=None)
+        _record(completion, error=None, params=request.params)
         return completion
 
     def _failure(self, exc: Exception, attempt: Any, started: float,
-                 policy: _CallPolicy) -> Exception:
+                 policy: _CallPolicy, request: _Request) -> Exception:
         """What a call that failed for good raises: a usage error for what retrying
         cannot fix, CallsStopped once calls are stopped, a ModelCallError once retries
         are exhausted (or their budget is), else the error itself."""
@@ -742,7 +763,7 @@ class LLMClient:
             return usage
         stopped = calls_stopped()
         if isinstance(exc, CallsStopped) or (stopped is not None and _is_retryable(exc)):
-            return self._stopped(stopped or "calls were stopped", policy, started)
+            return self._stopped(stopped or "calls were stopped", policy, started, request)
         if not _is_retryable(exc):
             return exc
         attempts = _attempts(attempt)
@@ -751,20 +772,22 @@ class LLMClient:
             message += f"{policy.gave_up}; the last attempt: {_describe(exc)}"
         else:
             message += _describe(exc)
-        self._record_failure(message, attempts, started)
+        self._record_failure(message, attempts, started, request)
         return ModelCallError(message, attempts=attempts, cause=exc)
 
-    def _stopped(self, reason: str, policy: _CallPolicy, started: float) -> CallsStopped:
+    def _stopped(self, reason: str, policy: _CallPolicy, started: float,
+                 request: _Request) -> CallsStopped:
         sent = policy.requests
         message = (f"{self.model}: model calls were stopped ({reason}) after {sent} "
                    "request(s) of this call; no further request or retry was made")
         if sent:
-            self._record_failure(message, sent, started)
+            self._record_failure(message, sent, started, request)
         return CallsStopped(message, reason=reason, attempts=sent)
 
-    def _record_failure(self, message: str, attempts: int, started: float) -> None:
+    def _record_failure(self, message: str, attempts: int, started: float,
+                        request: _Request) -> None:
         _record(None, error=message, model=self.model, retries=attempts - 1,
-                latency=time.perf_counter() - started)
+                latency=time.perf_counter() - started, params=request.params)
         self.session.budget.charge(None)
 
     def _finish(self, request: _Request, completion: Completion, attempts: int,
@@ -773,7 +796,7 @@ class LLMClient:
                              latency=time.perf_counter() - started,
                              cost=self._cost(completion))
         self.session.budget.charge(completion.cost)
-        _record(completion, error=None)
+        _record(completion, error=None, params=request.params)
         cache = self.session.cache
         if cache is not None:
             cache.put(request.key, self.model, completion.to_dict())
@@ -919,6 +942,8 @@ class _Request:
     key: str
     timeout: float
     """The deadline of each attempt's whole answer, in seconds."""
+    params: dict[str, Any]
+    """The sampling parameters sent (recorded with the call: temperature, seed, ...)."""
 
 
 def _content_type(chunks: Any) -> str | None:
@@ -1015,7 +1040,8 @@ class _StreamAccumulator:
 
 
 def _record(completion: Completion | None, *, error: str | None, model: str | None = None,
-            retries: int = 0, latency: float = 0.0) -> None:
+            retries: int = 0, latency: float = 0.0,
+            params: dict[str, Any] | None = None) -> None:
     """Add a CallRecord to the running sample (no-op outside a sample)."""
     ctx = context.current_sample()
     if ctx is None:
@@ -1024,7 +1050,7 @@ def _record(completion: Completion | None, *, error: str | None, model: str | No
 
     if completion is None:
         ctx.calls.append(CallRecord(model=model or "?", latency=latency, retries=retries,
-                                    error=error))
+                                    error=error, params=params or {}))
         return
     ctx.calls.append(CallRecord(
         model=completion.model, latency=completion.latency,
@@ -1032,6 +1058,7 @@ def _record(completion: Completion | None, *, error: str | None, model: str | No
         completion_tokens=completion.usage.completion_tokens, cost=completion.cost,
         retries=completion.retries, cached=completion.cached,
         time_to_first_token=completion.time_to_first_token, error=error,
+        params=params or {},
     ))
 
 

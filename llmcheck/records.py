@@ -23,7 +23,7 @@ from llmcheck.errors import ReportError
 from llmcheck.redact import scrub
 from llmcheck.settings import IntervalMethod, PolicyName
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Bumped on every change of the JSON report's shape.
 
 Version history (and how :func:`load_session` migrates older reports):
@@ -56,6 +56,10 @@ Version history (and how :func:`load_session` migrates older reports):
       failures the proxy saw), ``calls[].via`` and ``calls[].fault``,
       ``tests[].fault_plan`` and ``tests[].faults`` (pass counts per fault kind, and of
       the samples that got none). A version-5 report is read with none of them.
+  7 - local models: ``calls[].params`` (the sampling parameters each request carried:
+      temperature, seed, max_tokens, ...) and ``session.local_model`` (the GGUF file,
+      context size and server llmcheck started for ``--llm-model=local/NAME`` or
+      ``gguf:PATH``). A version-6 report is read with none of them.
       A version-2 report is read with its settings
       rebuilt from those fields; margin, alpha and beta, which it did not record,
       are taken as the defaults and ``design`` is empty.
@@ -105,6 +109,35 @@ class CallRecord(_Record):
                             "for a call of the code under test that came through llmcheck's "
                             "proxy (llm_endpoint.base_url)")
     fault: str | None = Field(None, description="the fault injected into this call, if any")
+    params: dict[str, int | float | str | bool] = Field(
+        default_factory=dict, description="the sampling parameters the request carried "
+        "(temperature, seed, max_tokens, top_p, ...): what a rerun needs to reproduce it")
+
+
+SAMPLING_PARAMS = frozenset({
+    "temperature", "top_p", "top_k", "min_p", "seed", "max_tokens", "max_completion_tokens",
+    "presence_penalty", "frequency_penalty", "repeat_penalty", "n",
+})
+"""The request parameters recorded with each call (``CallRecord.params``): those that
+shape the answer's distribution."""
+
+
+def sampling_params(request: Any) -> dict[str, int | float | str | bool]:
+    """The :data:`SAMPLING_PARAMS` of a request's parameters or JSON body."""
+    return {k: v for k, v in request.items()
+            if k in SAMPLING_PARAMS and isinstance(v, (int, float, str, bool))}
+
+
+class LocalModelRecord(_Record):
+    """The local model a session served itself (``--llm-model=local/NAME`` or ``gguf:PATH``)."""
+
+    name: str = Field(description="as given: local/smollm2 or gguf:/path/model.gguf")
+    path: str = Field(description="the GGUF file served")
+    size: int = Field(description="its size in bytes")
+    context: int = Field(description="the context size the server was started with (tokens)")
+    threads: int = Field(description="CPU threads the server decodes with")
+    server: str = Field(description="the server and its version, e.g. llama-cpp-python "
+                        "0.3.36 (each xdist worker starts its own)")
 
 
 class FaultRecord(_Record):
@@ -412,6 +445,8 @@ class SessionRecord(_Record):
     options: dict[str, object] = Field(default_factory=dict)
     model: str | None = Field(None, description="the default model, or the simulator")
     simulated: bool = False
+    local_model: LocalModelRecord | None = Field(
+        None, description="the local GGUF model llmcheck served for this session, if any")
     usage: UsageTotals = Field(default_factory=UsageTotals)
     budget: str | None = Field(None, description="why the budget stopped the run, if it did")
     cache: CacheStats | None = Field(None, description="replay hits and misses, when a "
@@ -675,6 +710,9 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("schema_version") == 5:
         # v5 -> v6 only added fields that default to None or empty.
         data = {**data, "schema_version": 6}
+    if data.get("schema_version") == 6:
+        # v6 -> v7 only added ``calls[].params`` (empty) and ``session.local_model`` (None).
+        data = {**data, "schema_version": 7}
     return data
 
 

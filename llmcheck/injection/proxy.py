@@ -124,7 +124,7 @@ class _Exchange:
     """One chat completion passing through: what to record about it, and where."""
 
     __slots__ = ("ctx", "model", "wire_model", "started", "fault", "first_byte", "recorded",
-                 "record")
+                 "record", "params")
 
     def __init__(self, ctx: SampleContext | None, model: str, wire_model: str,
                  fault: str | None) -> None:
@@ -138,6 +138,8 @@ class _Exchange:
         """Whether the call's outcome was recorded (the first outcome is the one kept)."""
         self.record: Any = None
         """The CallRecord added to the sample, if any."""
+        self.params: dict[str, Any] = {}
+        """The sampling parameters the request carried (seed included)."""
 
     def touch(self) -> None:
         if self.first_byte is None:
@@ -355,6 +357,9 @@ class FaultProxy(LoopbackServer):
         if ctx is not None and "seed" not in body:
             body = {**body, "seed": ctx.seed}
             raw = _dumps(body)
+        from llmcheck.records import sampling_params
+
+        ex.params = sampling_params(body)
         stream = body.get("stream") is True
         try:
             if kind is None:
@@ -681,7 +686,7 @@ class FaultProxy(LoopbackServer):
             prompt_tokens=prompt if spent else None,
             completion_tokens=completion if spent else None, cost=cost, retries=0,
             cached=False, time_to_first_token=ex.first_byte, error=error, via="proxy",
-            fault=ex.fault)
+            fault=ex.fault, params=ex.params)
         ex.ctx.calls.append(ex.record)
         return cost
 
@@ -697,7 +702,7 @@ class FaultProxy(LoopbackServer):
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"), cost=payload.get("cost"),
             retries=0, cached=True, time_to_first_token=payload.get("time_to_first_token"),
-            error=None, via="proxy", fault=None))
+            error=None, via="proxy", fault=None, params=ex.params))
 
     def _cache_key(self, ex: _Exchange, body: Mapping[str, Any]) -> str | None:
         """The replay key of a sample's clean chat completion, or None (no cache, no
