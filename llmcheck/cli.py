@@ -4,6 +4,7 @@
     llmcheck show --wide                    # ... with every column, however wide
     llmcheck report reports/llmcheck.json   # the markdown report (--format html, -o FILE)
     llmcheck serve [--port 8000]            # the built-in OpenAI-compatible simulator
+    llmcheck serve --gguf local/smollm2     # a local GGUF model (llmcheck[local])
     llmcheck proxy --upstream URL --faults rate_limit:0.3   # inject faults for any client
     llmcheck plan [--tests 30] [--json]     # what each verdict policy does, exactly
     llmcheck compare BASE HEAD              # did a pass rate drop? (--fail-on-regression)

@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmcheck.errors import UsageError
 
@@ -247,10 +247,12 @@ _port.__name__ = "port"  # argparse's message: "invalid port value: '99999'"
 __all__ = ["LoopbackServer", "add_listen_arguments"]
 
 
-def serve_until_interrupted(server: LoopbackServer, banner: Callable[[], None]) -> None:
-    """Run a started server until Ctrl-C or SIGTERM, then stop it. ``banner`` prints
-    what to connect to; SIGTERM is caught before it, since whoever reads it may send
-    SIGTERM at once, and Ctrl-C at any point still stops the server cleanly."""
+def serve_until_interrupted(server: LoopbackServer | Any, banner: Callable[[], None], *,
+                            until: threading.Event | None = None) -> None:
+    """Run a started server until Ctrl-C, SIGTERM or ``until`` is set, then stop it.
+    ``banner`` prints what to connect to; SIGTERM is caught before it, since whoever
+    reads it may send SIGTERM at once, and Ctrl-C at any point still stops the server
+    cleanly."""
     import signal
 
     done = threading.Event()
@@ -260,7 +262,8 @@ def serve_until_interrupted(server: LoopbackServer, banner: Callable[[], None]) 
             previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
         banner()
         while not done.wait(0.5):
-            pass
+            if until is not None and until.is_set():
+                break
     except KeyboardInterrupt:
         pass
     finally:

@@ -714,3 +714,10 @@ def _fit(layouts: Iterable[_Table], width: int) -> str:
             return table.render(budget(table), width)
     table = tables[-1]
     return table.render(max(budget(table), minimum(table)), width)
+
+
+def local_model_line(local: Any) -> str:
+    """Which local model served the session, and how (a ``LocalModelRecord``)."""
+    return (f"llmcheck local model: {local.name} ({local.path}, {local.size / 1e6:.0f} MB) "
+            f"served by {local.server}, context {local.context} tokens, "
+            f"{local.threads} thread(s) per server")

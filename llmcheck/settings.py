@@ -132,7 +132,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("seed", "int", "session seed from which every sample's seed derives "
                 "(default: random, printed in the header)", None, low=0),
         Setting("model", "str", "litellm model to test, e.g. openai/gpt-4o-mini or "
-                "ollama/llama3 (default: the built-in simulator)"),
+                "ollama/llama3; local/smollm2 or gguf:/path/model.gguf serves a local model "
+                "on the CPU (llmcheck[local]) (default: the built-in simulator)"),
+        Setting("local_context", "int", "context size in tokens of the local model server "
+                "llmcheck starts for local/NAME and gguf:PATH (default 2048)", 2048, low=16),
+        Setting("local_threads", "int", "CPU threads of that server (default: the cores, "
+                "split between xdist workers, each of which starts its own)", None, low=1),
         Setting("api_base", "str", "base URL of the model's API, e.g. "
                 "http://127.0.0.1:8080/v1 for a local server"),
         Setting("api_key_env", "envname", "NAME of the environment variable that holds the "

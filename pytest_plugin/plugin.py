@@ -182,7 +182,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         failure_types=(pytest.fail.Exception,),
         progress=progress,
         stop_check=state.budget_exhausted,
-        model=None if client is None else client.model,
+        model=None if client is None else client.config.name or client.model,
         simulated=client is not None and client.config.simulated,
         fault_plan=pyfuncitem.stash.get(ITEM_FAULTS, None),
     )

@@ -9,6 +9,7 @@ and the terminal summary.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,9 @@ class SessionState:
         if self.setting("cache") != "off":
             self.model_session  # noqa: B018 - open the cache now: a bad file is a usage error
         self.scenario = self._load_scenario()
+        self.local = self._resolve_local()
+        self.local_servers: dict[str, Any] = {}
+        self._local_lock = threading.Lock()
 
     def _load_scenario(self) -> Any:
         """The simulator's scenario file, read now: a bad one is a usage error before
@@ -94,6 +98,73 @@ class SessionState:
                                  / self.setting("scenario"))
         except UsageError as exc:
             raise pytest.UsageError(f"--llm-scenario: {exc}") from None
+
+    def _resolve_local(self) -> Any:
+        """The local GGUF model to serve (``local/NAME``, ``gguf:PATH``), found now: a
+        missing file or extra is a usage error before any test runs."""
+        from llmcheck.local import is_local
+
+        model = self.setting("model")
+        if not is_local(model):
+            return None
+        from llmcheck.local import INSTALL, missing_server_modules, resolve
+
+        try:
+            local = resolve(model)
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        missing = missing_server_modules()
+        if missing:
+            raise pytest.UsageError(
+                f"--llm-model={model} needs llama-cpp-python with its server (missing: "
+                f"{', '.join(missing)}); install the local-model extra: {INSTALL}")
+        return local
+
+    def local_threads(self) -> int:
+        from llmcheck.local import default_threads
+
+        workers = int((getattr(self.config, "workerinput", None) or {}).get("workercount", 0)
+                      or getattr(self.config.option, "numprocesses", 0) or 1)
+        return self.setting("local_threads") or default_threads(workers)
+
+    def local_record(self) -> Any:
+        """What the report says of the local model (also in an xdist controller, which
+        starts no server: each worker starts its own, with the same settings)."""
+        if self.local is None:
+            return None
+        from llmcheck.local import server_version
+        from llmcheck.records import LocalModelRecord
+
+        return LocalModelRecord(
+            name=self.local.name, path=str(self.local.path), size=self.local.path.stat().st_size,
+            context=self.setting("local_context"), threads=self.local_threads(),
+            server=server_version())
+
+    @property
+    def local_server(self) -> Any:
+        """The server of the session's local model, once started (else None)."""
+        return None if self.local is None else self.local_servers.get(self.local.name)
+
+    def serve_local(self, model: Any) -> Any:
+        """The running server of a :class:`~llmcheck.local.LocalModel`, started on first
+        use (the session's model, or a test's own ``model="local/..."``)."""
+        from llmcheck import client
+        from llmcheck.local import LocalServer, LocalServerError
+
+        with self._local_lock:
+            server = self.local_servers.get(model.name)
+            if server is not None:
+                return server
+            server = LocalServer(model, context=self.setting("local_context"),
+                                 threads=self.local_threads())
+            server.on_exit = client.stop_calls  # every later call fails at once, saying why
+            try:
+                server.start()
+            except LocalServerError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            client.register_free_model(server.litellm_model)
+            self.local_servers[model.name] = server
+            return server
 
     def _check_report_dir(self) -> None:
         from llmcheck.files import directory_problem
@@ -155,7 +226,11 @@ class SessionState:
         common = dict(params=params, timeout=self.setting("timeout"),
                       retries=self.setting("retries"), backoff=self.setting("backoff"),
                       retry_budget=self.setting("retry_budget"))
-        if self.setting("model"):
+        if self.local is not None:
+            server = self.serve_local(self.local)
+            config = ModelConfig(model=server.litellm_model, api_base=server.url,
+                                 name=self.local.name, **common)
+        elif self.setting("model"):
             config = ModelConfig(model=self.setting("model"), api_base=self.setting("api_base"),
                                  api_key_env=self.setting("api_key_env"), **common)
         else:
@@ -181,8 +256,16 @@ class SessionState:
         if params:
             config = replace(config, params={**config.params, **params})
         client = LLMClient(config, self.model_session)
-        if settings is not None and settings.model and settings.model != config.model:
-            client = client.with_model(settings.model)
+        own = None if settings is None else settings.model
+        if own and own not in (config.model, config.name):
+            from llmcheck.local import is_local, resolve
+
+            if is_local(own):  # a test's own local model: served like the session's
+                server = self.serve_local(resolve(own))
+                return LLMClient(replace(config, model=server.litellm_model, name=own,
+                                         api_base=server.url, api_key_env=None,
+                                         simulated=False), self.model_session)
+            client = client.with_model(own)
         return client
 
     def stop_simulator(self) -> None:
@@ -191,6 +274,9 @@ class SessionState:
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None
+        for server in self.local_servers.values():
+            server.stop()
+        self.local_servers.clear()
         self._endpoint = None
 
     def setting(self, name: str) -> Any:
@@ -298,7 +384,7 @@ class SessionState:
 
         return SessionRecord.assemble(
             list(self.records.values()), seed=self.seed, started=self.started,
-            model=self.setting("model"),
+            model=self.setting("model"), local_model=self.local_record(),
             options={name: {"value": r.value, "source": r.source}
                      for name, r in self.resolved.items()},
             warnings=self.warnings + self.error_share_warnings(), cache=self.cache_stats(),
@@ -436,6 +522,8 @@ class SessionState:
             say(false_fail_line(session), yellow=session.false_fail_chance > 0.2)
         if session.usage.calls:
             say(render.usage_line(session.usage, "llmcheck model usage"))
+        if session.local_model is not None:
+            say(render.local_model_line(session.local_model))
         if session.cache is not None:
             line, trouble = describe_replay(session.cache, session.tests)
             say(f"llmcheck {line}", yellow=trouble)

@@ -38,6 +38,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_listen_arguments(parser, port=8000, port_help="port to listen on (0 picks a free one)")
     parser.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    local = parser.add_argument_group(
+        "a local model instead (llmcheck[local])",
+        "serve a GGUF model with llama.cpp's OpenAI-compatible server instead of the simulator")
+    local.add_argument("--gguf", metavar="MODEL", default=None,
+                       help="local/smollm2 (the packaged model) or the path of a GGUF file")
+    local.add_argument("--context", type=int, default=None, metavar="TOKENS",
+                       help="context size in tokens (default 2048)")
+    local.add_argument("--threads", type=int, default=None, metavar="N",
+                       help="CPU threads (default: every core this process may use)")
     parser.set_defaults(func=run)
     return parser
 
@@ -46,20 +55,70 @@ def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C or SIGTERM; return the process exit code."""
     from llmcheck.simulator.server import SimulatorServer
 
+    if args.gguf is not None:
+        return run_local(args)
+    if args.context is not None or args.threads is not None:
+        return _error("--context and --threads apply to a local model: add --gguf MODEL")
     try:
         server = SimulatorServer(args.scenario, host=args.host, port=args.port, seed=args.seed)
         server.start()
     except UsageError as exc:
-        from llmcheck.render import printable
+        return _error(str(exc))
 
-        print(f"llmcheck serve: error: {printable(str(exc), newlines=True)}", file=sys.stderr)
-        return 2
     def banner() -> None:
         print(f"llmcheck simulator listening on {server.url}", flush=True)
         print(_usage_lines(server), flush=True)
 
     serve_until_interrupted(server, banner)
     print(f"llmcheck simulator stopped after {server.request_count} requests", flush=True)
+    return 0
+
+
+def _error(message: str) -> int:
+    from llmcheck.render import printable
+
+    print(f"llmcheck serve: error: {printable(message, newlines=True)}", file=sys.stderr)
+    return 2
+
+
+def run_local(args: argparse.Namespace) -> int:
+    """``llmcheck serve --gguf MODEL``: llama.cpp's server for a GGUF model until Ctrl-C."""
+    import threading
+
+    from llmcheck.local import DEFAULT_CONTEXT, LocalServer, LocalServerError, resolve
+
+    if args.scenario is not None or args.seed is not None:
+        return _error("--scenario and --seed apply to the simulator, not to --gguf")
+    spec = args.gguf if args.gguf.startswith(("local/", "gguf:")) else f"gguf:{args.gguf}"
+    died = threading.Event()
+    try:
+        model = resolve(spec)
+        server = LocalServer(model, context=args.context or DEFAULT_CONTEXT,
+                             threads=args.threads, host=args.host, port=args.port)
+        server.start()
+    except (UsageError, LocalServerError) as exc:
+        return _error(str(exc).replace("--llm-model=", "--gguf "))
+
+    def exited(message: str) -> None:
+        print(f"llmcheck serve: error: {message}", file=sys.stderr, flush=True)
+        died.set()
+
+    server.on_exit = exited
+
+    def banner() -> None:
+        print(f"llmcheck local model listening on {server.url}", flush=True)
+        print(f"  model:    {model.path} ({model.path.stat().st_size / 1e6:.0f} MB), context "
+              f"{server.context} tokens, {server.threads} thread(s)\n"
+              f"  pytest:   pytest --llm-model={model.litellm_model} --llm-api-base={server.url}"
+              f"\n  litellm:  litellm.completion(model=\"{model.litellm_model}\", "
+              f'api_base="{server.url}", api_key="sk-local", messages=[...])\n'
+              f"  env:      OPENAI_BASE_URL={server.url} OPENAI_API_KEY=sk-local\n"
+              "Press Ctrl-C to stop.", flush=True)
+
+    serve_until_interrupted(server, banner, until=died)
+    if died.is_set():
+        return 1
+    print("llmcheck local model stopped", flush=True)
     return 0
 
 
