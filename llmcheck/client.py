@@ -371,6 +371,8 @@ class ModelConfig:
     name: str | None = None
     """What reports call the model when it is not ``model`` (``local/smollm2`` is served
     as ``openai/smollm2``)."""
+    context: int | None = None
+    """The context size of a local model's server (tokens), for error messages."""
 
     def __post_init__(self) -> None:
         if self.api_base:
@@ -501,6 +503,8 @@ def _is_retryable(exc: BaseException) -> bool:
         return False
     if _is_malformed(exc):
         return True
+    if _CONTEXT_OVERFLOW.search(str(exc)):
+        return False  # the same prompt never fits: a usage error (see _usage_error)
     litellm = import_litellm()
     if isinstance(exc, (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
                         litellm.ServiceUnavailableError, litellm.InternalServerError,
@@ -508,6 +512,10 @@ def _is_retryable(exc: BaseException) -> bool:
         return not _is_credentials_problem(exc)
     code = _status(exc)
     return code is not None and (code == 429 or code >= 500) and not _is_credentials_problem(exc)
+
+
+_CONTEXT_OVERFLOW = re.compile(r"exceed context window|could not broadcast input array")
+"""How llama.cpp's server (a 400 or a 500) says the prompt does not fit its context."""
 
 
 def _is_credentials_problem(exc: BaseException) -> bool:
@@ -541,6 +549,12 @@ def _usage_error(exc: BaseException, config: ModelConfig) -> UsageError | None:
         return None  # a provider fault (retried), or the session stopping
     litellm = import_litellm()
     text = str(exc)
+    if _CONTEXT_OVERFLOW.search(text):
+        size = f" of {config.context} tokens" if config.context else ""
+        return UsageError(
+            f"the prompt and max_tokens do not fit the context{size} of "
+            f"{config.name or config.model}: shorten them, or start the server with more "
+            f"context (--llm-local-context). The server said: {_short(text)}")
     if isinstance(exc, litellm.BadRequestError) and "LLM Provider NOT provided" in text:
         return UsageError(
             f"model {config.model!r} is not a model litellm knows how to call: prefix it with "
@@ -598,7 +612,7 @@ class LLMClient:
     def with_model(self, model: str, **params: Any) -> LLMClient:
         """A client for another model sharing this one's session (judges, comparisons)."""
         simulated = self.config.simulated and model == self.config.model
-        config = replace(self.config, model=model, simulated=simulated, name=None,
+        config = replace(self.config, model=model, simulated=simulated, name=None, context=None,
                          params={**self.config.params, **params})
         if not simulated and self.config.simulated:
             config = replace(config, api_base=None)

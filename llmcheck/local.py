@@ -77,7 +77,7 @@ def resolve(model: str) -> LocalModel:
     """The GGUF file ``model`` names; a :class:`UsageError` saying what is accepted,
     or what to install, when there is none."""
     if model.startswith("local/"):
-        name = model[len("local/"):]
+        name = model[len("local/"):].lower()
         if name not in PACKAGED:
             raise UsageError(
                 f"--llm-model={model}: no packaged local model {name!r}; accepted: "

@@ -229,7 +229,7 @@ class SessionState:
         if self.local is not None:
             server = self.serve_local(self.local)
             config = ModelConfig(model=server.litellm_model, api_base=server.url,
-                                 name=self.local.name, **common)
+                                 name=self.local.name, context=server.context, **common)
         elif self.setting("model"):
             config = ModelConfig(model=self.setting("model"), api_base=self.setting("api_base"),
                                  api_key_env=self.setting("api_key_env"), **common)
@@ -263,7 +263,8 @@ class SessionState:
             if is_local(own):  # a test's own local model: served like the session's
                 server = self.serve_local(resolve(own))
                 return LLMClient(replace(config, model=server.litellm_model, name=own,
-                                         api_base=server.url, api_key_env=None,
+                                         context=server.context, api_base=server.url,
+                                         api_key_env=None,
                                          simulated=False), self.model_session)
             client = client.with_model(own)
         return client

@@ -288,3 +288,19 @@ def test_a_test_may_pin_its_own_local_model(pytester, fake_server, gguf, report)
     assert not tests["test_local"]["simulated"] and tests["test_simulated"]["simulated"]
     assert {c["model"] for s in tests["test_local"]["samples"] for c in s["calls"]} \
         != {c["model"] for s in tests["test_simulated"]["samples"] for c in s["calls"]}
+
+
+def test_a_prompt_longer_than_the_context_is_a_usage_error_not_retried():
+    from llmcheck import client
+    from llmcheck.client import ModelConfig
+
+    litellm = client.import_litellm()
+    exc = litellm.InternalServerError("OpenAIException - could not broadcast input array "
+                                      "from shape (64,) into shape (0,)", "openai", "smollm2")
+    assert not client._is_retryable(exc)
+    config = ModelConfig(model="openai/smollm2", api_base="http://127.0.0.1:1/v1",
+                         name="local/smollm2", context=64)
+    usage = client._usage_error(exc, config)
+    assert isinstance(usage, UsageError)
+    assert "do not fit the context of 64 tokens of local/smollm2" in str(usage)
+    assert "--llm-local-context" in str(usage)
