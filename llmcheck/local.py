@@ -122,6 +122,16 @@ def missing_server_modules() -> list[str]:
     return [m for m in _SERVER_MODULES if importlib.util.find_spec(m) is None]
 
 
+def require_server(model: str) -> None:
+    """A :class:`UsageError` naming the install command unless llama.cpp's server is
+    installed (``model``: the name the user gave, for the message)."""
+    missing = missing_server_modules()
+    if missing:
+        raise UsageError(
+            f"--llm-model={model} needs llama-cpp-python with its server (missing: "
+            f"{', '.join(missing)}); install the local-model extra: {INSTALL}")
+
+
 def server_version() -> str:
     """``llama-cpp-python <version>`` (from its metadata: nothing is imported)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -218,11 +228,7 @@ class LocalServer:
         """Start the server and return once it answers; :class:`UsageError` when the
         extra is missing, :class:`LocalServerError` (with the log's last lines) when
         it does not come up."""
-        missing = missing_server_modules()
-        if missing:
-            raise UsageError(
-                f"--llm-model={self.model.name} needs llama-cpp-python with its server "
-                f"(missing: {', '.join(missing)}); install the local-model extra: {INSTALL}")
+        require_server(self.model.name)
         for attempt in range(3):
             self.port = self._requested_port or _free_port(self.host)
             try:

@@ -109,9 +109,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if state is None:
         return
     llm_items = [item for item in items if item.get_closest_marker("llm") is not None]
-    # every LLM test of the session (under xdist each worker collects them all; under
-    # --llm-shard the whole suite, whose merged report is the gate)
-    state.llm_tests = max(1, len(llm_items))
+    # every LLM test of the session that will run (under xdist each worker collects them
+    # all; under --llm-shard the whole suite, whose merged report is the gate): a test
+    # skipped by a mark takes no share of --llm-session-alpha
+    state.llm_tests = max(1, sum(not _skipped(item) for item in llm_items))
     shard = state.setting("shard")
     if shard is None:
         return
@@ -122,6 +123,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         config.hook.pytest_deselected(items=other)
         drop = set(map(id, other))
         items[:] = [item for item in items if id(item) not in drop]
+
+
+def _skipped(item: pytest.Item) -> bool:
+    """Whether a skip or skipif mark skips ``item`` (as pytest will decide at setup)."""
+    from _pytest.skipping import evaluate_skip_marks
+
+    try:
+        return evaluate_skip_marks(item) is not None
+    except Exception:  # noqa: BLE001 - a broken condition is pytest's to report, at setup
+        return False
 
 
 def _shard(nodeids: list[str], i: int, n: int) -> list[str]:

@@ -107,17 +107,13 @@ class SessionState:
         model = self.setting("model")
         if not is_local(model):
             return None
-        from llmcheck.local import INSTALL, missing_server_modules, resolve
+        from llmcheck.local import require_server, resolve
 
         try:
             local = resolve(model)
+            require_server(model)
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
-        missing = missing_server_modules()
-        if missing:
-            raise pytest.UsageError(
-                f"--llm-model={model} needs llama-cpp-python with its server (missing: "
-                f"{', '.join(missing)}); install the local-model extra: {INSTALL}")
         return local
 
     def local_threads(self) -> int:

@@ -237,11 +237,21 @@ def test_session_alpha_holds_the_whole_session_under_xdist_too(pytester, report,
         def test_deselected():
             pass
 
+        @pytest.mark.skip(reason="skipped tests take no share of the session's alpha")
+        @llmcheck.repeat()
+        def test_skipped():
+            pass
+
+        @pytest.mark.skipif(True, reason="nor do tests a true skipif skips")
+        @llmcheck.repeat()
+        def test_skipped_if():
+            pass
+
         def test_plain():
             pass
     """)
     result = pytester.runpytest("--llm-session-alpha=0.05", "-k", "not deselected", *xdist)
-    result.assert_outcomes(passed=12)
+    result.assert_outcomes(passed=12, skipped=2)
     data = report()
     per_test = 1 - 0.95 ** (1 / 11)
     betas = [t["settings"]["beta"] for t in data["tests"] if t["settings"]["verdict"] ==
