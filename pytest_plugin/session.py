@@ -288,8 +288,14 @@ class SessionState:
 
         marker = item.get_closest_marker("llm")
         assert marker is not None
+        kwargs = dict(marker.kwargs)
+        # a case's own pytest.param(..., marks=pytest.mark.llm(...)) wins over the test's
+        # (pytest lists the function's marks first, so it is never the closest)
+        for case_mark in getattr(getattr(item, "callspec", None), "marks", ()):
+            if case_mark.name == "llm":
+                kwargs.update(case_mark.kwargs)
         try:
-            settings = resolve_test(marker.kwargs, self.resolved, "@pytest.mark.llm",
+            settings = resolve_test(kwargs, self.resolved, "@pytest.mark.llm",
                                     marker.args, session_tests=self.llm_tests)
             warning = getattr(settings.policy(), "warning", None)
         except UsageError as exc:

@@ -38,6 +38,23 @@ def test_decorator_runs_the_body_many_times(pytester, report):
     assert [s["index"] for s in t["samples"]] == list(range(7))
 
 
+def test_a_case_may_set_its_own_required_rate(pytester, report):
+    pytester.makepyfile("""
+        import pytest, llmcheck
+
+        @pytest.mark.parametrize("case", [
+            "plain", pytest.param("strict", marks=pytest.mark.llm(min_pass_rate=0.95))])
+        @llmcheck.repeat(runs=4, min_pass_rate=0.6)
+        def test_cases(case):
+            pass
+    """)
+    pytester.runpytest("--llm-no-early-stop").assert_outcomes(passed=2)
+    tests = by_name(report())
+    assert tests["test_cases[plain]"]["settings"]["min_pass_rate"] == 0.6
+    assert tests["test_cases[strict]"]["settings"]["min_pass_rate"] == 0.95
+    assert tests["test_cases[strict]"]["settings"]["runs"] == 4  # the rest: the test's
+
+
 def test_marker_is_equivalent_to_the_decorator(pytester, report):
     pytester.makepyfile("""
         import pytest, llmcheck
