@@ -14,6 +14,27 @@ import sys
 import time
 
 
+def killing_suite(runs: int, kill_at: int, body: str) -> str:
+    """A test module whose LLM test SIGKILLs the session's local model server before
+    sample ``kill_at`` asks the model (``body``: the sample's lines after that)."""
+    import textwrap
+
+    lines = textwrap.indent(textwrap.dedent(body).strip(), "    ")
+    return f"""
+import os, signal
+import llmcheck
+from pytest_plugin.plugin import SESSION_KEY
+
+@llmcheck.repeat(runs={runs}, min_pass_rate=0.5, early_stop=False, concurrency=1)
+def test_answers(llm, llm_sample, request):
+    if llm_sample.index == {kill_at}:
+        server = request.config.stash[SESSION_KEY].local_server
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait()
+{lines}
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     for flag in ("--model", "--model_alias", "--host", "--port", "--n_ctx", "--n_threads",

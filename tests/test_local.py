@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_llama_server import killing_suite
 
 from llmcheck import local
 from llmcheck.errors import UsageError
@@ -236,19 +237,7 @@ def test_a_session_serves_the_model_and_records_it(pytester, fake_server, gguf, 
 
 def test_a_server_killed_mid_run_gives_errors_not_failures(pytester, fake_server, gguf,
                                                            report):
-    pytester.makepyfile("""
-        import os, signal
-        import llmcheck
-        from pytest_plugin.plugin import SESSION_KEY
-
-        @llmcheck.repeat(runs=8, min_pass_rate=0.5, early_stop=False, concurrency=1)
-        def test_answers(llm, llm_sample, request):
-            if llm_sample.index == 3:
-                server = request.config.stash[SESSION_KEY].local_server
-                os.kill(server.proc.pid, signal.SIGKILL)
-                server.proc.wait()
-            assert llm("Classify the sentiment: I love it").text
-    """)
+    pytester.makepyfile(killing_suite(8, 3, 'assert llm("Classify the sentiment: I love it").text'))
     result = pytester.runpytest(f"--llm-model=gguf:{gguf}", "--llm-retries=1",
                                 "--llm-backoff=0.01")
     test = report()["tests"][0]
