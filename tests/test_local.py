@@ -293,3 +293,24 @@ def test_a_prompt_longer_than_the_context_is_a_usage_error_not_retried():
     assert isinstance(usage, UsageError)
     assert "do not fit the context of 64 tokens of local/smollm2" in str(usage)
     assert "--llm-local-context" in str(usage)
+
+
+def test_an_app_with_its_own_client_reaches_the_local_model_through_llm_endpoint(
+        pytester, fake_server, gguf, report):
+    pytester.makepyfile("""
+        import httpx
+        import llmcheck
+
+        @llmcheck.repeat(runs=3, min_pass_rate=0.5, early_stop=False)
+        def test_app(llm_endpoint):
+            reply = httpx.post(f"{llm_endpoint.base_url}/chat/completions", json={
+                "model": llm_endpoint.model, "temperature": 0.3,
+                "messages": [{"role": "user", "content": "Classify: I love it"}]},
+                headers={"Authorization": f"Bearer {llm_endpoint.api_key}"}, timeout=30)
+            assert reply.status_code == 200, reply.text
+    """)
+    pytester.runpytest(f"--llm-model=gguf:{gguf}").assert_outcomes(passed=1)
+    (test,) = report()["tests"]
+    calls = [c for s in test["samples"] for c in s["calls"]]
+    assert len(calls) == 3 and {c["via"] for c in calls} == {"proxy"}
+    assert all(c["params"]["temperature"] == 0.3 and "seed" in c["params"] for c in calls)

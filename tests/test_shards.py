@@ -71,7 +71,7 @@ def test_merge_refuses_the_same_test_twice_and_mixed_schema_versions(pytester, c
     old = pytester.path / "old.json"
     old.write_text(json.dumps({**data, "schema_version": 4, "tests": []}))
     with pytest.raises(ReportError, match=r"different schema versions: .*\(schema_version "
-                                          r"6\), .*old.json \(schema_version 4\)"):
+                                          r"7\), .*old.json \(schema_version 4\)"):
         merge_reports([one, old])
     assert main(["merge", str(one), "-o", "x.json"]) == 2
     assert "needs two or more reports" in capsys.readouterr().err
