@@ -72,8 +72,11 @@ def page(browser, report_file):
 
 
 def visible_rows(driver, table: str) -> list:
+    """The rows the page's filters show: those without the ``hidden`` attribute (the
+    DOM state the filters set, not selenium's layout-based is_displayed(), which a
+    loaded machine can catch mid-layout: 51 of 60 rows once, in CI)."""
     return [r for r in driver.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr")
-            if r.is_displayed()]
+            if r.get_attribute("hidden") is None]
 
 
 def column(driver, table: str, index: int) -> list[str]:
