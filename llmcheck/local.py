@@ -233,14 +233,14 @@ class LocalServer:
             self.port = self._requested_port or _free_port(self.host)
             try:
                 self._launch()
-                return self
+                break
             except LocalServerError:
                 # another process may have taken the free port between our probe and
                 # the server's bind: try another one (a fixed port is not retried)
                 if self._requested_port or attempt == 2 or \
                         "address already in use" not in self.log_tail().lower():
                     raise
-        return self  # pragma: no cover - the loop returns or raises
+        return self
 
     def _launch(self) -> None:
         fd, name = tempfile.mkstemp(prefix="llmcheck-llama-server-", suffix=".log")

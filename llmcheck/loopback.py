@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from llmcheck.errors import UsageError
 
@@ -247,7 +247,13 @@ _port.__name__ = "port"  # argparse's message: "invalid port value: '99999'"
 __all__ = ["LoopbackServer", "add_listen_arguments"]
 
 
-def serve_until_interrupted(server: LoopbackServer | Any, banner: Callable[[], None], *,
+class Stoppable(Protocol):
+    """A started server: a :class:`LoopbackServer`, or a local model's server."""
+
+    def stop(self) -> None: ...
+
+
+def serve_until_interrupted(server: Stoppable, banner: Callable[[], None], *,
                             until: threading.Event | None = None) -> None:
     """Run a started server until Ctrl-C, SIGTERM or ``until`` is set, then stop it.
     ``banner`` prints what to connect to; SIGTERM is caught before it, since whoever

@@ -85,6 +85,7 @@ class SessionState:
         self.local = self._resolve_local()
         self.local_servers: dict[str, Any] = {}
         self._local_lock = threading.Lock()
+        self._local_failures: dict[str, str] = {}
 
     def _load_scenario(self) -> Any:
         """The simulator's scenario file, read now: a bad one is a usage error before
@@ -151,13 +152,18 @@ class SessionState:
             server = self.local_servers.get(model.name)
             if server is not None:
                 return server
+            failed = self._local_failures.get(model.name)
+            if failed is not None:  # said once in full; not started again for every test
+                pytest.fail(f"the local model server for {model.name} did not start earlier "
+                            f"in this session: {failed.splitlines()[0]}", pytrace=False)
             server = LocalServer(model, context=self.setting("local_context"),
                                  threads=self.local_threads())
             server.on_exit = client.stop_calls  # every later call fails at once, saying why
             try:
                 server.start()
             except LocalServerError as exc:
-                raise pytest.UsageError(str(exc)) from None
+                self._local_failures[model.name] = str(exc)
+                pytest.fail(str(exc), pytrace=False)
             client.register_free_model(server.litellm_model)
             self.local_servers[model.name] = server
             return server

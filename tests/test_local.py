@@ -314,3 +314,14 @@ def test_an_app_with_its_own_client_reaches_the_local_model_through_llm_endpoint
     calls = [c for s in test["samples"] for c in s["calls"]]
     assert len(calls) == 3 and {c["via"] for c in calls} == {"proxy"}
     assert all(c["params"]["temperature"] == 0.3 and "seed" in c["params"] for c in calls)
+
+
+def test_a_server_that_fails_to_start_errors_the_tests_with_its_log_not_our_traceback(
+        pytester, fake_server, gguf):
+    fake_server.setenv("FAKE_LLAMA", "crash")
+    pytester.makepyfile(test_a=SUITE, test_b=SUITE)
+    result = pytester.runpytest(f"--llm-model=gguf:{gguf}")
+    result.assert_outcomes(errors=2)
+    out = result.stdout.str()
+    assert "tensor data is not within bounds" in out and "exited with status 1" in out
+    assert "session.py" not in out and "Traceback" not in out
