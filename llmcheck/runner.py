@@ -11,16 +11,19 @@ nothing about pytest: the plugin hands it a body and settings and gets back a
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import concurrent.futures as cf
 import contextvars
 import hashlib
 import inspect
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from llmcheck import context, stats
@@ -121,6 +124,8 @@ class SampleRunner:
         self._started = time.perf_counter()
         self._stop_launching = False
         self._interrupted = False
+        self._ctrl_c = False
+        """Ctrl-C arrived while sampling (see :meth:`_on_sigint`)."""
         self._fatal: BaseException | None = None
         self._budget_reason: str | None = None
 
@@ -212,7 +217,12 @@ class SampleRunner:
     def _finish(self, sample: SampleRecord, in_flight: int) -> None:
         """Record a finished sample, then count every sample that is now next in index
         order, asking the policy after each: the verdict depends on the outcomes in
-        index order only, never on which sample happened to finish first."""
+        index order only, never on which sample happened to finish first.
+
+        After Ctrl-C nothing more is recorded (a sample it cut into is no evidence),
+        and a KeyboardInterrupt that a finalizer swallowed is raised here instead."""
+        if self._ctrl_c:
+            raise KeyboardInterrupt
         t = self._tally
         t.samples[sample.index] = sample
         # With early stopping the verdict is frozen at the deciding sample; without it,
@@ -246,6 +256,7 @@ class SampleRunner:
     def run(self) -> TestRecord:
         """Run the samples and return the record. Re-raises non-sample exceptions
         (KeyboardInterrupt, pytest's skip/exit) after recording what finished."""
+        previous = self._note_ctrl_c()
         try:
             if self.is_async:
                 asyncio.run(self._schedule_async())
@@ -253,13 +264,42 @@ class SampleRunner:
                 self._schedule_inline()
             else:
                 self._schedule_threads()
+            if self._ctrl_c:  # dropped by a finalizer after the last sample
+                raise KeyboardInterrupt
             if self._fatal is not None:
                 raise self._fatal
         except KeyboardInterrupt:
             self._interrupted = True
             self._stop_everything()
             raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         return self.record()
+
+    def _note_ctrl_c(self) -> Any:
+        """While sync samples run, Ctrl-C is noted as well as raised: Python raises
+        KeyboardInterrupt wherever the main thread happens to be, and when that is a
+        finalizer (a ``__del__``, a weakref callback: measured, 1 Ctrl-C in 25 during
+        litellm calls) the interpreter prints it and drops it, and the run went on to
+        its last sample. Noted, it stops the run at the next finished sample. Returns
+        the handler to restore, or None when the handler is not Python's default (the
+        user's own, asyncio's) or this is not the main thread."""
+        if self.is_async or threading.current_thread() is not threading.main_thread():
+            return None
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            return None
+        signal.signal(signal.SIGINT, self._on_sigint)
+        return previous
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        self._ctrl_c = True
+        self._stop_launching = True
+        # stop the model calls from another thread: a lock taken here could be held by
+        # the very code this handler interrupted
+        _thread.start_new_thread(self._stop_everything, ())
+        raise KeyboardInterrupt
 
     def _stop_everything(self) -> None:
         self._stop_launching = True
