@@ -13,6 +13,7 @@ import functools
 import inspect
 import random
 import sys
+from types import TracebackType
 from typing import Any
 
 import pytest
@@ -98,8 +99,29 @@ def stop_model_calls() -> None:
         client.stop_calls("interrupted (Ctrl-C)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before the terminal reporter renders the traceback
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
     stop_model_calls()
+    exc: BaseException | None = excinfo.value
+    while exc is not None:
+        mend_line_numbers(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
+
+
+def mend_line_numbers(tb: TracebackType | None) -> None:
+    """Give every traceback entry a line number. On Python 3.11 a signal can land on
+    an instruction that has none (``tb_lineno`` is None: measured, 1 Ctrl-C in 40
+    on a loaded CI machine), and pytest's rendering of the KeyboardInterrupt then
+    dies with a TypeError, so Ctrl-C exited 1 without pytest's summary instead of 2.
+    Such an entry is replaced by one pointing at its frame's current line (with no
+    instruction offset, so no column range is looked up for it either)."""
+    while tb is not None and tb.tb_next is not None:
+        nxt = tb.tb_next
+        if nxt.tb_lineno is None:  # type: ignore[comparison-overlap]
+            frame = nxt.tb_frame
+            line = frame.f_lineno or frame.f_code.co_firstlineno
+            tb.tb_next = TracebackType(nxt.tb_next, frame, -1, line)
+        tb = tb.tb_next
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
