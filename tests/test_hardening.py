@@ -261,6 +261,83 @@ def test_ctrl_c_stops_retries_and_the_process_exits(pytester):
     assert data["interrupted"] is True
 
 
+def test_ctrl_c_that_lands_in_a_finalizer_still_stops_the_run(pytester, report):
+    # Python raises KeyboardInterrupt wherever the main thread is; inside a __del__ it
+    # is printed and dropped ("Exception ignored in"). Seen in CI during a litellm call:
+    # the session went on to its 500th sample and exited 0.
+    pytester.makepyfile("""
+        import os, signal
+        import llmcheck
+
+        class Finalized:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(10000):  # the handler runs in here, and raises in here
+                    pass
+
+        @llmcheck.repeat(runs=40, min_pass_rate=0.5, verdict="threshold", early_stop=False,
+                         concurrency=1)
+        def test_slow(llm_sample):
+            if llm_sample.index == 3:
+                Finalized()
+    """)
+    result = pytester.runpytest_subprocess()
+    assert "Exception ignored" in result.stdout.str() + result.stderr.str()  # it was dropped
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    t = by_name(report())["test_slow"]
+    # the sample Ctrl-C cut into is no evidence: it is not recorded
+    assert t["run"] == 3 and t["interrupted"] is True
+    assert t["verdict"]["stop_reason"] == "interrupted after 3 of 40 samples"
+
+
+def test_ctrl_c_whose_traceback_has_no_line_number_exits_2_with_the_summary(pytester):
+    # On Python 3.11 a signal can land on an instruction without a line number; pytest's
+    # rendering of that KeyboardInterrupt died with a TypeError and the run exited 1.
+    test = """
+        import sys, types
+
+        def test_stop():
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as exc:
+                # an entry as CPython makes it: an instruction with no line number
+                code = sys._getframe().f_code
+                offset = next(start for start, _, line in code.co_lines() if line is None)
+                exc.__traceback__.tb_next = types.TracebackType(None, sys._getframe(),
+                                                                offset, -1)
+                assert exc.__traceback__.tb_next.tb_lineno is None
+                raise
+    """
+    pytester.makepyfile(test)
+    without = pytester.runpytest_subprocess("-p", "no:llmcheck")
+    assert without.ret == 1 and "TypeError" in without.stderr.str()  # pytest's own crash
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert "TypeError" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt*", "*no tests ran*"])
+
+
+def test_the_runner_restores_the_sigint_handler(monkeypatch):
+    import signal
+
+    from llmcheck.runner import RunSpec, SampleRunner
+    from llmcheck.settings import resolve_test, session_defaults
+
+    seen = []
+    settings = resolve_test({"runs": 2, "concurrency": 1}, session_defaults())
+    runner = SampleRunner(lambda: seen.append(signal.getsignal(signal.SIGINT)),
+                          RunSpec("t", settings))
+    runner.run()
+    assert seen == [runner._on_sigint] * 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # a handler of the user's own is left alone
+    mine = lambda signum, frame: None  # noqa: E731
+    monkeypatch.setattr(signal, "getsignal", lambda _: mine)
+    seen.clear()
+    SampleRunner(lambda: seen.append(1), RunSpec("t", settings)).run()
+    assert seen == [1, 1]
+
+
 def test_a_bad_scenario_file_is_a_usage_error_before_any_test_runs(pytester):
     pytester.makepyfile("""
         import llmcheck
