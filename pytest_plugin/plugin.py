@@ -103,15 +103,17 @@ def stop_model_calls() -> None:
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
     stop_model_calls()
     exc: BaseException | None = excinfo.value
-    while exc is not None:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:  # a chain may loop back on itself
+        seen.add(id(exc))
         mend_line_numbers(exc.__traceback__)
         exc = exc.__cause__ or exc.__context__
 
 
 def mend_line_numbers(tb: TracebackType | None) -> None:
     """Give every traceback entry a line number. On Python 3.11 a signal can land on
-    an instruction that has none (``tb_lineno`` is None: measured, 1 Ctrl-C in 40
-    on a loaded CI machine), and pytest's rendering of the KeyboardInterrupt then
+    an instruction that has none (``tb_lineno`` is None; seen in CI, a session
+    interrupted while its local model started), and pytest's rendering of the KeyboardInterrupt then
     dies with a TypeError, so Ctrl-C exited 1 without pytest's summary instead of 2.
     Such an entry is replaced by one pointing at its frame's current line (with no
     instruction offset, so no column range is looked up for it either)."""
