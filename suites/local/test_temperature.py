@@ -1,11 +1,12 @@
 """The same test at three temperatures: the pass rate falls as the temperature rises.
 
-The answer must name Paris. Measured over 400 answers each: 1.00 at temperature 0.0
-(every answer the same), 0.94 at 0.7 (95% interval 0.91-0.96) and 0.73 at 1.2
-(0.68-0.77). Against the required 0.85 the first two pass and 1.2 fails: an xfail.
-(At a required 0.8 a rate of 0.73 sits too close to the sequential test's lower
-indifference point, 0.75, and passed one session in our trials.) It is not strict:
-a session that draws a lucky run at 1.2 is not an error in the suite."""
+The answer must name Paris. Measured: 1.00 at temperature 0.0 (every answer the
+same) and 0.94 at 0.7 (400 answers; 95% interval 0.91-0.96); 0.77 at 1.2 (1043 of
+1350 answers in 10 sessions, 0.75-0.79; one 400-answer session gave 0.73). Against
+the required 0.85 the first two pass and 1.2 fails: an xfail. (At a required 0.8 the
+rate at 1.2 sits inside the sequential test's indifference zone, 0.75-0.85, and
+passed one session in our trials.) It is not strict: a session that draws a lucky
+run at 1.2 is not an error in the suite."""
 
 from __future__ import annotations
 
