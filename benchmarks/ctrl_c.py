@@ -1,14 +1,16 @@
 """Ctrl-C at a random moment: does every session stop, say so and exit 2?
 
-    python benchmarks/ctrl_c.py [--sessions 40] [--window 5] [--model local/smollm2]
+    python benchmarks/ctrl_c.py [--sessions 40] [--window 6] [--model local/smollm2]
     python benchmarks/ctrl_c.py --smoke
 
-Each session is a real ``pytest`` process running two LLM tests (concurrency 1 and 4,
-300 samples each, calls through litellm to the built-in simulator, or to ``--model``);
-SIGINT arrives after a delay drawn uniformly from [0, window] s after pytest has
-collected the tests (so while the model or simulator starts, during sampling, or
-between tests; earlier, pytest is still importing its plugins, and a Ctrl-C there ends
-it by SIGINT, as it does any Python program). A session is
+Each session is a real ``pytest`` process running three LLM tests (concurrency 1, 4
+in threads and 4 on the event loop; 120 samples each, calls through litellm to the
+built-in simulator, or to ``--model``); SIGINT arrives after a delay drawn uniformly
+from [0, window] s after pytest has collected the tests (so while the model or
+simulator starts, during sampling, or between tests; sessions run one test in turn,
+or all three; earlier, pytest is still
+importing its plugins, and a Ctrl-C there ends it by SIGINT, as it does any Python
+program). A session is
 clean when pytest exits 2 (interrupted) within 30 s of the signal, prints no
 "Exception ignored" (a KeyboardInterrupt Python dropped, so the run went on) and no
 TypeError or INTERNALERROR (pytest failing to render the interrupt), and, once
@@ -39,15 +41,20 @@ from pathlib import Path
 SUITE = """
 import llmcheck
 
-@llmcheck.repeat(runs=300, min_pass_rate=0.5, verdict="threshold", early_stop=False,
+@llmcheck.repeat(runs=120, min_pass_rate=0.5, verdict="threshold", early_stop=False,
                  concurrency=1)
 def test_inline(llm):
     llm("Say hi.", max_tokens=4)
 
-@llmcheck.repeat(runs=300, min_pass_rate=0.5, verdict="threshold", early_stop=False,
+@llmcheck.repeat(runs=120, min_pass_rate=0.5, verdict="threshold", early_stop=False,
                  concurrency=4)
 def test_threads(llm):
     llm("Say hi.", max_tokens=4)
+
+@llmcheck.repeat(runs=120, min_pass_rate=0.5, verdict="threshold", early_stop=False,
+                 concurrency=4)
+async def test_async(llm):
+    await llm.acall("Say hi.", max_tokens=4)
 """
 
 
@@ -67,8 +74,16 @@ def llama_servers(marker: str) -> list[int]:
     return pids
 
 
-def one_session(folder: Path, delay: float, model: str | None) -> dict[str, object]:
+SELECTIONS = ("test_inline", "test_threads", "test_async", "all")
+"""Session i runs one of these in turn (all: the three in a row, so Ctrl-C may also
+land between tests)."""
+
+
+def one_session(folder: Path, delay: float, model: str | None,
+                selection: str = "all") -> dict[str, object]:
     args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+    if selection != "all":
+        args += ["-k", selection]
     marker = str(folder)
     if model and model.startswith("local/"):
         from llmcheck import local
@@ -108,7 +123,9 @@ def one_session(folder: Path, delay: float, model: str | None) -> dict[str, obje
     text = b"".join(lines).decode(errors="replace")
     report = folder / "reports" / "llmcheck.json"
     began = report.exists()
-    interrupted = began and json.loads(report.read_text()).get("interrupted") is True
+    data = json.loads(report.read_text()) if began else {}
+    interrupted = data.get("interrupted") is True
+    cut = [t["nodeid"].split("::")[-1] for t in data.get("tests", []) if t.get("interrupted")]
     time.sleep(0.5)  # the server's SIGTERM, then SIGKILL, is the plugin's to send
     left = llama_servers(marker)
     for pid in left:
@@ -122,14 +139,15 @@ def one_session(folder: Path, delay: float, model: str | None) -> dict[str, obje
         ("server left", bool(left)),
     ) if bad]
     return {"delay": delay, "rc": proc.returncode, "took": took, "problems": problems,
-            "began": began}
+            "began": began, "cut": cut[0] if cut else "-"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=40)
-    parser.add_argument("--window", type=float, default=5.0,
-                        help="SIGINT after U(0, window) seconds (default 5)")
+    parser.add_argument("--window", type=float, default=6.0,
+                        help="SIGINT after U(0, window) seconds (default 6: about as long "
+                        "as one test takes against the simulator)")
     parser.add_argument("--model", default=None,
                         help="e.g. local/smollm2 (default: the built-in simulator)")
     parser.add_argument("--seed", type=int, default=1)
@@ -143,17 +161,21 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="llmcheck-ctrl-c-") as tmp:
             folder = Path(tmp)
             (folder / "test_ctrl_c.py").write_text(SUITE)
-            result = one_session(folder, rng.uniform(0, opts.window), opts.model)
+            result = one_session(folder, rng.uniform(0, opts.window), opts.model,
+                                 SELECTIONS[i % len(SELECTIONS)])
         results.append(result)
-        print(f"{i:3d}  SIGINT at {result['delay']:.2f} s  exit {result['rc']}  "
+        print(f"{i:3d}  SIGINT at {result['delay']:5.2f} s  in {result['cut']:<12}  "
+              f"exit {result['rc']}  "
               f"{result['took']:.2f} s  {', '.join(result['problems']) or 'clean'}",
               flush=True)
     clean = sum(not r["problems"] for r in results)
     problems = Counter(p for r in results for p in r["problems"])
     took = [r["took"] for r in results if r["took"] != float("inf")]
+    where = Counter(str(r["cut"]) for r in results)
     print(f"\n{clean}/{len(results)} sessions clean "
           f"({sum(bool(r['began']) for r in results)} interrupted while sampling); "
           f"exit after SIGINT: median {statistics.median(took):.2f} s, max {max(took):.2f} s")
+    print("  interrupted in: " + ", ".join(f"{k} {v}" for k, v in sorted(where.items())))
     for problem, count in problems.most_common():
         print(f"  {problem}: {count}")
     if not opts.smoke and clean < len(results):

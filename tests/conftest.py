@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 # In-process pytester runs restore sys.modules afterwards, so anything first
@@ -26,6 +27,13 @@ from llmcheck.client import import_litellm
 import_litellm()
 
 pytest_plugins = ["pytester"]
+
+# A shell without job control starts background commands with SIGINT ignored, and
+# children inherit that (measured: a `.ci/run` started as `(... &)` failed every Ctrl-C
+# test, their pytest children never saw the signal). The Ctrl-C tests need it
+# delivered: take it back, so this process and its children get Python's default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -317,25 +317,33 @@ def test_ctrl_c_whose_traceback_has_no_line_number_exits_2_with_the_summary(pyte
     result.stdout.fnmatch_lines(["*KeyboardInterrupt*", "*no tests ran*"])
 
 
-def test_the_runner_restores_the_sigint_handler(monkeypatch):
+def test_the_runner_restores_the_sigint_handler():
     import signal
 
     from llmcheck.runner import RunSpec, SampleRunner
     from llmcheck.settings import resolve_test, session_defaults
 
-    seen = []
     settings = resolve_test({"runs": 2, "concurrency": 1}, session_defaults())
-    runner = SampleRunner(lambda: seen.append(signal.getsignal(signal.SIGINT)),
-                          RunSpec("t", settings))
-    runner.run()
-    assert seen == [runner._on_sigint] * 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    # a handler of the user's own is left alone
-    mine = lambda signum, frame: None  # noqa: E731
-    monkeypatch.setattr(signal, "getsignal", lambda _: mine)
-    seen.clear()
-    SampleRunner(lambda: seen.append(1), RunSpec("t", settings)).run()
-    assert seen == [1, 1]
+    seen = []
+
+    def body():
+        seen.append(signal.getsignal(signal.SIGINT))
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        runner = SampleRunner(body, RunSpec("t", settings))
+        runner.run()
+        assert seen == [runner._on_sigint] * 2
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        # a handler of the user's own is left alone
+        mine = lambda signum, frame: None  # noqa: E731
+        signal.signal(signal.SIGINT, mine)
+        seen.clear()
+        SampleRunner(body, RunSpec("t", settings)).run()
+        assert seen == [mine, mine]
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_a_bad_scenario_file_is_a_usage_error_before_any_test_runs(pytester):
