@@ -228,8 +228,16 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     try:
         record = runner.run()
     except KeyboardInterrupt:
-        state.add_partial(runner.record())
-        raise
+        partial = runner.record()
+        state.add_partial(partial)
+        if pyfuncitem.config.option.fulltrace:
+            raise
+        # Where Ctrl-C landed (deep in threading, asyncio or litellm) is all pytest
+        # would show, after parsing every source file of that traceback (seconds, and
+        # its chained CancelledErrors, under asyncio); which test stopped, and how far
+        # it got, is what the user needs. --full-trace keeps the original.
+        raise KeyboardInterrupt(f"{pyfuncitem.nodeid} interrupted after {partial.run} of "
+                                f"{settings.runs} samples") from None
     except UsageError as exc:
         broken = str(exc)  # failed outside this block, so it is shown once, unchained
     finally:

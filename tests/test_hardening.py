@@ -31,6 +31,12 @@ def test_a_test_interrupted_before_any_sample_finished_has_no_verdict(pytester, 
     assert t["verdict"]["outcome"] == "interrupted"
     assert "interrupted before any sample finished" in t["verdict"]["reason"]
     result.stdout.fnmatch_lines(["*test_stopped*0/5*INTERRUPTED*"])
+    # pytest's Ctrl-C line names the test and how far it got, not a frame in the runner
+    result.stdout.fnmatch_lines(["*: KeyboardInterrupt: *.py::test_stopped "
+                                 "interrupted after 0 of 5 samples"])
+    full = pytester.runpytest_subprocess("--full-trace")  # the original, in full
+    full.stdout.fnmatch_lines(["*raise KeyboardInterrupt*"])
+    assert "interrupted after 0 of 5" not in full.stdout.str()
     assert "FAIL" not in result.stdout.str().split("llmcheck pass rates")[1]
 
 
