@@ -139,7 +139,7 @@ def one_session(folder: Path, delay: float, model: str | None,
         ("server left", bool(left)),
     ) if bad]
     return {"delay": delay, "rc": proc.returncode, "took": took, "problems": problems,
-            "began": began, "cut": cut[0] if cut else "-"}
+            "began": began, "cut": cut[0] if cut else "-", "output": text}
 
 
 def main() -> None:
@@ -151,6 +151,8 @@ def main() -> None:
     parser.add_argument("--model", default=None,
                         help="e.g. local/smollm2 (default: the built-in simulator)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="write the output of every session that was not clean here")
     parser.add_argument("--smoke", action="store_true", help="two sessions: that it runs")
     opts = parser.parse_args()
     if opts.smoke:
@@ -164,6 +166,9 @@ def main() -> None:
             result = one_session(folder, rng.uniform(0, opts.window), opts.model,
                                  SELECTIONS[i % len(SELECTIONS)])
         results.append(result)
+        if result["problems"] and opts.keep is not None:
+            opts.keep.mkdir(parents=True, exist_ok=True)
+            (opts.keep / f"session-{i}.txt").write_text(str(result["output"]))
         print(f"{i:3d}  SIGINT at {result['delay']:5.2f} s  in {result['cut']:<12}  "
               f"exit {result['rc']}  "
               f"{result['took']:.2f} s  {', '.join(result['problems']) or 'clean'}",

@@ -46,6 +46,8 @@ PACKAGED = {
 """``local/NAME`` -> (import package, GGUF file inside it, distribution to install)."""
 
 DEFAULT_CONTEXT = 2048
+STOP_GRACE = 10.0
+"""Seconds a stopped server has to exit after SIGTERM before it is killed."""
 """Tokens of context the server is started with (``--llm-local-context``)."""
 
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context",
@@ -291,14 +293,14 @@ class LocalServer:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, *, keep_log: bool = False) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 10 s); idempotent."""
+        """Stop the server (SIGTERM, then SIGKILL after :data:`STOP_GRACE` s); idempotent."""
         with self._lock:
             self._stopping = True
             proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(10)
+                proc.wait(STOP_GRACE)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
