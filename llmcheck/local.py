@@ -46,9 +46,9 @@ PACKAGED = {
 """``local/NAME`` -> (import package, GGUF file inside it, distribution to install)."""
 
 DEFAULT_CONTEXT = 2048
+"""Tokens of context the server is started with (``--llm-local-context``)."""
 STOP_GRACE = 10.0
 """Seconds a stopped server has to exit after SIGTERM before it is killed."""
-"""Tokens of context the server is started with (``--llm-local-context``)."""
 
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context",
                    "pydantic_settings")

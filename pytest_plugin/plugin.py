@@ -113,8 +113,9 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
 def mend_line_numbers(tb: TracebackType | None) -> None:
     """Give every traceback entry a line number. On Python 3.11 a signal can land on
     an instruction that has none (``tb_lineno`` is None; seen in CI, a session
-    interrupted while its local model started), and pytest's rendering of the KeyboardInterrupt then
-    dies with a TypeError, so Ctrl-C exited 1 without pytest's summary instead of 2.
+    interrupted while its local model started), and pytest's rendering of the
+    KeyboardInterrupt then dies with a TypeError, so Ctrl-C exited 1 without pytest's
+    summary instead of 2.
     Such an entry is replaced by one pointing at its frame's current line (with no
     instruction offset, so no column range is looked up for it either)."""
     while tb is not None and tb.tb_next is not None:
