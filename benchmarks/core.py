@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tabulate import tabulate  # noqa: E402
 
-from llmcheck.runner import RunSpec, SampleRunner  # noqa: E402
-from llmcheck.settings import resolve_test, session_defaults  # noqa: E402
+from llmcheck.config.settings import resolve_test, session_defaults  # noqa: E402
+from llmcheck.core.runner import RunSpec, SampleRunner  # noqa: E402
 
 
 def _runner(body, runs: int, concurrency: int) -> SampleRunner:
@@ -183,7 +183,7 @@ def test_first(llm):
 """
 PRELOAD_CONFTEST = """
 import threading
-from llmcheck.client import import_litellm
+from llmcheck.model.client import import_litellm
 
 _started = []
 

@@ -3,7 +3,7 @@ remove the bias of the raw rate?
 
 For each verdict policy that may stop early (threshold N=20, interval N=60, sequential at
 its defaults; min_pass_rate 0.9 for all) and each true rate p, seeded runs go through the
-real :class:`~llmcheck.runner.SampleRunner` at concurrency 4, with async bodies whose
+real :class:`~llmcheck.core.runner.SampleRunner` at concurrency 4, with async bodies whose
 outcome comes from the sample's own seed and whose failures take three times longer than
 passes (so samples finish out of index order). Each run's ``record.interval`` (the
 stopping-exact interval) and ``record.estimate`` (Whitehead's bias-adjusted rate) are
@@ -33,9 +33,10 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llmcheck import seeded, stats  # noqa: E402  (after the sys.path fix above)
-from llmcheck.runner import RunSpec, SampleRunner  # noqa: E402
-from llmcheck.settings import resolve_test, session_defaults  # noqa: E402
+from llmcheck import stats  # noqa: E402
+from llmcheck.core import seeded  # noqa: E402  (after the sys.path fix above)
+from llmcheck.config.settings import resolve_test, session_defaults  # noqa: E402
+from llmcheck.core.runner import RunSpec, SampleRunner  # noqa: E402
 
 DESIGNS: tuple[tuple[str, dict[str, object]], ...] = (
     ("threshold", {"verdict": "threshold", "runs": 20, "min_pass_rate": 0.9}),

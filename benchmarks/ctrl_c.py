@@ -86,7 +86,7 @@ def one_session(folder: Path, delay: float, model: str | None,
         args += ["-k", selection]
     marker = str(folder)
     if model and model.startswith("local/"):
-        from llmcheck import local
+        from llmcheck.model import local
 
         link = folder / "model.gguf"  # a path of its own: this session's server is told apart
         link.symlink_to(local.resolve(model).path)

@@ -24,8 +24,8 @@ import time
 import numpy as np
 from tabulate import tabulate
 
-from llmcheck import gate
-from llmcheck.gate import Counts, compare
+from llmcheck.gate import compare as gate
+from llmcheck.gate.compare import Counts, compare
 
 SIZES = [(20, 20), (100, 20), (40, 40), (200, 40), (93, 93), (465, 93)]
 DROPS = [(0.95, 0.90), (0.95, 0.80), (0.90, 0.80), (0.90, 0.70)]
@@ -60,7 +60,7 @@ def simulated(n_b: int, n_h: int, p0: float, p1: float, test: str, runs: int,
 def early_stopped(rate: float, rng: np.random.Generator) -> tuple[int, int]:
     """The counts of one run under the default policy, stopped once settled."""
     from llmcheck import stats
-    from llmcheck.settings import resolve_test, session_defaults
+    from llmcheck.config.settings import resolve_test, session_defaults
 
     settings = resolve_test({}, session_defaults())
     policy = stats.make_policy(settings.verdict, min_pass_rate=settings.min_pass_rate,

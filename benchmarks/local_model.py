@@ -1,6 +1,6 @@
 """llmcheck against a real model: SmolLM2-135M-Instruct on the CPU (needs llmcheck[local]).
 
-Two measurements, each through the real :class:`~llmcheck.runner.SampleRunner` and
+Two measurements, each through the real :class:`~llmcheck.core.runner.SampleRunner` and
 llmcheck's model client, against the llama.cpp server llmcheck starts::
 
     python benchmarks/local_model.py throughput [--samples 60] [--repeats 3]
@@ -37,10 +37,11 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llmcheck import checks, local, stats  # noqa: E402
-from llmcheck.client import LLMClient, ModelConfig, ModelSession, register_free_model  # noqa: E402
-from llmcheck.runner import RunSpec, SampleRunner  # noqa: E402
-from llmcheck.settings import resolve_test, session_defaults  # noqa: E402
+from llmcheck import checks, stats  # noqa: E402
+from llmcheck.model import local  # noqa: E402
+from llmcheck.config.settings import resolve_test, session_defaults  # noqa: E402
+from llmcheck.core.runner import RunSpec, SampleRunner  # noqa: E402
+from llmcheck.model.client import LLMClient, ModelConfig, ModelSession, register_free_model  # noqa: E402
 
 PROMPT = "What is the capital of France? Answer with one word."
 PARAMS = {"temperature": 1.0, "max_tokens": 8}
@@ -238,7 +239,7 @@ def xdist(samples: int, repeats: int) -> None:
             sys.exit(f"pytest {' '.join(extra)} failed:\n{done.stdout[-3000:]}")
         return time.perf_counter() - t0
 
-    shared = subprocess.Popen([sys.executable, "-m", "llmcheck.cli", "serve", "--gguf",
+    shared = subprocess.Popen([sys.executable, "-m", "llmcheck.cli.main", "serve", "--gguf",
                                "local/smollm2", "--port", "0"], stdout=subprocess.PIPE, text=True)
     url = re.search(r"(http://\S+)", shared.stdout.readline()).group(1)
     times: dict[str, list[float]] = {"no xdist (1 server, all cores)": [],

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tabulate import tabulate  # noqa: E402
 
 import llmcheck  # noqa: E402
-from llmcheck.records import (  # noqa: E402
+from llmcheck.records.schema import (  # noqa: E402
     CallRecord,
     CheckResult,
     SampleRecord,
@@ -41,8 +41,8 @@ from llmcheck.records import (  # noqa: E402
     now,
     save_session,
 )
-from llmcheck.report_html import render_html  # noqa: E402
-from llmcheck.report_md import render_markdown  # noqa: E402
+from llmcheck.reports.html import render_html  # noqa: E402
+from llmcheck.reports.markdown import render_markdown  # noqa: E402
 
 TIME_TARGET = 5.0
 HTML_TARGET = 10 * 1024 * 1024

@@ -4,7 +4,7 @@
     against a required 0.9 (margin 0.05, so every test is exactly at the rate the
     policy must pass), resolved with session_alpha=0.05 over 30 tests: the share
     of sessions that FAIL at least one test, beside the exact figure
-    (``llmcheck.records.false_fail_chance``) and the same without session alpha.
+    (``llmcheck.records.schema.false_fail_chance``) and the same without session alpha.
     Power: the same sessions with one test degraded to 0.75. Cost: samples per
     test at 0.95 with and without session alpha.
 (b) A/A: one 30-test suite with fixed true rates spread around the required 0.9,
@@ -14,7 +14,7 @@
     policy's operating characteristic and the bound its error rates imply. For
     the default policy (sequential) and for threshold at runs=20.
 
-Every test is run by :class:`~llmcheck.runner.SampleRunner` itself. A body
+Every test is run by :class:`~llmcheck.core.runner.SampleRunner` itself. A body
 decides its outcome from its sample's seed (a seeded, deterministic model), so
 a run is reproducible and a fresh session seed draws fresh samples. Most runs
 use sync bodies at concurrency 1 (run inline, the fastest); every tenth session
@@ -44,10 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tabulate import tabulate  # noqa: E402
 
-from llmcheck import seeded  # noqa: E402
-from llmcheck.records import TestSettings, false_fail_chance  # noqa: E402
-from llmcheck.runner import RunSpec, SampleRunner  # noqa: E402
-from llmcheck.settings import Resolved, resolve_test, session_defaults  # noqa: E402
+from llmcheck.core import seeded  # noqa: E402
+from llmcheck.config.settings import Resolved, resolve_test, session_defaults  # noqa: E402
+from llmcheck.core.runner import RunSpec, SampleRunner  # noqa: E402
+from llmcheck.records.schema import TestSettings, false_fail_chance  # noqa: E402
 from llmcheck.stats import binomial_test  # noqa: E402
 from llmcheck.stats.policies import stopping_run_oc  # noqa: E402
 

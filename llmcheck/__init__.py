@@ -17,18 +17,18 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "llmcheck.decorator": ("repeat", "faults"),
+    "llmcheck.core.decorator": ("repeat", "faults"),
     "llmcheck.injection.catalogue": ("FaultPlan",),
     "llmcheck.injection.inprocess": ("inject",),
-    "llmcheck.context": ("current_sample", "SampleContext"),
+    "llmcheck.core.context": ("current_sample", "SampleContext"),
     "llmcheck.errors": ("LLMCheckError", "UsageError", "InfrastructureError", "ReportError",
                         "LLMCheckWarning"),
-    "llmcheck.records": ("SampleRecord", "TestRecord", "TestSettings", "SessionRecord",
+    "llmcheck.records.schema": ("SampleRecord", "TestRecord", "TestSettings", "SessionRecord",
                          "load_session", "load_report"),
     "llmcheck.stats": ("wilson_interval", "clopper_pearson_interval", "pass_at_k",
                        "pass_hat_k"),
-    "llmcheck.completion": ("Completion", "ToolCall"),
-    "llmcheck.client": ("ModelCallError", "CallsStopped"),
+    "llmcheck.model.completion": ("Completion", "ToolCall"),
+    "llmcheck.model.client": ("ModelCallError", "CallsStopped"),
     "llmcheck.checks": (
         "assert_schema", "assert_json", "assert_matches", "assert_not_matches",
         "assert_contains", "assert_length", "assert_starts_with", "assert_ends_with",

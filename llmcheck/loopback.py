@@ -1,6 +1,6 @@
 """A small aiohttp server run from a background thread: the lifecycle shared by the
 simulator (:class:`llmcheck.simulator.SimulatorServer`) and the fault proxy
-(:class:`llmcheck.injection.proxy.FaultProxy`).
+(:class:`llmcheck.model.proxy.FaultProxy`).
 
 :class:`LoopbackServer` binds a socket in the caller's thread (so a bad host or a
 busy port is a :class:`~llmcheck.errors.UsageError` at once), then runs its own

@@ -8,7 +8,7 @@ passes through :func:`scrub` on its way out:
   records' base class scrubs every string field, so messages, tracebacks,
   call errors, the JSON report and the journal (written from records) are
   clean, as is the terminal summary (rendered from records);
-- every cached answer (:class:`~llmcheck.cache.ResponseCache` scrubs what it
+- every cached answer (:class:`~llmcheck.model.cache.ResponseCache` scrubs what it
   stores);
 - the plugin's own failure and usage-error lines.
 

@@ -888,7 +888,7 @@ def draw(strategy: st.SearchStrategy[Any], *, seed: int | None = None) -> Any:
     about a millisecond. It is not meant to be called inside a running ``@given``.
     """
     if seed is None:
-        from llmcheck.context import current_sample
+        from llmcheck.core.context import current_sample
 
         ctx = current_sample()
         if ctx is None:

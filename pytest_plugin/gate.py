@@ -2,7 +2,7 @@
 
 At startup the baseline (or a report) is read, so a missing or broken file is a
 usage error before any sample is spent. When the test loop is over, the session's
-records are compared with it (:func:`llmcheck.gate.compare`) and the comparison is
+records are compared with it (:func:`llmcheck.gate.compare.compare`) and the comparison is
 printed at the end of the terminal summary, regressions in red. With
 ``--llm-fail-on-regression`` a regression fails the session the way pytest-cov
 fails one under its coverage threshold: the ``pytest_runtestloop`` wrapper adds
@@ -37,9 +37,9 @@ def register(config: pytest.Config, state: Any) -> None:
 
 class GatePlugin:
     def __init__(self, config: pytest.Config, state: Any, baseline: str) -> None:
-        from llmcheck.baseline import load_counts
         from llmcheck.errors import LLMCheckError
-        from llmcheck.render import printable
+        from llmcheck.gate.baseline import load_counts
+        from llmcheck.reports.terminal import printable
 
         self.state = state
         self.path = Path(config.invocation_params.dir) / baseline
@@ -50,7 +50,7 @@ class GatePlugin:
         self.result: Any = None
 
     def compare(self) -> Any:
-        from llmcheck.gate import Counts, compare
+        from llmcheck.gate.compare import Counts, compare
 
         head = [Counts.of_test(r) for r in self.state.records.values()]
         s = self.state.setting
@@ -64,8 +64,8 @@ class GatePlugin:
         import os
 
         from llmcheck.files import write_atomic
-        from llmcheck.gate import render_lines
-        from llmcheck.report_files import STEP_SUMMARY_ENV, append_step_summary
+        from llmcheck.gate.compare import render_lines
+        from llmcheck.reports.files import STEP_SUMMARY_ENV, append_step_summary
 
         markdown = "\n".join(line for line, _ in render_lines(self.result, "md")) + "\n"
         path = self.state.report_dir / "llmcheck-compare.md"
@@ -101,8 +101,8 @@ class GatePlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int,
                                 config: pytest.Config) -> None:
-        from llmcheck.gate import render_lines
-        from llmcheck.render import printable
+        from llmcheck.gate.compare import render_lines
+        from llmcheck.reports.terminal import printable
 
         tr = terminalreporter
         if self.result is None:

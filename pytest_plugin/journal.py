@@ -4,7 +4,7 @@ Every process appends each finished sample to its own JSON-lines file under the
 report directory as it happens, so a crash (a pytest-xdist worker dying
 mid-test, or the whole run being killed) still leaves what was measured on
 disk. Each file starts with the session's seed and start time, and each test
-with its resolved :class:`~llmcheck.records.TestSettings`, so a record can be
+with its resolved :class:`~llmcheck.records.schema.TestSettings`, so a record can be
 rebuilt from the file alone.
 
 - At the end of a session the controller rebuilds a record for every test of
@@ -97,7 +97,7 @@ def _read(paths: list[Path]) -> _Contents:
 
 
 def _take(out: _Contents, entry: dict[str, Any]) -> None:
-    from llmcheck.records import SampleRecord
+    from llmcheck.records.schema import SampleRecord
 
     if isinstance(entry.get("session"), dict):
         out.session = {**entry["session"], **out.session}
@@ -111,8 +111,8 @@ def _take(out: _Contents, entry: dict[str, Any]) -> None:
 
 
 def _rebuild(contents: _Contents, nodeid: str, reason: str | None) -> Any:
-    from llmcheck.records import TestSettings
-    from llmcheck.runner import RunSpec, rebuild_record
+    from llmcheck.core.runner import RunSpec, rebuild_record
+    from llmcheck.records.schema import TestSettings
 
     start = contents.starts[nodeid]
     spec = RunSpec(test_id=nodeid, settings=TestSettings.model_validate(start["settings"]),
@@ -229,7 +229,7 @@ def _when(text: Any) -> datetime | None:
 
 
 def _save_recovered(report_dir: Path, token: str, contents: _Contents) -> tuple[int, Path | None]:
-    from llmcheck.records import SessionRecord, now, save_session
+    from llmcheck.records.schema import SessionRecord, now, save_session
 
     tests = [_rebuild(contents, nodeid, None if nodeid in contents.done else KILLED)
              for nodeid in contents.starts if contents.samples[nodeid]]

@@ -14,8 +14,8 @@ import os
 
 import pytest
 
+from llmcheck.config.settings import SETTINGS, Resolved, Setting, validate
 from llmcheck.errors import UsageError
-from llmcheck.settings import SETTINGS, Resolved, Setting, validate
 
 # Settings exposed as options (early_stop is the marker keyword; the option is
 # --llm-no-early-stop, as users expect a flag to turn the default off).

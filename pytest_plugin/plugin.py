@@ -1,8 +1,8 @@
 """llmcheck's pytest plugin: options, the ``llm`` marker, fixtures, hooks.
 
 Thin by design: it translates pytest into library calls. A marked test's call
-phase hands its body to :class:`llmcheck.runner.SampleRunner`; the resulting
-:class:`~llmcheck.records.TestRecord` travels on the test report as JSON (so it
+phase hands its body to :class:`llmcheck.core.runner.SampleRunner`; the resulting
+:class:`~llmcheck.records.schema.TestRecord` travels on the test report as JSON (so it
 survives pytest-xdist) and is collected, summarised and written to
 ``llmcheck.json`` by the process that owns the terminal.
 """
@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from llmcheck.config.settings import marker_signature
 from llmcheck.errors import LLMCheckWarning, UsageError
-from llmcheck.offline import go_offline
+from llmcheck.model.offline import go_offline
 from llmcheck.redact import redact
-from llmcheck.settings import marker_signature
 from pytest_plugin import gate, options
 from pytest_plugin.progress import LiveProgress
 from pytest_plugin.session import REPORT_ATTR, SESSION_KEY, SessionState
@@ -84,7 +84,7 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    client = sys.modules.get("llmcheck.client")  # loaded only once a model was called
+    client = sys.modules.get("llmcheck.model.client")  # loaded only once a model was called
     if client is not None:
         client.reset_calls()  # an earlier in-process session may have been interrupted
     state = session.config.stash.get(SESSION_KEY, None)
@@ -94,7 +94,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def stop_model_calls() -> None:
     """After Ctrl-C no request or retry starts, and calls in flight are abandoned."""
-    client = sys.modules.get("llmcheck.client")
+    client = sys.modules.get("llmcheck.model.client")
     if client is not None:
         client.stop_calls("interrupted (Ctrl-C)")
 
@@ -196,7 +196,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     settings = pyfuncitem.stash.get(ITEM_SETTINGS, None)
     if settings is None:
         return None
-    from llmcheck.runner import RunSpec, SampleRunner
+    from llmcheck.core.runner import RunSpec, SampleRunner
 
     state: SessionState = pyfuncitem.config.stash[SESSION_KEY]
     testfunction = pyfuncitem.obj
@@ -253,7 +253,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if record.run == 0 and record.budget_stopped:
         pytest.skip(f"llmcheck: {record.verdict.reason}")
     if record.verdict.outcome != "passed":
-        from llmcheck.render import explain
+        from llmcheck.reports.terminal import explain
 
         pytest.fail(redact(explain(record)), pytrace=False)
     return True
@@ -361,7 +361,7 @@ def llm_faults() -> Any:
 def llm(request: pytest.FixtureRequest, llm_endpoint: Any) -> Any:
     """The model client: ``llm(prompt)``, ``llm.chat(messages)``, ``await llm.acall(...)``
     return a ``Completion`` (text, json(), tool_calls, usage, cost, latency, retries...)."""
-    from llmcheck.client import set_default_client
+    from llmcheck.model.client import set_default_client
 
     state: SessionState = request.config.stash[SESSION_KEY]
     settings = request.node.stash.get(ITEM_SETTINGS, None)
@@ -380,6 +380,6 @@ def llm(request: pytest.FixtureRequest, llm_endpoint: Any) -> Any:
 def llm_sample() -> Any:
     """The sample being run: ``.index``, ``.seed``, ``.runs`` and ``.rng`` (a seeded
     ``random.Random``), so a test can vary its input per sample."""
-    from llmcheck.context import CurrentSample
+    from llmcheck.core.context import CurrentSample
 
     return CurrentSample()

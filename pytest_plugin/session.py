@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from llmcheck.config.settings import Resolved
 from llmcheck.errors import UsageError
-from llmcheck.settings import Resolved
 
 SAVE_EVERY = 0.5  # seconds: the JSON file is rewritten at most this often during a run
 
@@ -71,7 +71,7 @@ class SessionState:
         self.token = token or uuid.uuid4().hex[:12]
         self.recovered: list[Any] = []
         self.views: Any = None
-        """The markdown and HTML reports written at the end (llmcheck.report_files.Views)."""
+        """The markdown and HTML reports written at the end (llmcheck.reports.files.Views)."""
         self.llm_tests = 1
         """LLM tests the session collected (each xdist worker collects them all), over
         which --llm-session-alpha is shared; set at the end of collection."""
@@ -103,12 +103,12 @@ class SessionState:
     def _resolve_local(self) -> Any:
         """The local GGUF model to serve (``local/NAME``, ``gguf:PATH``), found now: a
         missing file or extra is a usage error before any test runs."""
-        from llmcheck.local import is_local
+        from llmcheck.model.local import is_local
 
         model = self.setting("model")
         if not is_local(model):
             return None
-        from llmcheck.local import require_server, resolve
+        from llmcheck.model.local import require_server, resolve
 
         try:
             local = resolve(model)
@@ -118,7 +118,7 @@ class SessionState:
         return local
 
     def local_threads(self) -> int:
-        from llmcheck.local import default_threads
+        from llmcheck.model.local import default_threads
 
         workers = int((getattr(self.config, "workerinput", None) or {}).get("workercount", 0)
                       or getattr(self.config.option, "numprocesses", 0) or 1)
@@ -129,8 +129,8 @@ class SessionState:
         starts no server: each worker starts its own, with the same settings)."""
         if self.local is None:
             return None
-        from llmcheck.local import server_version
-        from llmcheck.records import LocalModelRecord
+        from llmcheck.model.local import server_version
+        from llmcheck.records.schema import LocalModelRecord
 
         return LocalModelRecord(
             name=self.local.name, path=str(self.local.path), size=self.local.path.stat().st_size,
@@ -143,10 +143,10 @@ class SessionState:
         return None if self.local is None else self.local_servers.get(self.local.name)
 
     def serve_local(self, model: Any) -> Any:
-        """The running server of a :class:`~llmcheck.local.LocalModel`, started on first
+        """The running server of a :class:`~llmcheck.model.local.LocalModel`, started on first
         use (the session's model, or a test's own ``model="local/..."``)."""
-        from llmcheck import client
-        from llmcheck.local import LocalServer, LocalServerError
+        from llmcheck.model import client
+        from llmcheck.model.local import LocalServer, LocalServerError
 
         with self._local_lock:
             server = self.local_servers.get(model.name)
@@ -189,7 +189,13 @@ class SessionState:
         """Pacing, budget and cache shared by every client in this process.
         Under xdist, limits are split evenly between the workers."""
 
-        from llmcheck.client import Budget, ModelSession, RateLimiter, budget_split, calls_split
+        from llmcheck.model.client import (
+            Budget,
+            ModelSession,
+            RateLimiter,
+            budget_split,
+            calls_split,
+        )
 
         # Only an xdist worker of this session splits the limits (not a process that
         # merely inherited xdist's environment variables).
@@ -197,7 +203,7 @@ class SessionState:
         workers = int(workerinput.get("workercount", 1) or 1)
         cache = None
         if self.setting("cache") != "off":
-            from llmcheck.cache import ResponseCache
+            from llmcheck.model.cache import ResponseCache
 
             try:
                 cache = ResponseCache(self.cache_path, self.setting("cache"))
@@ -216,10 +222,10 @@ class SessionState:
         return self.model_session.budget.exhausted
 
     def endpoint(self) -> Any:
-        """The model under test (:class:`llmcheck.endpoint.Endpoint`): the configured
+        """The model under test (:class:`llmcheck.model.endpoint.Endpoint`): the configured
         model, or the simulator (started now, once)."""
-        from llmcheck.client import SIMULATOR_MODEL, ModelConfig
-        from llmcheck.endpoint import Endpoint
+        from llmcheck.model.client import SIMULATOR_MODEL, ModelConfig
+        from llmcheck.model.endpoint import Endpoint
 
         if self._endpoint is not None:
             return self._endpoint
@@ -249,7 +255,7 @@ class SessionState:
         model, temperature and max_tokens (from its marker), if it set them."""
         from dataclasses import replace
 
-        from llmcheck.client import LLMClient
+        from llmcheck.model.client import LLMClient
 
         config = endpoint
         params = {} if settings is None else {
@@ -260,7 +266,7 @@ class SessionState:
         client = LLMClient(config, self.model_session)
         own = None if settings is None else settings.model
         if own and own not in (config.model, config.name):
-            from llmcheck.local import is_local, resolve
+            from llmcheck.model.local import is_local, resolve
 
             if is_local(own):  # a test's own local model: served like the session's
                 server = self.serve_local(resolve(own))
@@ -287,10 +293,10 @@ class SessionState:
 
     # -- settings of one item --------------------------------------------
     def item_settings(self, item: pytest.Item) -> Any:
-        """The item's :class:`~llmcheck.records.TestSettings`, resolved once from its
+        """The item's :class:`~llmcheck.records.schema.TestSettings`, resolved once from its
         marker and the session's settings. A bad value fails the item's setup with a
         message naming it, rather than stopping the whole session."""
-        from llmcheck.settings import resolve_test
+        from llmcheck.config.settings import resolve_test
 
         marker = item.get_closest_marker("llm")
         assert marker is not None
@@ -338,7 +344,7 @@ class SessionState:
 
     # -- collecting records ----------------------------------------------
     def add_report(self, report: pytest.TestReport, raw: str) -> None:
-        from llmcheck.records import TestRecord
+        from llmcheck.records.schema import TestRecord
 
         record = TestRecord.model_validate_json(raw)
         wasxfail = getattr(report, "wasxfail", None)
@@ -378,7 +384,7 @@ class SessionState:
         if not final and now_t - self._last_save < SAVE_EVERY:
             return None
         self._last_save = now_t
-        from llmcheck.records import now, save_session
+        from llmcheck.records.schema import now, save_session
 
         session = self.session_record()
         if final:
@@ -389,7 +395,7 @@ class SessionState:
         return save_session(session, self.report_path)
 
     def session_record(self) -> Any:
-        from llmcheck.records import SessionRecord
+        from llmcheck.records.schema import SessionRecord
 
         return SessionRecord.assemble(
             list(self.records.values()), seed=self.seed, started=self.started,
@@ -418,7 +424,7 @@ class SessionState:
         mode = self.setting("cache")
         if mode == "off":
             return None
-        from llmcheck.records import CacheStats
+        from llmcheck.records.schema import CacheStats
 
         calls = [c for r in self.records.values() for s in r.samples for c in s.calls]
         hits = sum(c.cached for c in calls)
@@ -465,7 +471,7 @@ class SessionState:
         if saved is not None or not self.records:
             journal.clear(self.report_dir, self.token)
         if saved is not None:  # llmcheck.md, llmcheck.html, $GITHUB_STEP_SUMMARY
-            from llmcheck.report_files import write_views
+            from llmcheck.reports.files import write_views
 
             self.views = write_views(saved)
 
@@ -483,7 +489,7 @@ class SessionState:
     def terminal_summary(self, tr: Any, exitstatus: int) -> None:
         if self.is_worker or not (self.records or self.recovered):
             return
-        from llmcheck import render
+        from llmcheck.reports import terminal as render
 
         def say(text: str, **markup: bool) -> None:
             """A line of ours: control characters from reports never reach the terminal."""
@@ -493,7 +499,7 @@ class SessionState:
             say(f"llmcheck: {recovered.message()}", yellow=True)
         if not self.records:
             return
-        from llmcheck.cache import describe_replay
+        from llmcheck.model.cache import describe_replay
 
         session = self.session_record()
         width = table_width(tr)

@@ -17,10 +17,10 @@ import scipy.special  # noqa: F401
 import scipy.stats  # noqa: F401
 
 import llmcheck.checks  # noqa: F401
+import llmcheck.core.runner  # noqa: F401
 import llmcheck.files  # noqa: F401
-import llmcheck.records  # noqa: F401
-import llmcheck.runner  # noqa: F401
-from llmcheck.client import import_litellm
+import llmcheck.records.schema  # noqa: F401
+from llmcheck.model.client import import_litellm
 
 # litellm takes seconds to import; inside an in-process pytester run its import
 # would be undone by the sys.modules restore and paid again. Import it here, once.
@@ -72,7 +72,7 @@ def model_stack():
     """litellm and the simulator, imported once in this process: in-process pytester
     runs restore sys.modules afterwards, and re-importing litellm would cost seconds
     (and C extensions cannot be imported twice)."""
-    from llmcheck.client import import_litellm
+    from llmcheck.model.client import import_litellm
 
     litellm = import_litellm()
     # The openai SDK's transport imports httpcore2 and its chat resources on first use.
@@ -105,8 +105,8 @@ def scenario_server(scenario: dict):
 @pytest.fixture
 def sample():
     """A running sample's context, so checks record their results into it."""
-    from llmcheck import context
-    from llmcheck.context import SampleContext
+    from llmcheck.core import context
+    from llmcheck.core.context import SampleContext
 
     ctx = SampleContext(index=0, seed=0)
     token = context._set(ctx)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from llmcheck.records import (
+from llmcheck.records.schema import (
     CallRecord,
     CheckResult,
     FaultRecord,

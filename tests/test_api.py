@@ -9,9 +9,7 @@ import pytest
 
 import llmcheck
 from llmcheck import stats
-from llmcheck.records import SCHEMA_VERSION, TestRecord, load_session
-from llmcheck.runner import RunSpec, SampleRunner
-from llmcheck.settings import (
+from llmcheck.config.settings import (
     DEFAULT_VERDICT,
     INTERVAL_METHODS,
     POLICY_NAMES,
@@ -20,6 +18,8 @@ from llmcheck.settings import (
     resolve_test,
     session_defaults,
 )
+from llmcheck.core.runner import RunSpec, SampleRunner
+from llmcheck.records.schema import SCHEMA_VERSION, TestRecord, load_session
 
 
 def test_every_public_name_resolves():
@@ -87,7 +87,7 @@ def test_a_bad_marker_value_names_itself():
 
 def _record(outcomes: str, **marker) -> TestRecord:
     """A record from a body whose sample i passes iff outcomes[i] == 'p'."""
-    from llmcheck import context
+    from llmcheck.core import context
 
     settings = resolve_test({"runs": len(outcomes), "concurrency": 1, **marker},
                             session_defaults())
@@ -106,7 +106,7 @@ def _record(outcomes: str, **marker) -> TestRecord:
 def test_a_saved_report_re_derives_its_verdicts_without_pytest(tmp_path, marker):
     from datetime import datetime, timezone
 
-    from llmcheck.records import SessionRecord, save_session
+    from llmcheck.records.schema import SessionRecord, save_session
 
     outcomes = "ppppfppppppppfpppppp"
     record = _record(outcomes[: 20], **marker)
@@ -162,7 +162,7 @@ def test_a_version_2_report_is_read_with_its_settings_gathered(tmp_path):
 
 
 def test_pooled_case_rates_widen_when_cases_differ():
-    from llmcheck.records import case_aggregates
+    from llmcheck.records.schema import case_aggregates
 
     def record(name: str, passes: int, **marker) -> TestRecord:
         return _record("p" * passes + "f" * (20 - passes), early_stop=False,
@@ -189,7 +189,7 @@ def test_pooled_case_rates_widen_when_cases_differ():
 
 
 def test_the_session_states_its_chance_of_failing_on_bad_luck_alone(pytester, report):
-    from llmcheck.records import false_fail_chance
+    from llmcheck.records.schema import false_fail_chance
 
     # 30 tests truly at 0.95 against 0.9 required, N=20: at least one FAIL in 90.5% of
     # sessions under threshold, 78.2% under sequential (its own N)

@@ -15,10 +15,10 @@ from test_cli import save_report
 from test_render import make_record
 
 from llmcheck.checks.cases import load_cases
-from llmcheck.cli import main
+from llmcheck.cli.main import main
 from llmcheck.errors import ReportError, UsageError
-from llmcheck.records import CheckStat, FailureGroup, Interval, load_session
-from llmcheck.render import explain, failing_checks_lines, printable, summary_table
+from llmcheck.records.schema import CheckStat, FailureGroup, Interval, load_session
+from llmcheck.reports.terminal import explain, failing_checks_lines, printable, summary_table
 from llmcheck.simulator.cli import main as serve_main
 from llmcheck.simulator.scenario import load_scenario
 

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from llmcheck import context
 from llmcheck.checks import (
     CheckFailed,
     assert_contains,
@@ -21,10 +20,11 @@ from llmcheck.checks import (
     check,
     soft,
 )
-from llmcheck.completion import Completion
-from llmcheck.context import SampleContext
+from llmcheck.core import context
+from llmcheck.core.context import SampleContext
 from llmcheck.errors import UsageError
-from llmcheck.records import CheckResult
+from llmcheck.model.completion import Completion
+from llmcheck.records.schema import CheckResult
 
 
 def test_check_failed_is_an_assertion_error_with_name_and_value():

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from llmcheck.checks import CheckFailed, assert_golden, normalize_text, soft
 from llmcheck.checks.golden import JsonComparer, first_difference, parse_json_path, split_items
-from llmcheck.completion import Completion
 from llmcheck.errors import UsageError
+from llmcheck.model.completion import Completion
 
 # --------------------------------------------------------------------------- exact / normalized
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import by_name
 
-from llmcheck.records import SCHEMA_VERSION
+from llmcheck.records.schema import SCHEMA_VERSION
 
 
 def test_per_check_counts_in_terminal_and_json(pytester, report):
@@ -176,7 +176,7 @@ def test_an_unparseable_judge_is_an_error_never_a_pass(pytester, report, model_s
 
 
 def test_version_1_reports_are_migrated(tmp_path):
-    from llmcheck.records import load_session
+    from llmcheck.records.schema import load_session
 
     v1 = {"schema_version": 1, "llmcheck_version": "0.1.0",
           "started": "2026-11-29T00:00:00Z", "seed": 1, "tests": []}

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 
 from llmcheck.checks import CheckFailed, assert_json, assert_schema
 from llmcheck.checks import schema as schema_module
-from llmcheck.completion import Completion
 from llmcheck.errors import UsageError
+from llmcheck.model.completion import Completion
 
 
 class Address(BaseModel):

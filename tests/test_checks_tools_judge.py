@@ -9,8 +9,8 @@ from pydantic import BaseModel
 
 from llmcheck.checks import CheckFailed, JudgeError, assert_judge, assert_tool_call, soft
 from llmcheck.checks.judge import build_judge_messages
-from llmcheck.completion import Completion, ToolCall
 from llmcheck.errors import InfrastructureError, UsageError
+from llmcheck.model.completion import Completion, ToolCall
 
 
 class WeatherArgs(BaseModel):

@@ -13,8 +13,8 @@ import pytest
 from test_render import LONG, make_record, session_records
 
 import llmcheck
-from llmcheck.cli import main
-from llmcheck.records import SessionRecord, TestRecord, now, save_session
+from llmcheck.cli.main import main
+from llmcheck.records.schema import SessionRecord, TestRecord, now, save_session
 
 
 def test_show_prints_the_table_of_a_saved_report(pytester, capsys):
@@ -52,7 +52,7 @@ def test_show_rejects_bad_reports_clearly(tmp_path, capsys, content, message):
 
 
 def test_console_script_is_installed():
-    proc = subprocess.run([sys.executable, "-m", "llmcheck.cli", "--version"],
+    proc = subprocess.run([sys.executable, "-m", "llmcheck.cli.main", "--version"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("llmcheck ")
 
@@ -107,7 +107,7 @@ def test_show_in_a_real_terminal_fits_its_width(tmp_path):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    proc = subprocess.Popen([sys.executable, "-m", "llmcheck.cli", "show", str(path)],
+    proc = subprocess.Popen([sys.executable, "-m", "llmcheck.cli.main", "show", str(path)],
                             stdout=slave, stderr=subprocess.PIPE, env=env)
     os.close(slave)
     chunks = []
@@ -136,7 +136,7 @@ def big_report(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("reader", ["head -1", "read one line, then close"])
 def test_show_into_a_closed_pipe_exits_quietly(big_report, reader):
-    cmd = [sys.executable, "-m", "llmcheck.cli", "show", str(big_report)]
+    cmd = [sys.executable, "-m", "llmcheck.cli.main", "show", str(big_report)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if reader == "head -1":
         if shutil.which("head") is None:

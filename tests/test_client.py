@@ -12,7 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import by_name, scenario_server
 
-from llmcheck.client import (
+from llmcheck.core.context import SampleContext, _reset, _set
+from llmcheck.errors import UsageError
+from llmcheck.model.client import (
     Budget,
     LLMClient,
     ModelCallError,
@@ -20,8 +22,6 @@ from llmcheck.client import (
     ModelSession,
     RateLimiter,
 )
-from llmcheck.context import SampleContext, _reset, _set
-from llmcheck.errors import UsageError
 
 EXTRACT = "Return Ada Lovelace as JSON with name and age."
 WEATHER_TOOL = {
@@ -305,7 +305,7 @@ def _in_sample(index: int, seed: int, call):
 
 
 def test_cache_write_then_replay_makes_no_http_call(simulator, tmp_path):
-    from llmcheck.cache import ResponseCache
+    from llmcheck.model.cache import ResponseCache
 
     path = tmp_path / "cache.sqlite"
     writer = ModelSession(cache=ResponseCache(path, "write"))
@@ -327,7 +327,7 @@ def test_cache_write_then_replay_makes_no_http_call(simulator, tmp_path):
 def test_identical_calls_of_a_sample_replay_in_order(simulator, tmp_path):
     """A judge asked three times in one sample records three answers and replays
     all three, in order (not the first one three times)."""
-    from llmcheck.cache import ResponseCache
+    from llmcheck.model.cache import ResponseCache
 
     path = tmp_path / "cache.sqlite"
     writer = ModelSession(cache=ResponseCache(path, "write"))
@@ -352,7 +352,7 @@ def test_identical_calls_of_a_sample_replay_in_order(simulator, tmp_path):
 
 
 def test_cache_never_stores_keys(simulator, tmp_path, monkeypatch):
-    from llmcheck.cache import ResponseCache
+    from llmcheck.model.cache import ResponseCache
 
     monkeypatch.setenv("SECRET_ENV", "sk-very-secret-value")
     path = tmp_path / "c.sqlite"
@@ -367,7 +367,7 @@ def test_cache_never_stores_keys(simulator, tmp_path, monkeypatch):
 
 
 def test_foreign_or_corrupt_cache_file_is_refused_and_kept(tmp_path):
-    from llmcheck.cache import ResponseCache
+    from llmcheck.model.cache import ResponseCache
 
     junk = tmp_path / "notes.sqlite"
     junk.write_bytes(b"this is not a database at all" * 10)

@@ -18,7 +18,9 @@ import time
 import pytest
 from fault_server import FaultServer
 
-from llmcheck.client import (
+from llmcheck.core.context import SampleContext, _reset, _set
+from llmcheck.errors import InfrastructureError
+from llmcheck.model.client import (
     CallsStopped,
     DeadlineExceeded,
     LLMClient,
@@ -30,8 +32,6 @@ from llmcheck.client import (
     reset_calls,
     stop_calls,
 )
-from llmcheck.context import SampleContext, _reset, _set
-from llmcheck.errors import InfrastructureError
 
 
 @pytest.fixture(autouse=True)
@@ -294,8 +294,8 @@ def test_other_providers_unreadable_answers_are_retried(model, mode):
 
 
 def test_a_sample_with_a_malformed_answer_is_an_error_with_its_call_recorded():
-    from llmcheck.runner import RunSpec, SampleRunner
-    from llmcheck.settings import resolve_test, session_defaults
+    from llmcheck.config.settings import resolve_test, session_defaults
+    from llmcheck.core.runner import RunSpec, SampleRunner
 
     with FaultServer("no_choices") as server:
         client = client_for(server, retries=1)

@@ -17,9 +17,8 @@ import openai
 import pytest
 import scipy.stats
 
-from llmcheck import context
-from llmcheck.client import import_litellm
-from llmcheck.context import SampleContext
+from llmcheck.core import context
+from llmcheck.core.context import SampleContext
 from llmcheck.errors import UsageError
 from llmcheck.injection import attribution, inprocess
 from llmcheck.injection.catalogue import (
@@ -28,6 +27,7 @@ from llmcheck.injection.catalogue import (
     SERVER_ERROR_STATUSES,
     FaultPlan,
 )
+from llmcheck.model.client import import_litellm
 from llmcheck.simulator import SimulatorServer
 
 litellm = import_litellm()

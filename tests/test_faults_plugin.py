@@ -254,6 +254,6 @@ def test_the_reports_show_the_rate_per_fault(pytester, report, model_stack):
     html = (pytester.path / "reports" / "llmcheck.html").read_text()
     assert "Faults injected" in html
     data = json.loads((pytester.path / "reports" / "llmcheck.json").read_text())
-    from llmcheck.records import SCHEMA_VERSION
+    from llmcheck.records.schema import SCHEMA_VERSION
 
     assert data["schema_version"] == SCHEMA_VERSION >= 6

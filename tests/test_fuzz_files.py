@@ -32,10 +32,10 @@ from test_cli import save_report
 from test_render import check_stat, make_record
 
 from llmcheck.checks.cases import Case, load_cases
-from llmcheck.cli import main
+from llmcheck.cli.main import main
 from llmcheck.errors import ReportError, UsageError
-from llmcheck.records import FailureGroup, SampleRecord, SessionRecord, load_session
-from llmcheck.render import (
+from llmcheck.records.schema import FailureGroup, SampleRecord, SessionRecord, load_session
+from llmcheck.reports.terminal import (
     UNPRINTABLE,
     aggregates_table,
     explain,

@@ -1,4 +1,4 @@
-"""The pre-merge gate (llmcheck.gate, llmcheck.baseline, ``llmcheck compare``,
+"""The pre-merge gate (llmcheck.gate.compare, llmcheck.gate.baseline, ``llmcheck compare``,
 ``--llm-baseline``): exact tests against scipy and reference values, corrections
 against references, error rates and power by seeded simulation, accumulation,
 exit codes, and the plugin driven through pytester."""
@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from llmcheck import gate
-from llmcheck.baseline import (
+from llmcheck.cli.main import main
+from llmcheck.errors import ReportError, UsageError
+from llmcheck.gate import compare as gate
+from llmcheck.gate.baseline import (
     BASELINE_VERSION,
     Baseline,
     BaselineRun,
@@ -25,10 +27,8 @@ from llmcheck.baseline import (
     save_baseline,
     update_baseline,
 )
-from llmcheck.cli import main
-from llmcheck.errors import ReportError, UsageError
-from llmcheck.gate import Counts, benjamini_hochberg, compare, holm, p_value
-from llmcheck.records import (
+from llmcheck.gate.compare import Counts, benjamini_hochberg, compare, holm, p_value
+from llmcheck.records.schema import (
     Interval,
     SessionRecord,
     TestRecord,

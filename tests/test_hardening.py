@@ -10,9 +10,9 @@ from conftest import by_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmcheck.cache import ResponseCache, cache_key
+from llmcheck.config.settings import validate
 from llmcheck.errors import UsageError
-from llmcheck.settings import validate
+from llmcheck.model.cache import ResponseCache, cache_key
 
 # -- no samples, no verdict -------------------------------------------------------------
 
@@ -122,7 +122,7 @@ def test_a_cache_row_of_the_wrong_shape_is_a_cache_error(tmp_path, payload, prob
                                                     "finish_reason", "x"]), inner, max_size=6),
                  max_leaves=20).map(json.dumps)))
 def test_any_cache_row_gives_an_answer_or_a_cache_error(tmp_path_factory, row):
-    from llmcheck.completion import Completion
+    from llmcheck.model.completion import Completion
 
     cache, key = _cache_with(tmp_path_factory.mktemp("fuzz"), row)
     try:
@@ -326,8 +326,8 @@ def test_ctrl_c_whose_traceback_has_no_line_number_exits_2_with_the_summary(pyte
 def test_the_runner_restores_the_sigint_handler():
     import signal
 
-    from llmcheck.runner import RunSpec, SampleRunner
-    from llmcheck.settings import resolve_test, session_defaults
+    from llmcheck.config.settings import resolve_test, session_defaults
+    from llmcheck.core.runner import RunSpec, SampleRunner
 
     settings = resolve_test({"runs": 2, "concurrency": 1}, session_defaults())
     seen = []

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from fake_llama_server import killing_suite
 
-from llmcheck import local
+from llmcheck.model import local
 
 pytestmark = pytest.mark.local_model
 
@@ -224,7 +224,7 @@ def test_each_xdist_worker_serves_its_own_model_and_stops_it(pytester, report, m
 def test_llmcheck_serve_gguf_serves_until_ctrl_c(model_file):
     import httpx
 
-    proc = subprocess.Popen([sys.executable, "-m", "llmcheck.cli", "serve", "--gguf",
+    proc = subprocess.Popen([sys.executable, "-m", "llmcheck.cli.main", "serve", "--gguf",
                              str(model_file), "--port", "0", "--context", "512"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

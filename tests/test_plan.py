@@ -10,16 +10,16 @@ import sys
 import pytest
 import scipy.stats
 
-from llmcheck.cli import main
+from llmcheck.cli.main import main
 from llmcheck.errors import UsageError
-from llmcheck.plan import (
+from llmcheck.stats import make_policy
+from llmcheck.stats.planning import (
     PLAN_MAX_SAMPLES,
     make_plan,
     plan_options,
     render_plan,
     stopping_time_distribution,
 )
-from llmcheck.stats import make_policy
 
 KEYS = {
     "policy", "min_pass_rate", "margin", "alpha", "beta", "confidence", "max_samples",
@@ -223,14 +223,14 @@ def test_bad_input_is_one_line_and_exit_2(capsys, args, expected) -> None:
 
 def test_plan_runs_as_a_module() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "llmcheck.cli", "plan", "--runs", "20", "--policy", "threshold",
+        [sys.executable, "-m", "llmcheck.cli.main", "plan", "--runs", "20", "--policy", "threshold",
          "--tests", "5"],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "threshold: N=20 at most, passes iff >= 18/20 pass" in proc.stdout
     any_fail = 1 - scipy.stats.binom.sf(17, 20, 0.95) ** 5  # 1 - 0.9245^5
     assert f"5 tests: P(at least one FAIL | every test at 0.95) = {any_fail:.4f}" in proc.stdout
-    bad = subprocess.run([sys.executable, "-m", "llmcheck.cli", "plan", "--tests", "-1"],
+    bad = subprocess.run([sys.executable, "-m", "llmcheck.cli.main", "plan", "--tests", "-1"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
 

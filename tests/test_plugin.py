@@ -638,7 +638,7 @@ def test_json_report_content(pytester, report):
     """)
     pytester.runpytest("--llm-no-early-stop", "--llm-seed=7").assert_outcomes(passed=1)
     data = report()
-    from llmcheck.records import SCHEMA_VERSION, SessionRecord
+    from llmcheck.records.schema import SCHEMA_VERSION, SessionRecord
 
     assert data["schema_version"] == SCHEMA_VERSION
     SessionRecord.model_validate(data)          # round-trips through the models
@@ -759,7 +759,7 @@ def test_report_file_is_written_atomically(pytester, report):
 
 def test_library_does_not_import_pytest_or_heavy_dependencies():
     code = (
-        "import sys, llmcheck, llmcheck.runner, llmcheck.stats, llmcheck.records; "
+        "import sys, llmcheck, llmcheck.core.runner, llmcheck.stats, llmcheck.records.schema; "
         "llmcheck.wilson_interval(1, 2); "
         "bad = [m for m in ('pytest', 'litellm', 'pandas', 'scipy') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
@@ -859,7 +859,7 @@ def test_the_next_run_recovers_a_killed_runs_journal_into_its_own_report(pyteste
                                  f"run that was killed (session {token}) into *"
                                  f"llmcheck-recovered-{token}.json"])
     assert not (reports / ".llmcheck-journal").exists()
-    from llmcheck.records import load_session
+    from llmcheck.records.schema import load_session
 
     recovered = load_session(reports / f"llmcheck-recovered-{token}.json")
     assert recovered.seed == 77 and recovered.recovered_from and recovered.interrupted
@@ -893,8 +893,8 @@ def test_a_run_without_llm_tests_imports_nothing_heavy(pytester):
         import sys
 
         def pytest_unconfigure(config):
-            heavy = ("pydantic", "llmcheck.records", "llmcheck.stats", "llmcheck.client",
-                     "litellm", "pandas", "scipy", "tabulate")
+            heavy = ("pydantic", "llmcheck.records.schema", "llmcheck.stats",
+                     "llmcheck.model.client", "litellm", "pandas", "scipy", "tabulate")
             with open("modules.txt", "w") as f:
                 f.write("\\n".join(m for m in heavy if m in sys.modules))
     """)

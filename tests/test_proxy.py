@@ -1,4 +1,4 @@
-"""The fault-injecting proxy (llmcheck.injection.proxy) in front of the simulator.
+"""The fault-injecting proxy (llmcheck.model.proxy) in front of the simulator.
 
 Every fault kind is checked through the real openai SDK (the exception types a
 client sees are the contract), attribution to samples over the header and the
@@ -25,12 +25,12 @@ import openai
 import pytest
 from scipy.stats import binom
 
-from llmcheck import context
-from llmcheck.cache import ResponseCache
-from llmcheck.context import SampleContext
+from llmcheck.core import context
+from llmcheck.core.context import SampleContext
 from llmcheck.injection.attribution import SAMPLE_HEADER, is_proxy
 from llmcheck.injection.catalogue import KINDS, NEEDS_UPSTREAM, REFUSAL_TEXT, FaultPlan, cut_point
-from llmcheck.injection.proxy import FAULT_HEADER, KEY_HEADER, FaultProxy, main
+from llmcheck.model.cache import ResponseCache
+from llmcheck.model.proxy import FAULT_HEADER, KEY_HEADER, FaultProxy, main
 from llmcheck.simulator import SimulatorServer
 
 TEXT = "The quick brown fox jumps over the lazy dog near the river bank."
@@ -701,7 +701,7 @@ def test_cli_bad_spec_is_a_usage_error(capsys):
 
 def test_cli_serves_until_terminated(sim):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llmcheck.injection.proxy", "proxy", "--upstream", sim.url,
+        [sys.executable, "-m", "llmcheck.model.proxy", "proxy", "--upstream", sim.url,
          "--faults", "rate_limit:1", "--port", "0"], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -742,7 +742,7 @@ class _Misbehaving(BaseHTTPRequestHandler):
 
 
 def test_a_misbehaving_upstream_is_a_provider_failure_and_its_echo_is_redacted():
-    from llmcheck.records import SampleRecord
+    from llmcheck.records.schema import SampleRecord
 
     secret = "sk-upstream-ECHOED-4242"
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Misbehaving)

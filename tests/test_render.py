@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmcheck.records import (
+from llmcheck.records.schema import (
     Aggregate,
     CheckStat,
     Interval,
@@ -14,7 +14,7 @@ from llmcheck.records import (
     UsageTotals,
     Verdict,
 )
-from llmcheck.render import (
+from llmcheck.reports.terminal import (
     MIN_TEST_WIDTH,
     aggregates_table,
     check_line,

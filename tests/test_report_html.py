@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from report_data import FAULT_PLAN, HOSTILE, make_session
 
-from llmcheck.records import SessionRecord
-from llmcheck.report_html import render_html
+from llmcheck.records.schema import SessionRecord
+from llmcheck.reports.html import render_html
 
 CHROMIUM = os.environ.get("LLMCHECK_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("LLMCHECK_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -264,7 +264,7 @@ def test_the_script_and_style_are_pinned_by_the_policy(report_file):
 
 
 def test_histograms_count_every_value_and_cap_the_tail():
-    from llmcheck.report_html import HIST_BINS, histogram
+    from llmcheck.reports.html import HIST_BINS, histogram
 
     values = [0.01 * i for i in range(1, 100)] + [50.0]  # one far outlier
     h = histogram("latency", values, lambda x: f"{x:.2f}", "calls")

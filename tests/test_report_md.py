@@ -10,8 +10,8 @@ from html.parser import HTMLParser
 import pytest
 from report_data import FAULT_PLAN, HOSTILE, make_session, make_test
 
-from llmcheck.records import SessionRecord
-from llmcheck.report_md import md_code, md_text, render_markdown
+from llmcheck.records.schema import SessionRecord
+from llmcheck.reports.markdown import md_code, md_text, render_markdown
 
 markdown_it = pytest.importorskip("markdown_it")
 
@@ -272,7 +272,7 @@ def test_max_rows_keeps_the_failing_fault_rows(fault_session):
 
 def test_fault_views_describe_each_kind(fault_session):
     from llmcheck.injection.catalogue import KINDS
-    from llmcheck.report_view import FAULT_PHRASES, fault_phrase, session_view
+    from llmcheck.reports.view import FAULT_PHRASES, fault_phrase, session_view
 
     assert set(FAULT_PHRASES) == {*KINDS, "none"}  # a phrase for every kind
     view = session_view(fault_session)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from report_data import make_session
 
-from llmcheck.cli import main
-from llmcheck.records import save_session
+from llmcheck.cli.main import main
+from llmcheck.records.schema import save_session
 
 SUITE = """
     import llmcheck
@@ -71,7 +71,7 @@ def test_no_step_summary_without_the_variable(pytester):
 
 
 def test_a_step_summary_over_githubs_limit_is_cut(monkeypatch, tmp_path):
-    from llmcheck import report_files
+    from llmcheck.reports import files as report_files
 
     path = save_session(make_session(), tmp_path / "llmcheck.json")
     monkeypatch.setattr(report_files, "STEP_SUMMARY_LIMIT", 2000)
@@ -90,8 +90,8 @@ def saved(tmp_path):
 
 
 def test_report_prints_the_markdown(saved, capsys):
-    from llmcheck.records import load_session
-    from llmcheck.report_md import render_markdown
+    from llmcheck.records.schema import load_session
+    from llmcheck.reports.markdown import render_markdown
 
     assert main(["report", str(saved)]) == 0
     assert capsys.readouterr().out == render_markdown(load_session(saved))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmcheck import redact
-from llmcheck.settings import looks_like_a_key, validate
+from llmcheck.config.settings import looks_like_a_key, validate
 
 KEY = "sk-proj-EchoedKey0123456789abcdefXYZ"
 PASSWORD = "Pa55word-in-the-url"

@@ -14,10 +14,11 @@ import re
 import pytest
 
 import llmcheck
-from llmcheck import seeded, stats
-from llmcheck.records import false_fail_chance
-from llmcheck.runner import RunSpec, SampleRunner
-from llmcheck.settings import Resolved, resolve_test, session_defaults
+from llmcheck import stats
+from llmcheck.config.settings import Resolved, resolve_test, session_defaults
+from llmcheck.core import seeded
+from llmcheck.core.runner import RunSpec, SampleRunner
+from llmcheck.records.schema import false_fail_chance
 
 K = 30
 SESSION_ALPHA = 0.05

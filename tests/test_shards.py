@@ -9,9 +9,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import llmcheck
-from llmcheck.cli import main
+from llmcheck.cli.main import main
 from llmcheck.errors import ReportError
-from llmcheck.merge import merge_reports
+from llmcheck.gate.merge import merge_reports
 
 SUITE = """
     import pytest, llmcheck
@@ -136,7 +136,7 @@ def _session(rates: dict[str, tuple[int, int]], started: str) -> llmcheck.Sessio
 
     from test_render import make_record  # a TestRecord from counts
 
-    from llmcheck.records import SessionRecord
+    from llmcheck.records.schema import SessionRecord
 
     tests = [make_record(nodeid, run=scored, planned=scored, passed=passed,
                          failed=scored - passed) for nodeid, (passed, scored) in rates.items()]
@@ -144,7 +144,7 @@ def _session(rates: dict[str, tuple[int, int]], started: str) -> llmcheck.Sessio
 
 
 def test_history_lays_runs_side_by_side_and_names_real_moves(tmp_path, capsys):
-    from llmcheck.records import save_session
+    from llmcheck.records.schema import save_session
 
     runs = {"2026-11-03T10:00:00+00:00": {"t.py::a": (19, 20), "t.py::b": (18, 20)},
             "2026-11-01T10:00:00+00:00": {"t.py::a": (20, 20), "t.py::b": (17, 20)},
@@ -173,8 +173,8 @@ def test_history_lays_runs_side_by_side_and_names_real_moves(tmp_path, capsys):
 def test_the_html_report_draws_each_tests_trend_from_the_history(tmp_path, capsys):
     import re
 
-    from llmcheck.records import save_session
-    from llmcheck.report_html import render_html
+    from llmcheck.records.schema import save_session
+    from llmcheck.reports.html import render_html
 
     history = {"2026-11-01T10:00:00+00:00": {"t.py::a": (20, 20), "t.py::b": (17, 20)},
                "2026-11-02T10:00:00+00:00": {"t.py::a": (19, 20)},

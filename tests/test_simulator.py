@@ -823,7 +823,7 @@ def fault_sim() -> Iterator[SimulatorServer]:
 
 @pytest.fixture(scope="module")
 def litellm_module() -> Any:
-    from llmcheck.client import import_litellm  # offline: no cost-map download
+    from llmcheck.model.client import import_litellm  # offline: no cost-map download
 
     litellm = import_litellm()
     litellm.suppress_debug_info = True
@@ -1003,7 +1003,7 @@ def test_serve_command_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> Non
 
 
 def test_serve_banner_suggests_the_model_name_llmcheck_prices_at_zero() -> None:
-    from llmcheck.client import SIMULATOR_MODEL, import_litellm
+    from llmcheck.model.client import SIMULATOR_MODEL, import_litellm
 
     with subprocess.Popen(
         [*SERVE, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

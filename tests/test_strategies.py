@@ -391,8 +391,8 @@ def test_draw_is_deterministic_per_seed_and_varies_across_seeds():
 
 
 def test_draw_uses_the_running_sample_and_differs_per_draw():
-    from llmcheck import context
-    from llmcheck.context import SampleContext
+    from llmcheck.core import context
+    from llmcheck.core.context import SampleContext
 
     def in_sample(seed: int) -> list[str]:
         token = context._set(SampleContext(index=0, seed=seed))

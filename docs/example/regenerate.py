@@ -23,9 +23,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmcheck.records import SessionRecord  # noqa: E402
-from llmcheck.report_html import render_html  # noqa: E402
-from llmcheck.report_md import render_markdown  # noqa: E402
+from llmcheck.records.schema import SessionRecord  # noqa: E402
+from llmcheck.reports.html import render_html  # noqa: E402
+from llmcheck.reports.markdown import render_markdown  # noqa: E402
 
 PYTEST = [sys.executable, "-m", "pytest", "suites", "--llm-session-alpha=0.05", "--llm-seed=1",
           "-q", "-p", "no:cacheprovider"]

@@ -1,8 +1,8 @@
 """The assertion library: checks that record what they measured in the sample.
 
-Every ``assert_*`` accepts a :class:`~llmcheck.completion.Completion` or a
+Every ``assert_*`` accepts a :class:`~llmcheck.model.completion.Completion` or a
 ``str`` (and, where it makes sense, an already-parsed value), records one
-:class:`~llmcheck.records.CheckResult` in the running sample, and raises
+:class:`~llmcheck.records.schema.CheckResult` in the running sample, and raises
 :class:`CheckFailed` (an ``AssertionError``) when the output lacks the
 property. Bad arguments raise :class:`~llmcheck.errors.UsageError` instead: a
 broken test is not a failing model. ``with soft():`` collects failures and

@@ -1,7 +1,7 @@
 """What every check shares: the failure type, recording, ``soft()`` and ``@check``.
 
 A check is a plain function that measures one property of a model's output,
-records one :class:`~llmcheck.records.CheckResult` in the running sample (so a
+records one :class:`~llmcheck.records.schema.CheckResult` in the running sample (so a
 report can say *which* invariant fails how often) and raises
 :class:`CheckFailed` when the property does not hold. Because ``CheckFailed``
 is an ``AssertionError``, checks compose with plain ``assert`` and with
@@ -24,10 +24,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from llmcheck.completion import Completion
-from llmcheck.context import current_sample
+from llmcheck.core.context import current_sample
 from llmcheck.errors import UsageError
-from llmcheck.records import CheckResult
+from llmcheck.model.completion import Completion
+from llmcheck.records.schema import CheckResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 

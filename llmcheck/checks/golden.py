@@ -35,8 +35,8 @@ from llmcheck.checks.base import (
 )
 from llmcheck.checks.schema import NotJSON, load_json, render_path
 from llmcheck.checks.text import extract_number, number_in_output
-from llmcheck.completion import Completion
 from llmcheck.errors import UsageError
+from llmcheck.model.completion import Completion
 
 METHODS = ("exact", "normalized", "fuzzy", "numeric", "json", "set", "semantic")
 DEFAULT_THRESHOLDS = {"fuzzy": 0.85, "semantic": 0.8, "set": 1.0}
@@ -348,7 +348,7 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
 
 def _embed_pair(embed: Embedder | None, texts: list[str]) -> tuple[list[float], list[float]]:
     if embed is None:
-        from llmcheck.client import default_embedder  # lazily: only this path needs a model
+        from llmcheck.model.client import default_embedder  # lazily: only this path needs a model
 
         embed = default_embedder()
     vectors = embed(texts)
@@ -437,7 +437,7 @@ def assert_golden(
       Jaccard similarity >= threshold instead. Score: the Jaccard similarity.
     - ``semantic``: cosine similarity of embeddings >= ``threshold`` (default
       0.8). ``embed(texts) -> vectors`` is any callable; by default
-      ``llmcheck.client.default_embedder()`` (an embedding model through
+      ``llmcheck.model.client.default_embedder()`` (an embedding model through
       litellm). Score: the similarity.
 
     Recorded as ``golden.<method>`` with its options, e.g.

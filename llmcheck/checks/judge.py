@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmcheck.checks.base import check_fraction, conclude, excerpt, short_repr
 from llmcheck.checks.schema import NotJSON, load_json
-from llmcheck.completion import Completion
 from llmcheck.errors import InfrastructureError, UsageError
+from llmcheck.model.completion import Completion
 
 
 class JudgeError(InfrastructureError):
@@ -117,7 +117,7 @@ def assert_judge(
     cannot close, and an instruction to answer only with ``{"score": 0..1,
     "reason": "..."}``; JSON in a code fence or prose is accepted. The judge is
     called through ``client.chat(messages, **params)``; by default
-    ``llmcheck.client.default_client(model)``. Pass either ``client`` or
+    ``llmcheck.model.client.default_client(model)``. Pass either ``client`` or
     ``model``. With ``samples=k`` it is asked k times (sequentially) and the
     mean score is used; the message then shows each score, the judge's
     self-agreement (the share of samples on the majority side of the
@@ -166,7 +166,7 @@ def _judge_client(client: JudgeClient | None, model: str | None) -> JudgeClient:
     """``client``, or the default client for ``model``; it must have a ``.chat`` method."""
     __tracebackhide__ = True
     if client is None:
-        from llmcheck.client import default_client  # lazily: only the judge needs a model
+        from llmcheck.model.client import default_client  # lazily: only the judge needs a model
 
         client = default_client(model)
     if not callable(getattr(client, "chat", None)):

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from llmcheck.checks.base import as_text, conclude, listing
-from llmcheck.completion import Completion
 from llmcheck.errors import UsageError
+from llmcheck.model.completion import Completion
 
 KINDS = ("email", "phone", "card", "iban")
 

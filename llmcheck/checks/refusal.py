@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterable
 
 from llmcheck.checks.base import as_text, conclude, excerpt, excerpt_around, short_repr
-from llmcheck.completion import Completion
 from llmcheck.errors import UsageError
+from llmcheck.model.completion import Completion
 
 REFUSAL_PHRASES: tuple[str, ...] = (
     "As an AI language model",

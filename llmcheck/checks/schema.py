@@ -31,8 +31,8 @@ from llmcheck.checks.base import (
     short_repr,
     type_label,
 )
-from llmcheck.completion import Completion, strip_code_fence
 from llmcheck.errors import UsageError
+from llmcheck.model.completion import Completion, strip_code_fence
 
 MAX_EMBEDDED_ATTEMPTS = 32
 """How many ``{``/``[`` positions lenient parsing tries before giving up (keeps it linear)."""

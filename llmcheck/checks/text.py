@@ -21,8 +21,8 @@ from llmcheck.checks.base import (
     excerpt_around,
     short_repr,
 )
-from llmcheck.completion import Completion
 from llmcheck.errors import UsageError
+from llmcheck.model.completion import Completion
 
 # --------------------------------------------------------------------------- counting
 
@@ -70,7 +70,7 @@ def count_tokens(text: str, model: str | None = None) -> int:
     ``cl100k_base``: an approximation that typically stays within about 10-20% of
     the model's true count. No network connection is made either way.
     """
-    from llmcheck.client import import_litellm
+    from llmcheck.model.client import import_litellm
 
     litellm = import_litellm()
     return int(litellm.token_counter(model=model or "", text=text))

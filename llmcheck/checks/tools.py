@@ -13,8 +13,8 @@ from typing import Any
 from llmcheck.checks.base import conclude, excerpt, listing, short_repr
 from llmcheck.checks.golden import JsonComparer
 from llmcheck.checks.schema import CompiledSchema, Loaded, compile_schema, render_path
-from llmcheck.completion import Completion, ToolCall, parse_json_text
 from llmcheck.errors import UsageError
+from llmcheck.model.completion import Completion, ToolCall, parse_json_text
 
 
 def _calls(output: Any) -> tuple[list[ToolCall], str | None]:

@@ -6,7 +6,7 @@
   sample a request belongs to; the ``llm_faults`` fixture's handle;
 - :mod:`llmcheck.injection.inprocess`: interception of every httpx request the code
   under test makes (litellm, the openai SDK, LangChain);
-- :mod:`llmcheck.injection.proxy`: an OpenAI-compatible HTTP proxy for any client.
+- :mod:`llmcheck.model.proxy`: an OpenAI-compatible HTTP proxy for any client.
 
 The public entry points are ``@llmcheck.faults``, ``--llm-faults``, the ``llm_faults``
 fixture, ``llmcheck.inject(...)`` for scripts and ``llmcheck proxy``.

@@ -1,6 +1,6 @@
 """Which fault plan applies to a request, and which sample a request belongs to.
 
-Inside a sample (the runner sets :func:`llmcheck.context.current_sample`) the
+Inside a sample (the runner sets :func:`llmcheck.core.context.current_sample`) the
 sample's own plan applies and the sample numbers its requests, so a fault is
 a function of (plan seed, sample seed, call number). Outside a sample, a plan
 made active with :func:`active` applies, numbered by its own counter.
@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llmcheck import context
+from llmcheck.core import context
 from llmcheck.injection.catalogue import FaultPlan
 
 SAMPLE_HEADER = "X-Llmcheck-Sample"
-"""Names the sample (its :attr:`~llmcheck.context.SampleContext.token`) on a request to
+"""Names the sample (its :attr:`~llmcheck.core.context.SampleContext.token`) on a request to
 a proxy; also accepted as ``/s/<token>/v1/...`` in the proxy's URL path."""
 
 _proxies: set[str] = set()

@@ -95,7 +95,7 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-from llmcheck import context
+from llmcheck.core import context
 from llmcheck.errors import UsageError
 from llmcheck.injection import attribution
 from llmcheck.injection.attribution import SAMPLE_HEADER, Draw, draw_current, is_proxy

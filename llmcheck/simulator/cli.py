@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _error(message: str) -> int:
-    from llmcheck.render import printable
+    from llmcheck.reports.terminal import printable
 
     print(f"llmcheck serve: error: {printable(message, newlines=True)}", file=sys.stderr)
     return 2
@@ -85,7 +85,7 @@ def run_local(args: argparse.Namespace) -> int:
     """``llmcheck serve --gguf MODEL``: llama.cpp's server for a GGUF model until Ctrl-C."""
     import threading
 
-    from llmcheck.local import DEFAULT_CONTEXT, LocalServer, LocalServerError, resolve
+    from llmcheck.model.local import DEFAULT_CONTEXT, LocalServer, LocalServerError, resolve
 
     if args.scenario is not None or args.seed is not None:
         return _error("--scenario and --seed apply to the simulator, not to --gguf")
@@ -125,7 +125,7 @@ def run_local(args: argparse.Namespace) -> int:
 def _usage_lines(server: SimulatorServer) -> str:
     """The banner after the URL line: the scenario and how to point pytest, litellm or
     an OpenAI client at the simulator."""
-    from llmcheck.client import SIMULATOR_MODEL
+    from llmcheck.model.client import SIMULATOR_MODEL
 
     url, scenario = server.url, server.scenario
     return (

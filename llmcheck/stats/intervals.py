@@ -12,8 +12,8 @@ from functools import lru_cache
 from numbers import Real
 from statistics import NormalDist
 
+from llmcheck.config.settings import INTERVAL_METHODS, IntervalMethod
 from llmcheck.errors import UsageError
-from llmcheck.settings import INTERVAL_METHODS, IntervalMethod
 
 __all__ = [
     "INTERVAL_METHODS",

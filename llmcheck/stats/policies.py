@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from llmcheck.config.settings import POLICY_NAMES, PolicyName
 from llmcheck.errors import UsageError
-from llmcheck.settings import POLICY_NAMES, PolicyName
 from llmcheck.stats.intervals import (
     _check_confidence,
     _check_int,

@@ -2,7 +2,7 @@
 
 :class:`LLMClient` is what the ``llm`` fixture hands a test: ``llm(prompt)``,
 ``llm.chat(messages)`` and their awaitable forms ``llm.acall`` / ``llm.achat``
-return a :class:`~llmcheck.completion.Completion`. Around each call it:
+return a :class:`~llmcheck.model.completion.Completion`. Around each call it:
 
 - retries (tenacity) on rate limits, timeouts, connection errors and 5xx, with
   exponential backoff and jitter, honouring ``Retry-After``; litellm's own
@@ -24,8 +24,8 @@ return a :class:`~llmcheck.completion.Completion`. Around each call it:
   (the runner calls it on Ctrl-C): no new request or retry starts, and a sync
   call in flight is abandoned within :data:`STOP_POLL` seconds;
 - paces requests per model (``rpm``), charges a session :class:`Budget`,
-  answers from and records into a :class:`~llmcheck.cache.ResponseCache`;
-- records a :class:`~llmcheck.records.CallRecord` in the current sample.
+  answers from and records into a :class:`~llmcheck.model.cache.ResponseCache`;
+- records a :class:`~llmcheck.records.schema.CallRecord` in the current sample.
 
 litellm is imported on the first call, offline (see :func:`import_litellm`).
 """
@@ -50,11 +50,11 @@ from typing import Any
 
 import tenacity
 
-from llmcheck import context
-from llmcheck.cache import ResponseCache, cache_key
-from llmcheck.completion import Completion, ToolCall, Usage
+from llmcheck.core import context
 from llmcheck.errors import InfrastructureError, UsageError
-from llmcheck.offline import go_offline
+from llmcheck.model.cache import ResponseCache, cache_key
+from llmcheck.model.completion import Completion, ToolCall, Usage
+from llmcheck.model.offline import go_offline
 from llmcheck.redact import register_secret, sanitize_url
 
 SIMULATOR_MODEL = "openai/llmcheck-sim"
@@ -739,7 +739,7 @@ class LLMClient:
         if stream:
             kwargs["stream"] = True
             kwargs["stream_options"] = {"include_usage": True}
-        from llmcheck.records import sampling_params
+        from llmcheck.records.schema import sampling_params
 
         return _Request(kwargs, stream, replay_key, float(deadline), sampling_params(merged))
 
@@ -1060,7 +1060,7 @@ def _record(completion: Completion | None, *, error: str | None, model: str | No
     ctx = context.current_sample()
     if ctx is None:
         return
-    from llmcheck.records import CallRecord
+    from llmcheck.records.schema import CallRecord
 
     if completion is None:
         ctx.calls.append(CallRecord(model=model or "?", latency=latency, retries=retries,
@@ -1101,7 +1101,7 @@ def default_client(model: str | None = None) -> LLMClient:
         if not env_model:
             raise UsageError(
                 "no model client is configured: run under pytest with the llmcheck plugin, "
-                "set LLMCHECK_MODEL, or call llmcheck.client.set_default_client(...)"
+                "set LLMCHECK_MODEL, or call llmcheck.model.client.set_default_client(...)"
             )
         base = LLMClient(ModelConfig(model=env_model,
                                      api_base=os.environ.get("LLMCHECK_API_BASE"),

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmcheck.records import SessionRecord, load_session
+from llmcheck.records.schema import SessionRecord, load_session
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 STEP_SUMMARY_LIMIT = 1024 * 1024
@@ -51,7 +51,7 @@ class Views:
 def step_summary_markdown(session: SessionRecord) -> str:
     """The markdown for GitHub's step summary: the whole report, or one with its tables
     cut when the whole one is over GitHub's limit."""
-    from llmcheck.report_md import render_markdown
+    from llmcheck.reports.markdown import render_markdown
 
     text = render_markdown(session)
     if len(text.encode("utf-8")) > STEP_SUMMARY_LIMIT:
@@ -72,8 +72,8 @@ def write_views(json_path: Path, environ: Mapping[str, str] | None = None) -> Vi
     in its folder and, when ``$GITHUB_STEP_SUMMARY`` is set, append the markdown there.
     Never raises: whatever could not be done is in :attr:`Views.warnings`."""
     from llmcheck.files import write_atomic
-    from llmcheck.report_html import render_html
-    from llmcheck.report_md import render_markdown
+    from llmcheck.reports.html import render_html
+    from llmcheck.reports.markdown import render_markdown
 
     environ = os.environ if environ is None else environ
     views = Views()

@@ -1,7 +1,7 @@
 """The HTML report: one self-contained file rendered from a saved session.
 
-    from llmcheck.records import load_session
-    from llmcheck.report_html import render_html
+    from llmcheck.records.schema import load_session
+    from llmcheck.reports.html import render_html
     html = render_html(load_session("reports/llmcheck.json"))
 
 It works offline and alone: styles and script are inline, charts are inline SVG, and
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from llmcheck.records import SessionRecord
-from llmcheck.render import fmt_cost
-from llmcheck.report_view import (
+from llmcheck.records.schema import SessionRecord
+from llmcheck.reports.terminal import fmt_cost
+from llmcheck.reports.view import (
     AggregateView,
     CheckView,
     FaultView,

@@ -14,8 +14,8 @@ import secrets
 import threading
 from typing import Any
 
-from llmcheck.client import ModelConfig, import_litellm
 from llmcheck.errors import UsageError
+from llmcheck.model.client import ModelConfig, import_litellm
 from llmcheck.redact import register_secret
 
 OPENAI_BASE = "https://api.openai.com/v1"
@@ -28,7 +28,7 @@ class Endpoint:
     - ``model``: the model's name there (no litellm provider prefix);
     - ``api_key``: a throwaway key the proxy accepts (the real key stays inside it);
     - ``litellm_model``: ``openai/<model>``, to call the proxy with litellm;
-    - ``config``: the :class:`~llmcheck.client.ModelConfig` the ``llm`` fixture uses.
+    - ``config``: the :class:`~llmcheck.model.client.ModelConfig` the ``llm`` fixture uses.
     """
 
     def __init__(self, config: ModelConfig, *, cache: Any = None) -> None:
@@ -84,7 +84,7 @@ class Endpoint:
         with self._lock:
             if self._proxy is None:
                 import llmcheck.injection.inprocess as inprocess  # via sys.modules
-                from llmcheck.injection.proxy import FaultProxy
+                from llmcheck.model.proxy import FaultProxy
 
                 # the interception names the running sample on every request to the
                 # proxy, also for a client built before the sample (an app's chain)

@@ -2,7 +2,7 @@
 
 A run of 20 samples against another of 20 can only see large drops (the gate
 flags a fall from 0.95 to 0.80 about a third of the time: see
-:func:`llmcheck.gate.min_detectable_drop`). The base side need not be one run,
+:func:`llmcheck.gate.compare.min_detectable_drop`). The base side need not be one run,
 though: runs of the same test against the same model are samples of the same
 rate, so their counts add up, and a baseline merged from five runs compares 100
 base samples with the branch's 20. ``llmcheck baseline save`` promotes a report
@@ -38,7 +38,7 @@ from pydantic import (
 )
 
 from llmcheck.errors import ReportError, UsageError
-from llmcheck.gate import Counts, counts_of_session
+from llmcheck.gate.compare import Counts, counts_of_session
 from llmcheck.redact import scrub
 
 BASELINE_VERSION = 1
@@ -143,7 +143,7 @@ def _usable(session: Any) -> list[Counts]:
 def baseline_from_session(session: Any) -> Baseline:
     """A new baseline holding one run: the report's."""
     import llmcheck
-    from llmcheck.records import now
+    from llmcheck.records.schema import now
 
     stamp = now()
     tests = [BaselineTest.of_runs(c, [_run_of(session, c)]) for c in _usable(session)]
@@ -157,7 +157,7 @@ def update_baseline(baseline: Baseline, session: Any,
     done, one line per kind of change. ``max_runs`` keeps only the latest runs of each
     test (a moving window: an old run of a model that has since drifted stops counting)."""
     import llmcheck
-    from llmcheck.records import now
+    from llmcheck.records.schema import now
 
     if max_runs is not None and max_runs < 1:
         raise UsageError(f"max_runs must be at least 1, got {max_runs}")
@@ -278,7 +278,7 @@ def _baseline_of(data: Any, p: Path) -> Baseline:
 def load_counts(path: str | os.PathLike[str]) -> tuple[str, list[Counts]]:
     """The per-test counts of a report or of a baseline file (told apart by their
     version key): ``("report" | "baseline", counts)``."""
-    from llmcheck.records import load_session
+    from llmcheck.records.schema import load_session
 
     p = Path(path)
     data = _read_json(p, "file")

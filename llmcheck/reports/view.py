@@ -1,8 +1,8 @@
 """What the markdown and HTML reports show, computed once from a :class:`SessionRecord`.
 
-Both :mod:`llmcheck.report_md` and :mod:`llmcheck.report_html` render these plain
+Both :mod:`llmcheck.reports.markdown` and :mod:`llmcheck.reports.html` render these plain
 views, so the two files always agree on every number and word. The views hold raw
-text (made terminal-safe by :func:`llmcheck.render.printable`, nothing more): each
+text (made terminal-safe by :func:`llmcheck.reports.terminal.printable`, nothing more): each
 renderer escapes it for its own format. Nothing here reads live state: a report can
 be re-rendered from any saved JSON.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 # the one import of the fault catalogue in the report code
 from llmcheck.injection.catalogue import KINDS as FAULT_KINDS
-from llmcheck.records import (
+from llmcheck.records.schema import (
     Aggregate,
     CheckStat,
     FailureGroup,
@@ -23,7 +23,7 @@ from llmcheck.records import (
     SessionRecord,
     TestRecord,
 )
-from llmcheck.render import (
+from llmcheck.reports.terminal import (
     INTERVAL_NAMES,
     NO_VERDICT,
     VERDICT_WORDS,
@@ -95,7 +95,7 @@ class CheckView:
 
 
 NO_FAULT = "none"
-"""The kind of :class:`~llmcheck.records.FaultStat` that counts the samples that got no
+"""The kind of :class:`~llmcheck.records.schema.FaultStat` that counts the samples that got no
 injected fault."""
 FAULT_PHRASES = {
     "rate_limit": "when rate-limited",

@@ -32,8 +32,14 @@ def output_width(wide: bool = False) -> int | None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from llmcheck.records import load_session
-    from llmcheck.render import ellipsize, explain, printable, printable_record, summary_table
+    from llmcheck.records.schema import load_session
+    from llmcheck.reports.terminal import (
+        ellipsize,
+        explain,
+        printable,
+        printable_record,
+        summary_table,
+    )
 
     # Everything printed below comes from the report: made printable once, here.
     session = printable_record(load_session(args.report))
@@ -59,7 +65,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     """``llmcheck report``: the markdown or HTML report of a saved JSON report."""
-    from llmcheck.records import load_session
+    from llmcheck.records.schema import load_session
 
     session = load_session(args.report)
     fmt = args.format or ("html" if args.output and
@@ -68,15 +74,15 @@ def _report(args: argparse.Namespace) -> int:
         raise LLMCheckError("--history draws sparklines in the HTML report: add "
                             "--format html (or -o FILE.html)")
     if fmt == "html":
-        from llmcheck.history import report_paths
-        from llmcheck.report_html import render_html
+        from llmcheck.gate.history import report_paths
+        from llmcheck.reports.html import render_html
 
         here = Path(args.report).resolve()
         history = [load_session(p) for p in report_paths(args.history)
                    if p.resolve() != here]
         text = render_html(session, history)
     else:
-        from llmcheck.report_md import render_markdown
+        from llmcheck.reports.markdown import render_markdown
 
         text = render_markdown(session)
     if args.output is None:
@@ -111,7 +117,7 @@ def _add_report_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from llmcheck.plan import make_plan, plan_json, plan_options, render_plan
+    from llmcheck.stats.planning import make_plan, plan_json, plan_options, render_plan
 
     opts = plan_options(
         min_pass_rate=args.min_pass_rate, margin=args.margin, alpha=args.alpha, beta=args.beta,
@@ -123,9 +129,9 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _add_plan_parser(sub: argparse._SubParsersAction) -> None:
-    """``llmcheck plan``: every value is taken as text and validated by llmcheck.plan, so a
-    bad one is a one-line usage error."""
-    from llmcheck.settings import SETTINGS
+    """``llmcheck plan``: every value is taken as text and validated by
+    llmcheck.stats.planning, so a bad one is a one-line usage error."""
+    from llmcheck.config.settings import SETTINGS
 
     defaults = {name: SETTINGS[name].default for name in SETTINGS}
     plan = sub.add_parser(
@@ -159,7 +165,7 @@ def _add_plan_parser(sub: argparse._SubParsersAction) -> None:
 
 def _merge(args: argparse.Namespace) -> int:
     from llmcheck.files import write_atomic
-    from llmcheck.merge import merge_reports
+    from llmcheck.gate.merge import merge_reports
 
     merged = merge_reports(args.reports)
     write_atomic(Path(args.output), merged.model_dump_json(indent=2) + "\n")
@@ -181,7 +187,7 @@ def _add_merge_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from llmcheck.history import load_history, render_history
+    from llmcheck.gate.history import load_history, render_history
 
     print(render_history(load_history(args.reports, args.alpha), args.format))
     return 0
@@ -226,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plan_parser(sub)
     _add_merge_parser(sub)
     _add_history_parser(sub)
-    from llmcheck import gate_cli
+    from llmcheck.cli import gate as gate_cli
 
     gate_cli.add_parsers(sub)
     try:
@@ -235,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         simulator_cli = None
     if simulator_cli is not None:
         simulator_cli.add_parser(sub)
-    from llmcheck.injection.proxy import add_proxy_parser
+    from llmcheck.model.proxy import add_proxy_parser
 
     add_proxy_parser(sub)
     return parser
@@ -263,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 141
     except LLMCheckError as exc:
-        from llmcheck.render import printable
+        from llmcheck.reports.terminal import printable
 
         # the message may quote the report's path or content
         print(f"llmcheck: error: {printable(str(exc), newlines=True)}", file=sys.stderr)

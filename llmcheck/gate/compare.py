@@ -1,7 +1,7 @@
 """The pre-merge gate: did a change make any LLM test pass less often?
 
 Each test of a HEAD run is compared with the same test (same node id) of a BASE
-run or of an accumulated baseline (:mod:`llmcheck.baseline`), on the two pass
+run or of an accumulated baseline (:mod:`llmcheck.gate.baseline`), on the two pass
 counts alone (infrastructure errors are neither passes nor failures):
 
 - **p**: a one-sided exact test that HEAD's pass rate is lower than BASE's, on the
@@ -55,7 +55,7 @@ from llmcheck.errors import UsageError
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from llmcheck.records import SessionRecord, TestRecord
+    from llmcheck.records.schema import SessionRecord, TestRecord
 
 TestName = Literal["boschloo", "fisher"]
 TEST_NAMES: tuple[str, ...] = ("boschloo", "fisher")

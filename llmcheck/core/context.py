@@ -51,7 +51,7 @@ class SampleContext:
     """The :class:`~llmcheck.injection.catalogue.FaultPlan` of this sample (the test's
     ``@llmcheck.faults``, ``--llm-faults``, or the ``llm_faults`` fixture), or None."""
     faults: list[Any] = field(default_factory=list)
-    """Faults injected into this sample's calls (:class:`~llmcheck.records.FaultRecord`)."""
+    """Faults injected into this sample's calls (:class:`~llmcheck.records.schema.FaultRecord`)."""
     provider_failures: list[str] = field(default_factory=list)
     """Real (not injected) provider failures the proxy saw in this sample."""
     _fault_calls: int = 0
@@ -71,7 +71,7 @@ class SampleContext:
     def note_fault(self, call: int, kind: str, via: str) -> None:
         """Record that ``kind`` was injected into call ``call`` (``via`` in-process or
         proxy)."""
-        from llmcheck.records import FaultRecord
+        from llmcheck.records.schema import FaultRecord
 
         with self._lock:
             self.faults.append(FaultRecord(call=call, kind=kind, via=via))

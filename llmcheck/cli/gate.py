@@ -6,27 +6,27 @@
 
 Exit status: 0, or 1 for a regression under ``--fail-on-regression``, or 2 for input
 that cannot be used (a missing or broken file, a bad option value: one line saying
-which), as every llmcheck command (:func:`llmcheck.cli.main` maps errors to 2).
+which), as every llmcheck command (:func:`llmcheck.cli.main.main` maps errors to 2).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from llmcheck.baseline import DEFAULT_BASELINE
+from llmcheck.gate.baseline import DEFAULT_BASELINE
 
 
 def _setting(name: str, value: str | None, flag: str) -> object:
     """An option validated as its ``--llm-*`` twin is (same range, same message)."""
-    from llmcheck.settings import SETTINGS, validate
+    from llmcheck.config.settings import SETTINGS, validate
 
     return SETTINGS[name].default if value is None else validate(name, value, flag)
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from llmcheck.baseline import load_counts
-    from llmcheck.gate import compare, render
-    from llmcheck.render import printable
+    from llmcheck.gate.baseline import load_counts
+    from llmcheck.gate.compare import compare, render
+    from llmcheck.reports.terminal import printable
 
     margin = _setting("regression_margin", args.margin, "--margin")
     alpha = _setting("regression_alpha", args.alpha, "--alpha")
@@ -42,9 +42,9 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _save(args: argparse.Namespace) -> int:
-    from llmcheck.baseline import baseline_from_session, save_baseline
-    from llmcheck.records import load_session
-    from llmcheck.render import printable
+    from llmcheck.gate.baseline import baseline_from_session, save_baseline
+    from llmcheck.records.schema import load_session
+    from llmcheck.reports.terminal import printable
 
     baseline = baseline_from_session(load_session(args.report))
     path = save_baseline(baseline, args.output)
@@ -56,15 +56,15 @@ def _save(args: argparse.Namespace) -> int:
 def _update(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from llmcheck.baseline import (
+    from llmcheck.config.settings import validate
+    from llmcheck.gate.baseline import (
         baseline_from_session,
         load_baseline,
         save_baseline,
         update_baseline,
     )
-    from llmcheck.records import load_session
-    from llmcheck.render import printable
-    from llmcheck.settings import validate
+    from llmcheck.records.schema import load_session
+    from llmcheck.reports.terminal import printable
 
     max_runs = None if args.max_runs is None else int(
         validate("runs", args.max_runs, "--max-runs"))

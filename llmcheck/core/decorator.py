@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from llmcheck.config.settings import validate_marker_kwargs
 from llmcheck.errors import UsageError
-from llmcheck.settings import validate_marker_kwargs
 
 F = TypeVar("F", bound=Callable[..., Any])
 

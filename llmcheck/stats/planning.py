@@ -24,8 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmcheck.errors import UsageError
-from llmcheck.settings import (
+from llmcheck.config.settings import (
     POLICY_NAMES,
     SETTINGS,
     Resolved,
@@ -33,6 +32,7 @@ from llmcheck.settings import (
     session_defaults,
     validate,
 )
+from llmcheck.errors import UsageError
 from llmcheck.stats import fixed_sample_size, indifference_zone
 from llmcheck.stats.intervals import _check_unit
 from llmcheck.stats.policies import Policy
@@ -241,7 +241,7 @@ def plan_options(
 
 def _policy(name: str, opts: PlanOptions) -> Policy:
     """The policy a test with these settings gets in a session of ``opts.tests`` LLM
-    tests: resolved by :func:`~llmcheck.settings.resolve_test` itself."""
+    tests: resolved by :func:`~llmcheck.config.settings.resolve_test` itself."""
     given = {"runs": opts.runs, "verdict": name, "min_pass_rate": opts.min_pass_rate,
              "margin": opts.margin, "alpha": opts.alpha, "beta": opts.beta,
              "confidence": opts.confidence, "session_alpha": opts.session_alpha}

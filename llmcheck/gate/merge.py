@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from llmcheck.errors import ReportError
-from llmcheck.records import SessionRecord, _report_json, load_session
+from llmcheck.records.schema import SessionRecord, _report_json, load_session
 
 __all__ = ["merge_reports"]
 

@@ -1,5 +1,5 @@
 """Bodies that pass at a known rate: a stand-in model for proving statistics through
-the real :class:`~llmcheck.runner.SampleRunner` (llmcheck's tests and benchmarks).
+the real :class:`~llmcheck.core.runner.SampleRunner` (llmcheck's tests and benchmarks).
 
 A sample's outcome is drawn from its own seed, so a run is reproducible and does
 not depend on which sample finishes first; the async body can take longer to fail
@@ -13,7 +13,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
-from llmcheck import context
+from llmcheck.core import context
 
 
 def passes(seed: int, p: float) -> bool:

@@ -1,7 +1,7 @@
 """The markdown report: GitHub-flavoured markdown rendered from a saved session.
 
-    from llmcheck.records import load_session
-    from llmcheck.report_md import render_markdown
+    from llmcheck.records.schema import load_session
+    from llmcheck.reports.markdown import render_markdown
     print(render_markdown(load_session("reports/llmcheck.json")))
 
 The plugin writes it as ``llmcheck.md`` beside the JSON and appends it to
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 
-from llmcheck.records import SessionRecord
-from llmcheck.report_view import FaultView, SessionView, TestView, session_view
+from llmcheck.records.schema import SessionRecord
+from llmcheck.reports.view import FaultView, SessionView, TestView, session_view
 
 TOP_MESSAGES = 20
 """Failure messages listed in the "top failure messages" table."""

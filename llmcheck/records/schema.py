@@ -19,9 +19,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmcheck import stats
+from llmcheck.config.settings import IntervalMethod, PolicyName
 from llmcheck.errors import ReportError
 from llmcheck.redact import scrub
-from llmcheck.settings import IntervalMethod, PolicyName
 
 SCHEMA_VERSION = 7
 """Bumped on every change of the JSON report's shape.
@@ -291,7 +291,7 @@ class Verdict(_Record):
 
 class TestSettings(_Record):
     """A test's settings, resolved once (marker keywords, then the command line,
-    environment, ini and defaults: see :func:`llmcheck.settings.resolve_test`).
+    environment, ini and defaults: see :func:`llmcheck.config.settings.resolve_test`).
 
     The same object drives the runner, is journaled with the samples and is
     saved in the test's record, so a saved report can re-derive and explain its
@@ -718,7 +718,7 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
 
 def _test_v2_to_v3(test: dict[str, Any]) -> dict[str, Any]:
     """A v2 test record with its scattered settings gathered into ``settings``."""
-    from llmcheck.settings import SETTINGS
+    from llmcheck.config.settings import SETTINGS
 
     test = dict(test)
     verdict = dict(test.get("verdict") or {})

@@ -17,17 +17,17 @@ upstream's real answer)::
 **Attribution.** A request names its sample with the header
 :data:`~llmcheck.injection.attribution.SAMPLE_HEADER` or with the path form
 ``/s/<token>/v1/...`` (a base URL the code under test can be given); the token
-is :attr:`llmcheck.context.SampleContext.token`. For such a request the fault
-is the sample's (:meth:`~llmcheck.context.SampleContext.next_fault`; with no
+is :attr:`llmcheck.core.context.SampleContext.token`. For such a request the fault
+is the sample's (:meth:`~llmcheck.core.context.SampleContext.next_fault`; with no
 plan on the sample, the proxy's own plan keyed by the sample's seed), it is
 recorded in ``ctx.faults`` (``via="proxy"``), the sample's seed is added to
-the forwarded body when absent, and a :class:`~llmcheck.records.CallRecord`
+the forwarded body when absent, and a :class:`~llmcheck.records.schema.CallRecord`
 lands in ``ctx.calls`` for every chat completion, before the client can tell its
 answer (or error) is complete. A failure the proxy did not
 inject (an upstream 429 or 5xx, a refused connection, an upstream timeout) is
 relayed to the client as it came (a refused or silent upstream as a 502 or
 504 with an OpenAI-style body) and noted with
-:meth:`~llmcheck.context.SampleContext.note_provider_failure`. Without a
+:meth:`~llmcheck.core.context.SampleContext.note_provider_failure`. Without a
 sample, the proxy's plan applies with the key of the request header
 ``X-Llmcheck-Key`` (default ``"proxy"``) and a proxy-wide counter of chat
 completions as call number.
@@ -39,16 +39,16 @@ key while the real one stays in this process. The upstream key goes to the
 upstream only, the accept key nowhere (it is taken off forwarded requests);
 neither is logged or echoed.
 
-**Cache.** With a :class:`~llmcheck.cache.ResponseCache` and a sample, a
+**Cache.** With a :class:`~llmcheck.model.cache.ResponseCache` and a sample, a
 chat completion without a fault is looked up under a key built the way
-llmcheck's own client builds it (:func:`llmcheck.cache.cache_key` of the model
+llmcheck's own client builds it (:func:`llmcheck.model.cache.cache_key` of the model
 as ``model_name`` maps it, the messages, the parameters that shape the answer,
 the sample index and the ordinal of identical calls in the sample, counted in
 ``ctx.call_counts``). The sample's derived seed is left out, as the client
 leaves it out; unlike the client's, the stream flag is too, so a recording made
 streamed replays plain and vice versa (and the proxy's keys never meet the
 client's). The stored value is what
-:meth:`llmcheck.completion.Completion.to_dict` gives (the cache's own format,
+:meth:`llmcheck.model.completion.Completion.to_dict` gives (the cache's own format,
 so entries are checked like the client's), rebuilt into a chat-completion
 document (or an SSE stream) on a hit. That form keeps one choice: requests
 with ``n`` > 1 bypass the cache.
@@ -95,7 +95,7 @@ if TYPE_CHECKING:
     import aiohttp
     from aiohttp import web
 
-    from llmcheck.context import SampleContext
+    from llmcheck.core.context import SampleContext
 
 KEY_HEADER = "X-Llmcheck-Key"
 """Request header: the key of the proxy's plan for a request outside any sample."""
@@ -151,7 +151,7 @@ class FaultProxy(LoopbackServer):
     ``http://127.0.0.1:8000/v1``) that injects the faults of ``plan``.
 
     ``port=0`` picks a free port. ``cache`` is a
-    :class:`~llmcheck.cache.ResponseCache` used for the calls of samples;
+    :class:`~llmcheck.model.cache.ResponseCache` used for the calls of samples;
     ``model_name`` maps the model of a request body to the name recorded (and used
     in cache keys and prices), e.g. ``lambda m: "openai/" + m``; ``cost(model,
     prompt_tokens, completion_tokens)`` prices a call in dollars (None: unknown).
@@ -357,7 +357,7 @@ class FaultProxy(LoopbackServer):
         if ctx is not None and "seed" not in body:
             body = {**body, "seed": ctx.seed}
             raw = _dumps(body)
-        from llmcheck.records import sampling_params
+        from llmcheck.records.schema import sampling_params
 
         ex.params = sampling_params(body)
         stream = body.get("stream") is True
@@ -679,7 +679,7 @@ class FaultProxy(LoopbackServer):
             cost = 0.0 if self._cost is not None else None
         if ex.ctx is None:
             return cost
-        from llmcheck.records import CallRecord
+        from llmcheck.records.schema import CallRecord
 
         ex.record = CallRecord(
             model=ex.model, latency=time.perf_counter() - ex.started,
@@ -694,7 +694,7 @@ class FaultProxy(LoopbackServer):
         ex.recorded = True
         if ex.ctx is None:
             return
-        from llmcheck.records import CallRecord
+        from llmcheck.records.schema import CallRecord
 
         usage = payload.get("usage") or {}
         ex.ctx.calls.append(CallRecord(
@@ -710,7 +710,7 @@ class FaultProxy(LoopbackServer):
         ctx = ex.ctx
         if self.cache is None or ctx is None or body.get("n") not in (None, 1):
             return None
-        from llmcheck.cache import cache_key
+        from llmcheck.model.cache import cache_key
 
         params = {k: v for k, v in body.items() if k not in _NOT_IN_CACHE_KEY}
         if params.get("seed") == ctx.seed:
@@ -764,7 +764,7 @@ def _route(raw_path: str) -> tuple[str | None, str] | None:
 def _sample(token: str | None) -> SampleContext | None:
     if not token:
         return None
-    from llmcheck.context import sample_by_token
+    from llmcheck.core.context import sample_by_token
 
     return sample_by_token(token)
 
@@ -947,8 +947,8 @@ def _assemble_stream(data: bytes) -> dict[str, Any] | None:
 
 def _completion_dict(answer: Mapping[str, Any], ex: _Exchange, cost: float | None
                      ) -> dict[str, Any]:
-    """What the cache stores: :meth:`llmcheck.completion.Completion.to_dict`."""
-    from llmcheck.completion import Completion, ToolCall, Usage
+    """What the cache stores: :meth:`llmcheck.model.completion.Completion.to_dict`."""
+    from llmcheck.model.completion import Completion, ToolCall, Usage
 
     usage = answer.get("usage")
     return Completion(
@@ -1020,7 +1020,7 @@ def add_proxy_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def proxy_command(args: argparse.Namespace) -> int:
     """``llmcheck proxy``: serve until Ctrl-C or SIGTERM; return the exit code."""
-    from llmcheck.render import printable
+    from llmcheck.reports.terminal import printable
 
     try:
         plan = FaultPlan.parse(args.faults, seed=args.seed, retry_after=args.retry_after,
@@ -1053,7 +1053,7 @@ def proxy_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: ``python -m llmcheck.injection.proxy proxy --upstream URL``."""
+    """Stand-alone entry point: ``python -m llmcheck.model.proxy proxy --upstream URL``."""
     parser = argparse.ArgumentParser(prog="llmcheck")
     add_proxy_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

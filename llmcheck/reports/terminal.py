@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from llmcheck.records import (
+from llmcheck.records.schema import (
     Aggregate,
     CheckStat,
     FaultStat,

@@ -6,7 +6,7 @@ After each finished sample the verdict policy is asked whether the verdict is
 settled; once it is, no new samples are launched (unless early stopping is
 off) and samples already running finish and are recorded. The runner knows
 nothing about pytest: the plugin hands it a body and settings and gets back a
-:class:`~llmcheck.records.TestRecord`.
+:class:`~llmcheck.records.schema.TestRecord`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any
 
-from llmcheck import context, stats
+from llmcheck import stats
+from llmcheck.core import context
 from llmcheck.errors import InfrastructureError, UsageError
-from llmcheck.records import (
+from llmcheck.records.schema import (
     Interval,
     SampleRecord,
     TestRecord,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from llmcheck.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmcheck.records import TestSettings
+    from llmcheck.records.schema import TestSettings
 
 # The one list of each set of names; llmcheck.stats and the records use these.
 PolicyName = Literal["threshold", "sequential", "interval"]
@@ -356,7 +356,7 @@ def resolve_test(marker_kwargs: Mapping[str, Any], session: Mapping[str, Resolve
     so is one whose runs would be above ``max_runs``, checked before the (costly)
     design is tuned."""
     from llmcheck import stats
-    from llmcheck.records import TestSettings
+    from llmcheck.records.schema import TestSettings
 
     given = validate_marker_kwargs(_with_positional_runs(marker_kwargs, marker_args, where),
                                    where)

@@ -1,0 +1,1 @@
+"""The ``llmcheck`` command line."""

@@ -1,0 +1,1 @@
+"""Settings: the one table of every option, its resolution and names."""

@@ -1,0 +1,1 @@
+"""The sample: its context, the runner that repeats a test body, seeded bodies."""
