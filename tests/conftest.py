@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import json
 import signal
-from pathlib import Path
 
 # In-process pytester runs restore sys.modules afterwards, so anything first
 # imported inside one is imported again by the next. That breaks C extensions
@@ -21,6 +19,8 @@ import llmcheck.core.runner  # noqa: F401
 import llmcheck.files  # noqa: F401
 import llmcheck.records.schema  # noqa: F401
 from llmcheck.model.client import import_litellm
+
+from helpers import load_report
 
 # litellm takes seconds to import; inside an in-process pytester run its import
 # would be undone by the sys.modules restore and paid again. Import it here, once.
@@ -50,16 +50,6 @@ def no_step_summary(monkeypatch):
     running them (GitHub Actions sets GITHUB_STEP_SUMMARY); the tests of that feature
     set it themselves."""
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-
-
-def load_report(pytester: pytest.Pytester, report_dir: str = "reports") -> dict:
-    path = Path(pytester.path) / report_dir / "llmcheck.json"
-    assert path.exists(), f"no report at {path}"
-    return json.loads(path.read_text())
-
-
-def by_name(report: dict) -> dict[str, dict]:
-    return {t["nodeid"].split("::")[-1]: t for t in report["tests"]}
 
 
 @pytest.fixture
@@ -94,12 +84,6 @@ def simulator(model_stack):
 
     with SimulatorServer() as server:
         yield server
-
-
-def scenario_server(scenario: dict):
-    from llmcheck.simulator import SimulatorServer
-
-    return SimulatorServer(scenario=scenario)
 
 
 @pytest.fixture

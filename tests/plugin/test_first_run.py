@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import by_name
+from helpers import by_name
 from test_client import SUITE
 
 # -- replay ---------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 import sys
 
 import pytest
-from conftest import by_name
+from helpers import by_name
 
 ALWAYS_PASS = """
 import llmcheck

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import by_name
+from helpers import by_name
 
 LLM_FIXTURE = """
 import llmcheck

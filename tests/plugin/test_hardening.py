@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import by_name
+from helpers import by_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

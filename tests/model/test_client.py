@@ -10,7 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import by_name, scenario_server
+from helpers import by_name, scenario_server
 
 from llmcheck.core.context import SampleContext, _reset, _set
 from llmcheck.errors import UsageError
