@@ -13,14 +13,13 @@ import httpx  # noqa: F401
 import pytest
 import scipy.special  # noqa: F401
 import scipy.stats  # noqa: F401
+from helpers import load_report
 
 import llmcheck.checks  # noqa: F401
 import llmcheck.core.runner  # noqa: F401
 import llmcheck.files  # noqa: F401
 import llmcheck.records.schema  # noqa: F401
 from llmcheck.model.client import import_litellm
-
-from helpers import load_report
 
 # litellm takes seconds to import; inside an in-process pytester run its import
 # would be undone by the sys.modules restore and paid again. Import it here, once.
