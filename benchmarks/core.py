@@ -160,7 +160,7 @@ def bench_collect(repeats: int, n_tests: int = 500):
             without.append(timed(["-p", "no:llmcheck"]))
         check = subprocess.run(
             [sys.executable, "-c",
-             "import sys, pytest_plugin.plugin; "
+             "import sys, llmcheck_pytest.plugin; "
              "print(','.join(m for m in ('litellm', 'pandas', 'pydantic', 'scipy') "
              "if m in sys.modules))"],
             capture_output=True, text=True, env=env)

@@ -22,9 +22,9 @@ from llmcheck.config.settings import marker_signature
 from llmcheck.errors import LLMCheckWarning, UsageError
 from llmcheck.model.offline import go_offline
 from llmcheck.redact import redact
-from pytest_plugin import gate, options
-from pytest_plugin.progress import LiveProgress
-from pytest_plugin.session import REPORT_ATTR, SESSION_KEY, SessionState
+from llmcheck_pytest import gate, options
+from llmcheck_pytest.progress import LiveProgress
+from llmcheck_pytest.session import REPORT_ATTR, SESSION_KEY, SessionState
 
 LITELLM_WARNING_FILTERS = (
     "ignore::DeprecationWarning:litellm.*",

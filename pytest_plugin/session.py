@@ -54,7 +54,7 @@ class SessionState:
         import uuid
         from datetime import datetime, timezone
 
-        from pytest_plugin.journal import Journal
+        from llmcheck_pytest.journal import Journal
 
         self.config = config
         self.resolved = resolved
@@ -447,7 +447,7 @@ class SessionState:
         self.journal.close()
         if self.is_worker:
             return
-        from pytest_plugin import journal
+        from llmcheck_pytest import journal
 
         interrupted = exitstatus == int(pytest.ExitCode.INTERRUPTED)
         reason = journal.INTERRUPTED if interrupted else journal.DIED
@@ -571,7 +571,7 @@ class SessionState:
         """Turn the journal of an earlier run that was killed into a report of its own."""
         if self.is_worker:
             return
-        from pytest_plugin import journal
+        from llmcheck_pytest import journal
 
         self.recovered = journal.recover_stale(self.report_dir, self.token)
 

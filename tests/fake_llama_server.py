@@ -23,7 +23,7 @@ def killing_suite(runs: int, kill_at: int, body: str) -> str:
     return f"""
 import os, signal
 import llmcheck
-from pytest_plugin.plugin import SESSION_KEY
+from llmcheck_pytest.plugin import SESSION_KEY
 
 @llmcheck.repeat(runs={runs}, min_pass_rate=0.5, early_stop=False, concurrency=1)
 def test_answers(llm, llm_sample, request):

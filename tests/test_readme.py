@@ -64,7 +64,7 @@ def test_setup_commands_are_fenced_one_liners(source, tokens, marker):
 def test_the_options_table_says_what_the_options_say(source):
     """The table is the options' own help text: README and --help cannot drift."""
     from llmcheck.settings import SETTINGS
-    from pytest_plugin.options import OPTION_SETTINGS
+    from llmcheck_pytest.options import OPTION_SETTINGS
 
     for name in OPTION_SETTINGS:
         spec = SETTINGS[name]

@@ -45,7 +45,7 @@ def test_a_test_interrupted_before_any_sample_finished_has_no_verdict(pytester, 
 
 FAKE_WORKER = """
 import json
-from pytest_plugin.plugin import SESSION_KEY
+from llmcheck_pytest.plugin import SESSION_KEY
 
 def pytest_sessionstart(session):
     # what a worker of this session journaled before the controller was interrupted:
@@ -208,7 +208,7 @@ def test_a_bad_decorator_argument_points_at_the_users_line(pytester):
                                    inner, max_size=4),
                  max_leaves=12).map(json.dumps)), max_size=8))
 def test_any_leftover_journal_is_recovered_or_kept_with_its_path(tmp_path_factory, lines):
-    from pytest_plugin import journal
+    from llmcheck_pytest import journal
 
     reports = tmp_path_factory.mktemp("reports")
     folder = reports / journal.JOURNAL_DIR
