@@ -29,3 +29,14 @@ def scenario_server(scenario: dict):
     from llmcheck.simulator import SimulatorServer
 
     return SimulatorServer(scenario=scenario)
+
+
+EXTRACT_SUITE = """
+import llmcheck
+
+@llmcheck.repeat(runs=8, min_pass_rate=0.5, concurrency=2)
+def test_extract(llm):
+    reply = llm("Return Ada Lovelace as JSON with name and age.")
+    assert reply.json(allow_fence=True)["name"] == "Ada Lovelace"
+"""
+"""A suite of one LLM test that extracts a person as JSON: what a first user writes."""

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_cli import save_report
-from test_render import make_record
+from report_data import make_record, save_report
 
 from llmcheck.checks.cases import load_cases
 from llmcheck.cli.main import main

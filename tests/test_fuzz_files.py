@@ -28,8 +28,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_cli import save_report
-from test_render import check_stat, make_record
+from report_data import check_stat, make_record, save_report
 
 from llmcheck.checks.cases import Case, load_cases
 from llmcheck.cli.main import main

@@ -10,11 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_render import LONG, make_record, session_records
+from report_data import LONG, make_record, save_report, session_records
 
-import llmcheck
 from llmcheck.cli.main import main
-from llmcheck.records.schema import SessionRecord, TestRecord, now, save_session
 
 
 def test_show_prints_the_table_of_a_saved_report(pytester, capsys):
@@ -55,12 +53,6 @@ def test_console_script_is_installed():
     proc = subprocess.run([sys.executable, "-m", "llmcheck.cli.main", "--version"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("llmcheck ")
-
-
-def save_report(path: Path, tests: list[TestRecord]) -> Path:
-    session = SessionRecord(llmcheck_version=llmcheck.__version__, started=now(), seed=7,
-                            tests=tests)
-    return save_session(session, path)
 
 
 def show(capsys, monkeypatch, *args: str, tty: bool, columns: int = 80) -> list[str]:

@@ -134,7 +134,7 @@ def test_a_report_is_a_dataframe_of_samples(pytester, report):
 def _session(rates: dict[str, tuple[int, int]], started: str) -> llmcheck.SessionRecord:
     from datetime import datetime
 
-    from test_render import make_record  # a TestRecord from counts
+    from report_data import make_record  # a TestRecord from counts
 
     from llmcheck.records.schema import SessionRecord
 

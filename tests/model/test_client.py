@@ -10,7 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from helpers import by_name, scenario_server
+from helpers import EXTRACT_SUITE, by_name, scenario_server
 
 from llmcheck.core.context import SampleContext, _reset, _set
 from llmcheck.errors import UsageError
@@ -388,19 +388,9 @@ def test_foreign_or_corrupt_cache_file_is_refused_and_kept(tmp_path):
 
 # -- through the plugin ----------------------------------------------------------
 
-SUITE = """
-import llmcheck
-
-@llmcheck.repeat(runs=8, min_pass_rate=0.5, concurrency=2)
-def test_extract(llm):
-    reply = llm("Return Ada Lovelace as JSON with name and age.")
-    assert reply.json(allow_fence=True)["name"] == "Ada Lovelace"
-"""
-
-
 def test_llm_fixture_uses_the_simulator_when_no_model_is_configured(pytester, report,
                                                                        model_stack):
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(EXTRACT_SUITE)
     result = pytester.runpytest("--llm-seed=1")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*llmcheck model usage: * call(s)*",
@@ -415,7 +405,7 @@ def test_llm_fixture_uses_the_simulator_when_no_model_is_configured(pytester, re
 
 def test_same_file_runs_against_a_server_llmcheck_did_not_start(pytester, report,
                                                                  minimal_server, model_stack):
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(EXTRACT_SUITE)
     pytester.runpytest("--llm-seed=1").assert_outcomes(passed=1)
     result = pytester.runpytest("--llm-model=openai/x", f"--llm-api-base={minimal_server.url}",
                                 "--llm-no-early-stop")
@@ -488,7 +478,7 @@ def test_budget_stops_new_samples(pytester, report, model_stack):
 
 
 def test_cache_option_replays_without_calls(pytester, report, model_stack):
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(EXTRACT_SUITE)
     pytester.runpytest("--llm-cache=write", "--llm-seed=3",
                        "--llm-no-early-stop").assert_outcomes(passed=1)
     written = by_name(report())["test_extract"]
@@ -501,7 +491,7 @@ def test_cache_option_replays_without_calls(pytester, report, model_stack):
 
 
 def test_bad_cache_file_is_a_usage_error(pytester, model_stack):
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(EXTRACT_SUITE)
     (pytester.path / "junk.sqlite").write_text("not a cache")
     result = pytester.runpytest("--llm-cache=rw", "--llm-cache-path=junk.sqlite")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -509,14 +499,14 @@ def test_bad_cache_file_is_a_usage_error(pytester, model_stack):
 
 
 def test_bad_model_fails_the_test_with_a_clear_message(pytester, model_stack):
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(EXTRACT_SUITE)
     result = pytester.runpytest("--llm-model=gpt-nonsense")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*'gpt-nonsense' is not a model litellm knows how to call*"])
 
 
 def test_api_key_value_is_refused_as_a_variable_name(pytester):
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(EXTRACT_SUITE)
     result = pytester.runpytest("--llm-api-key-env=sk-live-abcdef123")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "sk-live-abcdef123" not in result.stderr.str() + result.stdout.str()
@@ -557,7 +547,8 @@ def test_rpm_paces_requests_through_the_plugin(pytester, minimal_server, model_s
 
 def test_xdist_workers_each_use_a_simulator_and_merge(pytester, report, model_stack):
     pytest.importorskip("xdist")
-    pytester.makepyfile(test_a=SUITE, test_b=SUITE.replace("test_extract", "test_other"))
+    pytester.makepyfile(test_a=EXTRACT_SUITE,
+                        test_b=EXTRACT_SUITE.replace("test_extract", "test_other"))
     result = pytester.runpytest_subprocess("-n", "2", "--llm-seed=4")
     result.assert_outcomes(passed=2)
     data = report()

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import re
 
-from helpers import by_name
-from test_client import SUITE
+from helpers import EXTRACT_SUITE, by_name
 
 # -- replay ---------------------------------------------------------------------
 
 
 def test_replay_works_across_sessions_without_pinning_the_seed(pytester, report,
                                                               model_stack):
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(EXTRACT_SUITE)
     pytester.runpytest("--llm-cache=write", "--llm-no-early-stop").assert_outcomes(passed=1)
     written = by_name(report())["test_extract"]
     result = pytester.runpytest("--llm-cache=read", "--llm-no-early-stop")
@@ -32,9 +31,9 @@ def test_replay_works_across_sessions_without_pinning_the_seed(pytester, report,
 
 def test_a_read_session_that_never_hits_says_so_with_the_likely_cause(pytester, report,
                                                                      model_stack):
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(EXTRACT_SUITE)
     pytester.runpytest("--llm-cache=write").assert_outcomes(passed=1)
-    pytester.makepyfile(SUITE.replace("Ada Lovelace as JSON", "Ada Lovelace, as JSON"))
+    pytester.makepyfile(EXTRACT_SUITE.replace("Ada Lovelace as JSON", "Ada Lovelace, as JSON"))
     result = pytester.runpytest("--llm-cache=read", "--llm-runs=4")
     result.stdout.fnmatch_lines(["llmcheck cache (read, *): 0 of * call(s) replayed, * missed; "
                                  "nothing matched: the prompts or the parameters *"])
@@ -42,7 +41,7 @@ def test_a_read_session_that_never_hits_says_so_with_the_likely_cause(pytester, 
 
 
 def test_zero_hits_against_another_model_names_both(pytester, model_stack, simulator):
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(EXTRACT_SUITE)
     pytester.runpytest("--llm-cache=write", "--llm-runs=2").assert_outcomes(passed=1)
     result = pytester.runpytest("--llm-cache=read", "--llm-runs=2", "--llm-model=openai/other",
                                 f"--llm-api-base={simulator.url}")
@@ -54,7 +53,7 @@ def test_zero_hits_against_another_model_names_both(pytester, model_stack, simul
 
 
 def test_a_model_named_like_the_simulator_is_a_configured_model(pytester, report, simulator):
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(EXTRACT_SUITE)
     result = pytester.runpytest("--llm-model=openai/llmcheck-sim", "--llm-runs=4",
                                 f"--llm-api-base={simulator.url}")
     result.assert_outcomes(passed=1)
@@ -74,7 +73,7 @@ def test_a_model_named_like_the_simulator_is_a_configured_model(pytester, report
 
 def test_the_simulator_the_plugin_starts_is_reported_as_simulated(pytester, report,
                                                                   model_stack):
-    pytester.makepyfile(SUITE)
+    pytester.makepyfile(EXTRACT_SUITE)
     result = pytester.runpytest("--llm-runs=2")
     data = report()
     assert data["simulated"] is True and by_name(data)["test_extract"]["simulated"] is True

@@ -4,15 +4,12 @@ shortening of long node ids and check names."""
 from __future__ import annotations
 
 import pytest
+from report_data import LONG, check_stat, make_record, session_records
 
 from llmcheck.records.schema import (
     Aggregate,
-    CheckStat,
     Interval,
     TestRecord,
-    TestSettings,
-    UsageTotals,
-    Verdict,
 )
 from llmcheck.reports.terminal import (
     MIN_TEST_WIDTH,
@@ -31,59 +28,6 @@ from llmcheck.reports.terminal import (
 WIDTHS = (60, 80, 100, 120, 200)
 FULL_HEADERS = ["test", "run/planned", "passed", "failed", "errors", "rate", "interval",
                 "required", "verdict", "early stop", "calls", "tokens", "cost"]
-
-
-def make_record(nodeid: str, *, run: int = 100, planned: int = 100, passed: int = 95,
-                failed: int = 5, errors: int = 0, low: float = 0.89, high: float = 0.98,
-                min_pass_rate: float = 0.9, outcome: str = "passed", conclusive: bool = True,
-                samples_to_conclusive: int | None = None, decided_after: int | None = None,
-                calls: int = 0, tokens: int = 0, cost: float | None = None,
-                xfail: str | None = None, checks: list[CheckStat] | None = None) -> TestRecord:
-    scored = passed + failed
-    settings = TestSettings(
-        runs=planned, verdict="threshold", min_pass_rate=min_pass_rate, confidence=0.95,
-        margin=0.05, alpha=0.05, beta=0.05, interval="wilson", early_stop=True, concurrency=4)
-    return TestRecord(
-        nodeid=nodeid, settings=settings, run=run, passed=passed, failed=failed, errors=errors,
-        pass_rate=passed / scored if scored else None,
-        interval=Interval(low=low, high=high, confidence=0.95),
-        verdict=Verdict(outcome=outcome, conclusive=conclusive, reason="why",
-                        samples_to_conclusive=samples_to_conclusive,
-                        stopped_early=decided_after is not None, decided_after=decided_after),
-        duration=1.0, xfail=xfail,
-        usage=UsageTotals(calls=calls, prompt_tokens=tokens, completion_tokens=tokens // 4,
-                          cost=cost),
-        samples=[], checks=checks or [])
-
-
-def check_stat(name: str, failed: int, evaluated: int = 100) -> CheckStat:
-    return CheckStat(
-        name=name, evaluated=evaluated, passed=evaluated - failed, failed=failed,
-        pass_rate=(evaluated - failed) / evaluated,
-        interval=Interval(low=0.71, high=0.86, confidence=0.95),
-        failed_samples=list(range(0, 5 * failed, 5)), example="field required: address.street")
-
-
-LONG = "suites/test_extraction.py::test_extracts_person_with_a_very_long_name[case-12-many-params]"
-
-
-def session_records() -> list[TestRecord]:
-    """Long node ids, usage numbers and every kind of verdict."""
-    return [
-        make_record("suites/test_extraction.py::test_extracts_person[case-3]", calls=100,
-                    tokens=123456, cost=0.0123),
-        make_record(LONG, passed=85, failed=15, low=0.77, high=0.91, conclusive=False,
-                    samples_to_conclusive=139, calls=100, tokens=99000, cost=1.5),
-        make_record("tests/test_summary.py::test_summary_is_short", run=12, passed=1,
-                    failed=11, low=0.01, high=0.35, outcome="failed", decided_after=12,
-                    calls=12, tokens=5000, cost=0.001),
-        make_record("tests/test_tools.py::test_weather_tool_called_with_the_city", passed=0,
-                    failed=0, errors=100, outcome="error", calls=100),
-        make_record("tests/test_xfail.py::test_known_bad[gpt-4o-mini]", planned=40, run=40,
-                    passed=12, failed=28, low=0.18, high=0.46, min_pass_rate=0.95,
-                    outcome="failed", conclusive=False, samples_to_conclusive=41,
-                    xfail="known", calls=40, tokens=1000),
-    ]
 
 
 # -- ellipsize -----------------------------------------------------------------------
