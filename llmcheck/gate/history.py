@@ -61,7 +61,7 @@ def load_history(items: Sequence[str | os.PathLike[str]], alpha: float = 0.05) -
     """The reports at ``items`` (files or directories), oldest first, and the moves."""
     from scipy.stats import fisher_exact
 
-    from llmcheck.gate.compare import holm
+    from llmcheck.stats.compare import holm
 
     loaded = [(p, load_session(p)) for p in report_paths(items)]
     if len(loaded) < 2:
@@ -86,7 +86,7 @@ def render_history(history: History, fmt: str = "text") -> str:
     """One row per test, one column per run (``rate (passes/scored)``), and the moves."""
     from tabulate import tabulate
 
-    from llmcheck.reports.terminal import printable
+    from llmcheck.text import printable
 
     nodeids: list[str] = []
     for session in history.sessions:

@@ -1,6 +1,6 @@
-"""The pre-merge gate (llmcheck.gate.compare, llmcheck.gate.baseline, ``llmcheck compare``,
-``--llm-baseline``): exact tests against scipy and reference values, corrections
-against references, error rates and power by seeded simulation, accumulation,
+"""The pre-merge gate (llmcheck.stats.compare, llmcheck.gate.compare, llmcheck.gate.baseline,
+``llmcheck compare``, ``--llm-baseline``): exact tests against scipy and reference
+values, corrections against references, error rates and power by seeded simulation, accumulation,
 exit codes, and the plugin driven through pytester."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from scipy import stats
 
 from llmcheck.cli.main import main
 from llmcheck.errors import ReportError, UsageError
-from llmcheck.gate import compare as gate
 from llmcheck.gate.baseline import (
     BASELINE_VERSION,
     Baseline,
@@ -27,7 +26,7 @@ from llmcheck.gate.baseline import (
     save_baseline,
     update_baseline,
 )
-from llmcheck.gate.compare import Counts, benjamini_hochberg, compare, holm, p_value
+from llmcheck.gate.compare import Counts, compare
 from llmcheck.records.schema import (
     Interval,
     SessionRecord,
@@ -36,6 +35,8 @@ from llmcheck.records.schema import (
     Verdict,
     save_session,
 )
+from llmcheck.stats import compare as stats_compare
+from llmcheck.stats.compare import benjamini_hochberg, holm, p_value
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
@@ -92,7 +93,7 @@ def test_the_enumeration_behind_power_is_scipys_test(n_b, n_h):
     """Power needs every outcome's p-value: the vectorized enumeration gives scipy's
     Fisher p-values and Boschloo's (never below scipy's, whose optimizer can stop short
     of the supremum), for every table of these sizes."""
-    outcomes = gate._Outcomes(n_b, n_h)
+    outcomes = stats_compare._Outcomes(n_b, n_h)
     for x_b in range(n_b + 1):
         for x_h in range(n_h + 1):
             table = [[x_b, x_h], [n_b - x_b, n_h - x_h]]
@@ -105,7 +106,7 @@ def test_the_enumeration_behind_power_is_scipys_test(n_b, n_h):
 
 def test_large_tables_get_boschloo_from_the_enumeration_with_scipys_value():
     n_b, n_h = 465, 120
-    assert (n_b + 1) * (n_h + 1) > gate.SCIPY_BOSCHLOO_MAX_OUTCOMES
+    assert (n_b + 1) * (n_h + 1) > stats_compare.SCIPY_BOSCHLOO_MAX_OUTCOMES
     for x_b, x_h in [(441, 105), (441, 100), (450, 118)]:
         table = [[x_b, x_h], [n_b - x_b, n_h - x_h]]
         assert p_value(x_b, n_b - x_b, x_h, n_h - x_h) == pytest.approx(
@@ -118,7 +119,7 @@ def test_bad_inputs_are_usage_errors():
     with pytest.raises(UsageError, match="unknown test"):
         p_value(1, 2, 3, 4, "barnard")
     with pytest.raises(UsageError, match="unknown correction"):
-        gate.adjust([0.1], "bonferroni")
+        stats_compare.adjust([0.1], "bonferroni")
     with pytest.raises(UsageError, match=r"\[0, 1\]"):
         holm([0.1, 1.5])
     assert p_value(0, 0, 5, 5) == 1.0  # nothing scored on one side: no evidence
@@ -177,8 +178,8 @@ def test_a_true_drop_from_095_to_06_is_flagged():
         for side in (base, head):
             k = int(rng.binomial(40, rate))
             side.append(Counts(f"t::steady{i}", k, 40 - k, 0.9))
-    for test in gate.TEST_NAMES:
-        for correction in gate.CORRECTIONS:
+    for test in stats_compare.TEST_NAMES:
+        for correction in stats_compare.CORRECTIONS:
             result = compare(base, head, test=test, correction=correction)
             assert [r.nodeid for r in result.regressions] == ["t::drops"]
             assert result.compared == 4
@@ -200,7 +201,7 @@ def false_flag_sessions(correction: str, test: str, repeats: int = 200) -> int:
     return flagged
 
 
-@pytest.mark.parametrize("correction", gate.CORRECTIONS)
+@pytest.mark.parametrize("correction", stats_compare.CORRECTIONS)
 def test_with_no_change_a_session_is_flagged_at_most_alpha_of_the_time(correction):
     """200 seeded sessions with nothing changed: the share flagged is no more than
     alpha = 0.05, by a one-sided exact binomial test (it is in fact far below: the
@@ -265,25 +266,25 @@ def simulated_power(n_base: int, n_head: int, base_rate: float, head_rate: float
     return hits / repeats
 
 
-@pytest.mark.parametrize("test", gate.TEST_NAMES)
+@pytest.mark.parametrize("test", stats_compare.TEST_NAMES)
 def test_accumulating_the_baseline_raises_power(test):
     """0.95 -> 0.80 at 20 against 20 is caught only a fifth (Fisher) to a third
     (Boschloo) of the time; against a baseline of 5 runs of 20 (100 samples) about
     three fifths. The simulation agrees with the exact power."""
     one_run = simulated_power(20, 20, 0.95, 0.80, test)
     five_runs = simulated_power(100, 20, 0.95, 0.80, test)
-    exact_one = gate.power(20, 20, 0.95, 0.80, test=test)
-    exact_five = gate.power(100, 20, 0.95, 0.80, test=test)
+    exact_one = stats_compare.power(20, 20, 0.95, 0.80, test=test)
+    exact_five = stats_compare.power(100, 20, 0.95, 0.80, test=test)
     se = (0.25 / 2000) ** 0.5
     assert abs(one_run - exact_one) < 4 * se and abs(five_runs - exact_five) < 4 * se
     assert 0.15 < exact_one < 0.35
     assert five_runs > one_run + 0.2 and exact_five > 0.5
-    assert gate.min_detectable_drop(100, 20, 0.95, test=test).drop < \
-        gate.min_detectable_drop(20, 20, 0.95, test=test).drop
+    assert stats_compare.min_detectable_drop(100, 20, 0.95, test=test).drop < \
+        stats_compare.min_detectable_drop(20, 20, 0.95, test=test).drop
 
 
 @pytest.mark.parametrize(("n_b", "n_h"), [(20, 20), (30, 12)])
-@pytest.mark.parametrize("test", gate.TEST_NAMES)
+@pytest.mark.parametrize("test", stats_compare.TEST_NAMES)
 def test_power_is_the_chance_of_the_gates_own_decision(n_b, n_h, test):
     """Exact power = the sum, over every outcome the gate would flag (p_value below the
     level and drop >= margin, as compare() decides), of its binomial probability."""
@@ -293,30 +294,30 @@ def test_power_is_the_chance_of_the_gates_own_decision(n_b, n_h, test):
             if p_value(x_b, n_b - x_b, x_h, n_h - x_h, test) < 0.05 and \
                     x_b / n_b - x_h / n_h >= 0.05 - 1e-12:
                 total += stats.binom.pmf(x_b, n_b, 0.95) * stats.binom.pmf(x_h, n_h, 0.8)
-    assert gate.power(n_b, n_h, 0.95, 0.8, test=test) == pytest.approx(total, abs=1e-9)
+    assert stats_compare.power(n_b, n_h, 0.95, 0.8, test=test) == pytest.approx(total, abs=1e-9)
 
 
 def test_min_detectable_drop_is_where_power_reaches_80_percent():
     for n_b, n_h, rate in [(20, 20, 0.95), (93, 93, 0.9), (465, 93, 0.95)]:
-        found = gate.min_detectable_drop(n_b, n_h, rate, level=0.01)
+        found = stats_compare.min_detectable_drop(n_b, n_h, rate, level=0.01)
         assert found.exact and found.drop is not None
-        at = gate.power(n_b, n_h, rate, rate - found.drop, level=0.01)
-        below = gate.power(n_b, n_h, rate, rate - found.drop + 0.002, level=0.01)
+        at = stats_compare.power(n_b, n_h, rate, rate - found.drop, level=0.01)
+        below = stats_compare.power(n_b, n_h, rate, rate - found.drop + 0.002, level=0.01)
         assert at >= 0.8 > below
-    assert gate.min_detectable_drop(3, 3, 0.9).drop is None  # not even a fall to 0
-    assert str(gate.min_detectable_drop(3, 3, 0.9)) == "none"
+    assert stats_compare.min_detectable_drop(3, 3, 0.9).drop is None  # not even a fall to 0
+    assert str(stats_compare.min_detectable_drop(3, 3, 0.9)) == "none"
     # the margin is part of the rule: nothing smaller than it is ever flagged
-    assert gate.min_detectable_drop(5000, 5000, 0.9, margin=0.1).drop >= 0.1
+    assert stats_compare.min_detectable_drop(5000, 5000, 0.9, margin=0.1).drop >= 0.1
 
 
 def test_power_uses_the_normal_approximation_only_for_huge_samples():
-    assert gate.exact_power_applies(930, 93)
-    assert not gate.exact_power_applies(20000, 100)
-    approx = gate.min_detectable_drop(20000, 100, 0.9)
+    assert stats_compare.exact_power_applies(930, 93)
+    assert not stats_compare.exact_power_applies(20000, 100)
+    approx = stats_compare.min_detectable_drop(20000, 100, 0.9)
     assert not approx.exact and str(approx).startswith("~")
     # where both apply they agree roughly (balanced samples)
-    exact = gate.power(400, 400, 0.9, 0.83, exact=True)
-    normal = gate.power(400, 400, 0.9, 0.83, exact=False)
+    exact = stats_compare.power(400, 400, 0.9, 0.83, exact=True)
+    normal = stats_compare.power(400, 400, 0.9, 0.83, exact=False)
     assert abs(exact - normal) < 0.05
 
 
