@@ -26,7 +26,7 @@ def _setting(name: str, value: str | None, flag: str) -> object:
 def _compare(args: argparse.Namespace) -> int:
     from llmcheck.gate.baseline import load_counts
     from llmcheck.gate.compare import compare, render
-    from llmcheck.reports.terminal import printable
+    from llmcheck.text import printable
 
     margin = _setting("regression_margin", args.margin, "--margin")
     alpha = _setting("regression_alpha", args.alpha, "--alpha")
@@ -44,7 +44,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _save(args: argparse.Namespace) -> int:
     from llmcheck.gate.baseline import baseline_from_session, save_baseline
     from llmcheck.records.schema import load_session
-    from llmcheck.reports.terminal import printable
+    from llmcheck.text import printable
 
     baseline = baseline_from_session(load_session(args.report))
     path = save_baseline(baseline, args.output)
@@ -64,7 +64,7 @@ def _update(args: argparse.Namespace) -> int:
         update_baseline,
     )
     from llmcheck.records.schema import load_session
-    from llmcheck.reports.terminal import printable
+    from llmcheck.text import printable
 
     max_runs = None if args.max_runs is None else int(
         validate("runs", args.max_runs, "--max-runs"))

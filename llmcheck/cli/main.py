@@ -33,13 +33,9 @@ def output_width(wide: bool = False) -> int | None:
 
 def _show(args: argparse.Namespace) -> int:
     from llmcheck.records.schema import load_session
-    from llmcheck.reports.terminal import (
-        ellipsize,
-        explain,
-        printable,
-        printable_record,
-        summary_table,
-    )
+    from llmcheck.reports.cells import printable_record
+    from llmcheck.reports.terminal import explain, summary_table
+    from llmcheck.text import ellipsize, printable
 
     # Everything printed below comes from the report: made printable once, here.
     session = printable_record(load_session(args.report))
@@ -269,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 141
     except LLMCheckError as exc:
-        from llmcheck.reports.terminal import printable
+        from llmcheck.text import printable
 
         # the message may quote the report's path or content
         print(f"llmcheck: error: {printable(str(exc), newlines=True)}", file=sys.stderr)

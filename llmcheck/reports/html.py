@@ -31,7 +31,7 @@ from importlib import resources
 from typing import Any
 
 from llmcheck.records.schema import SessionRecord
-from llmcheck.reports.terminal import fmt_cost
+from llmcheck.reports.cells import fmt_cost
 from llmcheck.reports.view import (
     AggregateView,
     CheckView,

@@ -1,191 +1,37 @@
-"""Plain-text views of records: the failing item's explanation and the
-session's summary table. Rendered from records only, never from live state."""
+"""Plain-text views of records for a terminal: the failing item's explanation, the
+per-fault and failing-check lines, and the session's tables. Rendered from records
+only, never from live state.
+
+The tables are built in :mod:`llmcheck.reports.table` and the safe text in
+:mod:`llmcheck.text`; :func:`summary_table`, :func:`aggregates_table` and
+:func:`printable` are importable from here too, because this is the module the plugin's
+terminal summary prints from.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
-from pydantic import BaseModel
-
-from llmcheck.records.schema import (
-    Aggregate,
-    CheckStat,
-    FaultStat,
-    Interval,
-    TestRecord,
-    UsageTotals,
+from llmcheck.records.schema import CheckStat, FaultStat, TestRecord, UsageTotals
+from llmcheck.reports.cells import (
+    MIN_NAME_WIDTH,
+    MIN_TEST_WIDTH,
+    NO_VERDICT,
+    fmt_cost,
+    fmt_interval,
+    fmt_rate,
+    interval_label,
+    printable_record,
+    shorten_check_name,
+    shorten_nodeid,
+    verdict_label,
 )
+from llmcheck.reports.table import aggregates_table, summary_table
+from llmcheck.text import UNPRINTABLE, clip, printable
 
 MAX_GROUPS_WITH_EXAMPLE = 5
 MAX_EXAMPLE_LINES = 40
-
-ELLIPSIS = "…"
-MIN_TEST_WIDTH = 20
-"""A fitted table shortens its test column down to this width, no further: below it a
-node id is unrecognizable, so a terminal narrower than the minimal layout overflows."""
-MIN_NAME_WIDTH = 16
-"""Check names are shortened down to this width, no further."""
-NODEID_KEEP_END = 0.6
-"""Share of a shortened node id taken from its end: the test name and its parameters
-tell tests apart more than the directory does."""
-
-
-UNPRINTABLE = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-    "\ud800-\udfff]")
-"""What a terminal could act on rather than show: C0 and C1 control characters (ESC starts
-escape sequences that move the cursor, clear the screen or set the window title; a lone
-CR overwrites the line), DEL, the bidirectional overrides that reorder what is shown, the
-line and paragraph separators, and lone surrogates (which cannot even be encoded)."""
-_ESCAPES = {"\n": "\\n", "\r": "\\r"}
-MULTILINE_FIELDS = frozenset({"message", "traceback", "example"})
-"""Record fields whose newlines the layout keeps (messages and tracebacks span lines)."""
-NOT_RENDERED_FIELDS = frozenset({"samples", "options"})
-"""Record fields no view prints (samples are summed up in the tests' counts, groups and
-checks), left as they are by :func:`printable_record`."""
-
-
-def printable(text: str, *, newlines: bool = False) -> str:
-    """``text`` safe to print on a terminal: every character of :data:`UNPRINTABLE`
-    shown as an escape (``\\x1b``, ``\\u202e``, ``\\n``), newlines kept only with
-    ``newlines`` (a CR before one is dropped), tabs expanded to spaces. Idempotent."""
-    if UNPRINTABLE.search(text):
-        if newlines:
-            text = text.replace("\r\n", "\n")
-
-        def escape(match: re.Match[str]) -> str:
-            ch = match.group()
-            if ch == "\n" and newlines:
-                return ch
-            code = ord(ch)
-            return _ESCAPES.get(ch) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-
-        text = UNPRINTABLE.sub(escape, text)
-    return text.expandtabs(4) if "\t" in text else text
-
-
-Model = TypeVar("Model", bound=BaseModel)
-
-
-def printable_record(record: Model) -> Model:
-    """``record`` (a session, a test, or any part of one) with every string a view could
-    print passed through :func:`printable` (newlines kept in :data:`MULTILINE_FIELDS`):
-    what a report holds comes from test code and model output, and must not drive the
-    terminal it is shown on. Every public view applies it to the records it is given;
-    ``llmcheck show`` applies it once to the whole report. The record itself when nothing
-    changes."""
-    changes = {}
-    for name in type(record).model_fields:
-        if name in NOT_RENDERED_FIELDS:
-            continue
-        value = getattr(record, name)
-        clean = _printable_value(value, name in MULTILINE_FIELDS)
-        if clean is not value:
-            changes[name] = clean
-    return record.model_copy(update=changes) if changes else record
-
-
-def _printable_value(value: Any, newlines: bool) -> Any:
-    """``value`` with its strings printable; the same object when nothing changes."""
-    if isinstance(value, str):
-        clean = printable(value, newlines=newlines)
-        return value if clean == value else clean
-    if isinstance(value, BaseModel):
-        return printable_record(value)
-    if isinstance(value, list):
-        items = [_printable_value(v, newlines) for v in value]
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    if isinstance(value, dict):
-        pairs = [(_printable_value(k, False), _printable_value(v, newlines))
-                 for k, v in value.items()]
-        same = all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items(),
-                                                                    strict=True))
-        return value if same else dict(pairs)
-    return value
-
-
-def ellipsize(text: str, width: int, *, keep_end: float = 0.5) -> str:
-    """``text`` if it fits in ``width`` characters, else its start and its end joined by
-    "…", exactly ``width`` characters long; ``keep_end`` is the share of the kept
-    characters taken from the end (``suites/test_extr…t_extracts_person[case-3]``)."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return ELLIPSIS[:max(width, 0)]
-    keep = width - 1
-    tail = min(keep, int(keep * keep_end + 0.5))
-    head = keep - tail
-    return text[:head] + ELLIPSIS + (text[len(text) - tail:] if tail else "")
-
-
-def clip(text: str, width: int) -> str:
-    """``text`` cut at its end to ``width`` characters, "…" marking the cut."""
-    return ellipsize(text, width, keep_end=0.0)
-
-
-def shorten_nodeid(nodeid: str, width: int) -> str:
-    """A node id in ``width`` characters, keeping the file's start and the test's end."""
-    return ellipsize(nodeid, width, keep_end=NODEID_KEEP_END)
-
-
-def fmt_rate(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}"
-
-
-def fmt_interval(record: TestRecord) -> str:
-    if record.passed + record.failed == 0:
-        return "-"
-    return f"[{record.interval.low:.2f}, {record.interval.high:.2f}]"
-
-
-INTERVAL_NAMES = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson",
-                  "stopping-exact": "exact (stopping-rule)",
-                  "cases-bootstrap": "cases-bootstrap"}
-
-
-def interval_label(record: TestRecord) -> str:
-    method = INTERVAL_NAMES.get(record.interval.method, record.interval.method)
-    return f"{record.confidence:.0%} {method} interval"
-
-
-VERDICT_WORDS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR",
-                 "interrupted": "INTERRUPTED"}
-NO_VERDICT = frozenset({"error", "interrupted"})
-"""Outcomes that are no verdict (no samples could run or finish): never inconclusive,
-never an expected failure."""
-
-
-def verdict_label(record: TestRecord, *, form: int = 0) -> str:
-    """``PASS``, ``FAIL``, ``ERROR``, or ``PASS (inconclusive, n≈139)`` when the interval
-    still contains the required rate. Shorter forms for narrow tables keep outcome and
-    inconclusiveness visible: 1 ``PASS (inconcl., n≈139)``, 2 ``PASS? n≈139``, 3 ``PASS?``."""
-    v = record.verdict
-    word = VERDICT_WORDS.get(v.outcome, v.outcome.upper())
-    if v.outcome in NO_VERDICT or v.conclusive:
-        return word
-    n = v.samples_to_conclusive
-    if form >= 3 or (form == 2 and not n):
-        return f"{word}?"
-    if form == 2:
-        return f"{word}? n≈{n}"
-    inconclusive = "inconcl." if form == 1 else "inconclusive"
-    more = f", n≈{n}" if n else ""
-    return f"{word} ({inconclusive}{more})"
-
-
-def verdict_cell(record: TestRecord, form: int = 0) -> str:
-    """The verdict as the summary table shows it: :func:`verdict_label` plus the xfail
-    marking (``(xfail)``: an expected failure, ``(xpass)``: an unexpected pass; the
-    short forms say ``XFAIL``/``XPASS`` as pytest does)."""
-    label = verdict_label(record, form=form)
-    if record.xfail is None or record.verdict.outcome in NO_VERDICT:
-        return label
-    if form >= 2:
-        return "X" + label
-    return label + (" (xfail)" if record.verdict.outcome != "passed" else " (xpass)")
 
 
 def headline(record: TestRecord) -> str:
@@ -387,47 +233,6 @@ def _cap(names: list[str], budget: int) -> int | None:
     return cap
 
 
-def shorten_check_name(name: str, width: int) -> str:
-    """A check name in ``width`` characters: its start (the check and its first argument)
-    says more than its end."""
-    return ellipsize(name, width, keep_end=0.3)
-
-
-def aggregates_table(aggregates: Iterable[Aggregate], width: int | None = None) -> str:
-    """Pass rates pooled over the cases of each parametrized test. With ``width``, fitted
-    like :func:`summary_table`: the pooled counts go first; test, cases passed (of
-    cases), rate and interval stay."""
-    from tabulate import tabulate
-
-    aggregates = [printable_record(a) for a in aggregates]
-    rows = [[a.test, str(a.cases), f"{a.cases_passed}/{a.cases}", str(a.passed), str(a.failed),
-             str(a.errors), fmt_rate(a.pass_rate), _interval_text(a.interval, a.passed + a.failed)]
-            for a in aggregates]
-    headers = ["test (all cases)", "cases", "cases passed", "passed", "failed", "errors", "rate",
-               "interval (cases)"]
-    full = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    if width is None or _fits(full, width):
-        return full
-
-    def layouts() -> Iterator[_Table]:
-        # short: "cases" is the denominator of "cases ok" (10/12)
-        short = ["test (all cases)", "cases", "cases ok", "pass", "fail", "err", "rate",
-                 "interval"]
-        yield _Table(headers, rows)
-        keep = [0, 2, 3, 4, 5, 6, 7]
-        yield _Table([short[i] for i in keep], [[row[i] for i in keep] for row in rows])
-        for dropped in ((3, 4), (5,)):
-            keep = [i for i in keep if i not in dropped]
-            yield _Table([short[i] for i in keep], [[row[i] for i in keep] for row in rows])
-        compact = [[*row[:-1], _interval_text(a.interval, a.passed + a.failed, compact=True)]
-                   for row, a in zip(rows, aggregates, strict=True)]
-        yield _Table([short[i] for i in keep], [[row[i] for i in keep] for row in compact])
-        yield _Table([short[i] for i in keep], [[row[i] for i in keep] for row in compact],
-                     sep=1, last_resort=True)
-
-    return _fit(layouts(), width)
-
-
 def _indices(indices: list[int], limit: int = 10) -> str:
     shown = ", ".join(str(i) for i in indices[:limit])
     return shown + (f", ... (+{len(indices) - limit})" if len(indices) > limit else "")
@@ -439,18 +244,6 @@ def _clip_lines(text: str) -> list[str]:
         return lines
     keep = MAX_EXAMPLE_LINES // 2
     return lines[:keep] + [f"... ({len(lines) - 2 * keep} lines cut)"] + lines[-keep:]
-
-
-SUMMARY_HEADERS = ["test", "run/planned", "passed", "failed", "errors", "rate", "interval",
-                   "required", "verdict", "early stop"]
-USAGE_HEADERS = ["calls", "tokens", "cost"]
-
-
-def fmt_cost(cost: float | None, unpriced: int = 0) -> str:
-    if cost is None:
-        return "?" if unpriced else "-"
-    text = f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
-    return text + ("+?" if unpriced else "")
 
 
 def usage_line(usage: UsageTotals, label: str = "model usage") -> str:
@@ -469,255 +262,24 @@ def usage_line(usage: UsageTotals, label: str = "model usage") -> str:
     return f"{label}: " + ", ".join(parts)
 
 
-def early_stop_cell(r: TestRecord) -> str:
-    """The "early stop" column: ``after 8 (+3)`` (decided after 8 samples in index order,
-    3 more finished uncounted), ``interrupted``, ``budget`` or ``-``."""
-    v = r.verdict
-    if v.stopped_early and v.decided_after is not None and not r.interrupted:
-        early = f"after {v.decided_after}"
-    elif r.interrupted:
-        early = "interrupted"
-    else:
-        early = "-"
-    if r.budget_stopped:
-        early = "budget"
-    if r.uncounted:
-        early += f" (+{r.uncounted})"  # ran after the deciding sample: not counted
-    return early
-
-
-def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
-    records = [printable_record(r) for r in records]
-    with_usage = any(r.usage.calls for r in records)
-    rows = []
-    for r in records:
-        early = early_stop_cell(r)
-        verdict = verdict_cell(r)
-        counted = r.passed + r.failed + r.errors
-        row = [
-            r.nodeid, f"{counted}/{r.planned}", str(r.passed), str(r.failed), str(r.errors),
-            fmt_rate(r.pass_rate) + ("" if r.worst_case_rate is None
-                                     else f" ({r.worst_case_rate:.2f})"),
-            fmt_interval(r), f"{r.min_pass_rate:.2f}", verdict, early,
-        ]
-        if with_usage:
-            u = r.usage
-            row += [str(u.calls), str(u.prompt_tokens + u.completion_tokens),
-                    fmt_cost(u.cost, u.unpriced_calls)]
-        rows.append(row)
-    return rows
-
-
-WORST_CASE_NOTE = "rate (x): x counts the infrastructure errors as failures, the worst case"
-
-
-def summary_table(records: Iterable[TestRecord], width: int | None = None) -> str:
-    """The pass-rate table, with a note when a rate shows its worst case beside it."""
-    records = list(records)
-    table = _summary_table(records, width)
-    if any(r.worst_case_rate is not None for r in records):
-        table += "\n" + WORST_CASE_NOTE
-    return table
-
-
-def _summary_table(records: list[TestRecord], width: int | None = None) -> str:
-    """The session's pass-rate table, one row per test.
-
-    ``width=None``: every column, nothing shortened (for files and pipes). With a
-    ``width`` (a terminal's), the table fits in it: when all columns do not fit, the
-    layouts of :data:`SUMMARY_FIT_STEPS` are tried in turn, each giving up a little more,
-    until the test column gets a reasonable share of the width (40%, at least
-    :data:`MIN_TEST_WIDTH`); the test ids are then shortened in the middle to fill what is
-    left. Test, n (run/planned), rate, interval, required and verdict always stay. The
-    verdict is abbreviated only when its full text does not fit even with the test ids at
-    :data:`MIN_TEST_WIDTH`, and always says pass, fail or error and whether it is
-    inconclusive. Only when even the last layout leaves less than :data:`MIN_TEST_WIDTH`
-    for the test ids does the table overflow ``width``.
-    """
-    from tabulate import tabulate
-
-    records = [printable_record(r) for r in records]
-    rows = summary_rows(records)
-    headers = list(SUMMARY_HEADERS)
-    if rows and len(rows[0]) > len(headers):
-        headers += USAGE_HEADERS
-    full = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    if width is None or _fits(full, width):
-        return full
-    with_usage = len(headers) > len(SUMMARY_HEADERS)
-    return _fit(_summary_tables(records, with_usage), width)
-
-
-@dataclass(frozen=True)
-class SummaryLayout:
-    """What a fitted summary table shows (see :data:`SUMMARY_FIT_STEPS`)."""
-
-    short: bool = False
-    """short headers (run/planned -> n, required -> req, ...), token counts as 12k"""
-    drop: frozenset[str] = frozenset()
-    verdict: int = 0
-    """the form of :func:`verdict_label`"""
-    compact_interval: bool = False
-    sep: int = 2
-
-    @property
-    def last_resort(self) -> bool:
-        """Shortens the verdict or squeezes the columns: taken only when nothing else fits."""
-        return self.verdict > 0 or self.sep < 2
-
-
-SUMMARY_FIT_STEPS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("all columns, headers not padded", {}),
-    ("short headers (run/planned -> n, required -> req, ...), token counts as 12k",
-     {"short": True}),
-    ("drop calls", {"drop": {"calls"}}),
-    ("drop tokens", {"drop": {"tokens"}}),
-    ("drop early stop", {"drop": {"stop"}}),
-    ("drop cost", {"drop": {"cost"}}),
-    ("drop passed and failed (n and rate tell them)", {"drop": {"passed", "failed"}}),
-    ("drop errors", {"drop": {"errors"}}),
-    ("interval '0.83-0.99'", {"compact_interval": True}),
-    # last resorts: only when the full verdict does not fit even with the test ids at
-    # MIN_TEST_WIDTH
-    ("verdict 'PASS (inconcl., n≈139)'", {"verdict": 1}),
-    ("verdict 'PASS? n≈139'", {"verdict": 2}),
-    ("verdict 'PASS?'", {"verdict": 3}),
-    ("one space between columns", {"sep": 1}),
-)
-"""How :func:`summary_table` gives up columns and detail to fit a width, in order and
-cumulatively. Test, n, rate, interval, required and verdict are never dropped, and the
-verdict is shortened only as a last resort (:attr:`SummaryLayout.last_resort`)."""
-
-
-def summary_layouts() -> Iterator[SummaryLayout]:
-    """The layouts of :data:`SUMMARY_FIT_STEPS`, widest first."""
-    layout = SummaryLayout()
-    for _, change in SUMMARY_FIT_STEPS:
-        if "drop" in change:
-            change = {**change, "drop": layout.drop | frozenset(change["drop"])}
-        layout = replace(layout, **change)
-        yield layout
-
-
-_SUMMARY_COLUMNS = ("test", "n", "passed", "failed", "errors", "rate", "interval", "required",
-                    "verdict", "stop", "calls", "tokens", "cost")
-_USAGE_COLUMNS = ("calls", "tokens", "cost")
-_SHORT_HEADERS = {"n": "n", "passed": "pass", "failed": "fail", "errors": "err",
-                  "required": "req", "stop": "stop"}
-INCONCLUSIVE_NOTE = "?: inconclusive verdict; n≈: samples that would settle it"
-
-
-def _summary_tables(records: list[TestRecord], with_usage: bool) -> Iterator[_Table]:
-    long_headers = dict(zip(_SUMMARY_COLUMNS, SUMMARY_HEADERS + USAGE_HEADERS, strict=True))
-    full_rows = [dict(zip(_SUMMARY_COLUMNS, row, strict=False)) for row in summary_rows(records)]
-    inconclusive = any(not r.verdict.conclusive and r.verdict.outcome not in NO_VERDICT
-                       for r in records)
-    for layout in summary_layouts():
-        columns = [c for c in _SUMMARY_COLUMNS
-                   if c not in layout.drop and (with_usage or c not in _USAGE_COLUMNS)]
-        headers = [_SHORT_HEADERS.get(c, long_headers[c]) if layout.short else long_headers[c]
-                   for c in columns]
-        rows = []
-        for r, full in zip(records, full_rows, strict=True):
-            cells = dict(full)
-            if layout.short and with_usage:
-                cells["tokens"] = fmt_count(r.usage.prompt_tokens + r.usage.completion_tokens)
-            cells["verdict"] = verdict_cell(r, layout.verdict)
-            if layout.compact_interval:
-                cells["interval"] = _interval_text(r.interval, r.scored, compact=True)
-            rows.append([cells[c] for c in columns])
-        notes = []
-        if inconclusive and layout.verdict >= 2:
-            notes.append(INCONCLUSIVE_NOTE if layout.verdict == 2 else
-                         INCONCLUSIVE_NOTE.split(";")[0])
-        yield _Table(headers, rows, sep=layout.sep, notes=notes, last_resort=layout.last_resort)
-
-
-def fmt_count(n: int) -> str:
-    """``950``, ``9.9k``, ``12k``, ``123k``, ``4.5M``: a count in at most 4 characters
-    (up to a billion)."""
-    if n < 1000:
-        return str(n)
-    for scale, suffix in ((1_000, "k"), (1_000_000, "M"), (1_000_000_000, "G")):
-        x = n / scale
-        text = f"{x:.1f}" if x < 9.95 else f"{x:.0f}"
-        if len(text) <= 3 or suffix == "G":
-            return text + suffix
-    raise AssertionError("unreachable")
-
-
-def _interval_text(interval: Interval, scored: int, compact: bool = False) -> str:
-    if not scored:
-        return "-"
-    if compact:
-        return f"{interval.low:.2f}-{interval.high:.2f}"
-    return f"[{interval.low:.2f}, {interval.high:.2f}]"
-
-
-def _fits(text: str, width: int) -> bool:
-    return all(len(line) <= width for line in text.splitlines())
-
-
-class _Table:
-    """A table in tabulate's "simple" format whose first column (the test id) can be
-    shortened; headers are not padded, so it is narrower than tabulate's."""
-
-    def __init__(self, headers: list[str], rows: list[list[str]], sep: int = 2,
-                 notes: list[str] | None = None, last_resort: bool = False) -> None:
-        self.headers = headers
-        self.rows = rows
-        self.sep = sep
-        self.notes = notes or []
-        self.last_resort = last_resort
-        self.widths = [max([len(h), *(len(row[i]) for row in rows)])
-                       for i, h in enumerate(headers)]
-
-    def overhead(self) -> int:
-        """Characters taken by all but the first column, separators included."""
-        return sum(self.widths[1:]) + self.sep * (len(self.widths) - 1)
-
-    def render(self, first_width: int, width: int) -> str:
-        headers = [ellipsize(self.headers[0], first_width), *self.headers[1:]]
-        rows = [[shorten_nodeid(row[0], first_width), *row[1:]] for row in self.rows]
-        widths = [max([len(headers[0]), *(len(row[0]) for row in rows)]), *self.widths[1:]]
-        gap = " " * self.sep
-
-        def line(cells: list[str]) -> str:
-            return gap.join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-        lines = [line(headers), gap.join("-" * w for w in widths), *map(line, rows)]
-        lines += [clip(note, width) for note in self.notes]
-        return "\n".join(lines)
-
-
-def _fit(layouts: Iterable[_Table], width: int) -> str:
-    """Render the first table of ``layouts`` (widest first) that leaves its first column
-    a reasonable share of ``width`` (40%), else the narrowest one that is no last resort
-    if its first column still gets :data:`MIN_TEST_WIDTH`, else the first last resort that
-    does, else the very last table with its first column at :data:`MIN_TEST_WIDTH`
-    (overflowing ``width``)."""
-    tables = list(layouts)
-    regular = [t for t in tables if not t.last_resort]
-    resorts = [t for t in tables if t.last_resort]
-
-    def budget(table: _Table) -> int:
-        return min(table.widths[0], width - table.overhead())
-
-    def minimum(table: _Table) -> int:
-        return min(table.widths[0], MIN_TEST_WIDTH)
-
-    for table in regular:
-        if budget(table) >= min(table.widths[0], max(MIN_TEST_WIDTH, width * 2 // 5)):
-            return table.render(budget(table), width)
-    for table in regular[-1:] + resorts:
-        if budget(table) >= minimum(table):
-            return table.render(budget(table), width)
-    table = tables[-1]
-    return table.render(max(budget(table), minimum(table)), width)
-
-
 def local_model_line(local: Any) -> str:
     """Which local model served the session, and how (a ``LocalModelRecord``)."""
     return (f"llmcheck local model: {local.name} ({local.path}, {local.size / 1e6:.0f} MB) "
             f"served by {local.server}, context {local.context} tokens, "
             f"{local.threads} thread(s) per server")
+
+
+__all__ = [
+    "UNPRINTABLE",
+    "aggregates_table",
+    "check_line",
+    "explain",
+    "failing_checks_lines",
+    "fault_lines",
+    "fault_text",
+    "headline",
+    "local_model_line",
+    "printable",
+    "summary_table",
+    "usage_line",
+]

@@ -2,7 +2,7 @@
 
 Both :mod:`llmcheck.reports.markdown` and :mod:`llmcheck.reports.html` render these plain
 views, so the two files always agree on every number and word. The views hold raw
-text (made terminal-safe by :func:`llmcheck.reports.terminal.printable`, nothing more): each
+text (made terminal-safe by :func:`llmcheck.text.printable`, nothing more): each
 renderer escapes it for its own format. Nothing here reads live state: a report can
 be re-rendered from any saved JSON.
 """
@@ -23,16 +23,18 @@ from llmcheck.records.schema import (
     SessionRecord,
     TestRecord,
 )
-from llmcheck.reports.terminal import (
+from llmcheck.reports.cells import (
     INTERVAL_NAMES,
     NO_VERDICT,
-    VERDICT_WORDS,
+    conclusive_text,
     early_stop_cell,
     fmt_cost,
+    fmt_duration,
     fmt_rate,
-    printable,
     verdict_cell,
+    verdict_word,
 )
+from llmcheck.text import printable
 
 MAX_EXAMPLES = 5
 """Example samples kept per failure group; the rest are counted, not shown."""
@@ -301,35 +303,6 @@ class SessionView:
         pairs = [(t, g) for t in self.tests for g in t.groups]
         pairs.sort(key=lambda p: -p[1].count)
         return pairs
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
-
-
-def verdict_word(r: TestRecord) -> str:
-    """``PASS``, ``FAIL``, ``ERROR`` with its xfail marking, without inconclusiveness."""
-    word = VERDICT_WORDS.get(r.verdict.outcome, r.verdict.outcome.upper())
-    if r.xfail is not None and r.verdict.outcome not in NO_VERDICT:
-        word += " (xfail)" if r.verdict.outcome != "passed" else " (xpass)"
-    return word
-
-
-def conclusive_text(r: TestRecord) -> str:
-    v = r.verdict
-    if v.outcome in NO_VERDICT:
-        return "-"
-    if v.conclusive:
-        return "yes"
-    return f"no, n≈{v.samples_to_conclusive}" if v.samples_to_conclusive else "no"
 
 
 class _Budget:

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _error(message: str) -> int:
-    from llmcheck.reports.terminal import printable
+    from llmcheck.text import printable
 
     print(f"llmcheck serve: error: {printable(message, newlines=True)}", file=sys.stderr)
     return 2

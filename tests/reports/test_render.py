@@ -11,19 +11,16 @@ from llmcheck.records.schema import (
     Interval,
     TestRecord,
 )
+from llmcheck.reports.cells import MIN_TEST_WIDTH, verdict_cell, verdict_label
+from llmcheck.reports.table import aggregates_table, summary_table
 from llmcheck.reports.terminal import (
-    MIN_TEST_WIDTH,
-    aggregates_table,
     check_line,
-    ellipsize,
     explain,
     failing_checks_lines,
     fault_lines,
     fault_text,
-    summary_table,
-    verdict_cell,
-    verdict_label,
 )
+from llmcheck.text import ellipsize
 
 WIDTHS = (60, 80, 100, 120, 200)
 FULL_HEADERS = ["test", "run/planned", "passed", "failed", "errors", "rate", "interval",
