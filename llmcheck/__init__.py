@@ -3,18 +3,39 @@
 Run each LLM test many times, turn the samples into a pass rate with a
 confidence interval, and give a verdict a team can trust.
 
-The public names below are loaded on first use, so that ``import llmcheck``
-(and loading the pytest plugin) costs almost nothing in a run that never
-touches an LLM test. :data:`_EXPORTS` is their one list: ``__all__`` and the
-loader are derived from it.
+The public names load on first use (:data:`_EXPORTS` says from where), so
+``import llmcheck`` and loading the pytest plugin cost almost nothing in a run that
+never touches an LLM test. Type checkers and editors read the ``TYPE_CHECKING``
+imports instead, so they see real signatures; tests/test_typing.py keeps the three
+lists (those imports, ``_EXPORTS``, ``__all__``) equal.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# isort: off
+if TYPE_CHECKING:  # what editors and type checkers see; at run time names load lazily
+    from llmcheck.core.decorator import faults, repeat
+    from llmcheck.injection.catalogue import FaultPlan
+    from llmcheck.injection.inprocess import inject
+    from llmcheck.core.context import SampleContext, current_sample
+    from llmcheck.errors import (InfrastructureError, LLMCheckError, LLMCheckWarning,
+                                 ReportError, UsageError)
+    from llmcheck.records.schema import (SampleRecord, SessionRecord, TestRecord,
+                                         TestSettings, load_report, load_session)
+    from llmcheck.stats import clopper_pearson_interval, pass_at_k, pass_hat_k, wilson_interval
+    from llmcheck.model.completion import Completion, ToolCall
+    from llmcheck.model.client import CallsStopped, LLMClient, ModelCallError
+    from llmcheck.checks import (
+        Case, CheckFailed, JudgeError, assert_contains, assert_ends_with, assert_golden,
+        assert_json, assert_judge, assert_label, assert_length, assert_matches, assert_no_pii,
+        assert_not_matches, assert_not_refusal, assert_number_in_range, assert_schema,
+        assert_starts_with, assert_tool_call, cases, check, load_cases, soft)
+# isort: on
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "llmcheck.core.decorator": ("repeat", "faults"),
@@ -28,7 +49,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "llmcheck.stats": ("wilson_interval", "clopper_pearson_interval", "pass_at_k",
                        "pass_hat_k"),
     "llmcheck.model.completion": ("Completion", "ToolCall"),
-    "llmcheck.model.client": ("ModelCallError", "CallsStopped"),
+    "llmcheck.model.client": ("LLMClient", "ModelCallError", "CallsStopped"),
     "llmcheck.checks": (
         "assert_schema", "assert_json", "assert_matches", "assert_not_matches",
         "assert_contains", "assert_length", "assert_starts_with", "assert_ends_with",
@@ -39,16 +60,29 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted([*_MODULE_OF, "__version__"])
+__all__ = [  # a literal list, so type checkers take these names as exported
+    "CallsStopped", "Case", "CheckFailed", "Completion", "FaultPlan", "InfrastructureError",
+    "JudgeError", "LLMCheckError", "LLMCheckWarning", "LLMClient", "ModelCallError",
+    "ReportError", "SampleContext", "SampleRecord", "SessionRecord", "TestRecord",
+    "TestSettings", "ToolCall", "UsageError", "__version__", "assert_contains",
+    "assert_ends_with", "assert_golden", "assert_json", "assert_judge", "assert_label",
+    "assert_length", "assert_matches", "assert_no_pii", "assert_not_matches",
+    "assert_not_refusal", "assert_number_in_range", "assert_schema", "assert_starts_with",
+    "assert_tool_call", "cases", "check", "clopper_pearson_interval", "current_sample",
+    "faults", "inject", "load_cases", "load_report", "load_session", "pass_at_k", "pass_hat_k",
+    "repeat", "soft", "wilson_interval",
+]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmcheck' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # a type checker flags a misspelt name instead of taking it as Any
+
+    def __getattr__(name: str) -> Any:
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module 'llmcheck' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:

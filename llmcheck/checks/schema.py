@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -351,6 +351,16 @@ def assert_json(output: Any, *, lenient: bool = False) -> Any:
         return None
     conclude(name, True, value=loaded.source)
     return loaded.data
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+"""A pydantic model class in, an instance of it out: how type checkers see assert_schema."""
+
+
+@overload
+def assert_schema(output: Any, schema: type[ModelT], *, lenient: bool = False) -> ModelT: ...
+@overload
+def assert_schema(output: Any, schema: Any, *, lenient: bool = False) -> Any: ...
 
 
 def assert_schema(output: Any, schema: Any, *, lenient: bool = False) -> Any:
