@@ -32,12 +32,9 @@ from llmcheck.checks.base import (
     type_label,
 )
 from llmcheck.errors import UsageError
-from llmcheck.model.completion import Completion, strip_code_fence
+from llmcheck.model.completion import Completion
+from llmcheck.model.jsontext import Found, JSONTextError, read_json
 
-MAX_EMBEDDED_ATTEMPTS = 32
-"""How many ``{``/``[`` positions lenient parsing tries before giving up (keeps it linear)."""
-
-_OPENER = re.compile(r"[{\[]")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -63,6 +60,10 @@ class Loaded:
             return f"the JSON is surrounded by prose (it starts at char {self.start:,})"
         return "the output is JSON as it is"
 
+    @classmethod
+    def of(cls, found: Found) -> Loaded:
+        return cls(found.value, found.text, found.source, found.start)
+
 
 class NotJSON(Exception):
     """The output holds no JSON (under the requested strictness)."""
@@ -74,63 +75,21 @@ class NotJSON(Exception):
         """What ``lenient=True`` would have parsed (set only in strict mode)."""
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
-
-
-def _decode_error(text: str, exc: ValueError) -> str:
+def _decode_error(text: str, exc: JSONTextError) -> str:
     if not text.strip():
         return "the output is empty"
-    if isinstance(exc, json.JSONDecodeError):
-        return (f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}) in "
-                f"{excerpt(text)}")
-    return f"not valid JSON ({exc}) in {excerpt(text)}"
-
-
-def find_embedded_json(text: str) -> tuple[Any, int, int] | None:
-    """The first ``{...}`` or ``[...]`` in ``text`` that parses as JSON: (value, start, end).
-
-    Tries at most :data:`MAX_EMBEDDED_ATTEMPTS` opening brackets, so a huge
-    text full of brackets stays linear.
-    """
-    decoder = json.JSONDecoder(parse_constant=_reject_constant)
-    attempts = 0
-    for match in _OPENER.finditer(text):
-        try:
-            value, end = decoder.raw_decode(text, match.start())
-        except (ValueError, RecursionError):
-            attempts += 1
-            if attempts >= MAX_EMBEDDED_ATTEMPTS:
-                return None
-            continue
-        return value, match.start(), end
-    return None
-
-
-def lenient_candidate(text: str) -> Loaded | None:
-    """JSON in a code fence, else the first balanced JSON object/array in the text."""
-    body = strip_code_fence(text)
-    if body is not None:
-        try:
-            return Loaded(_loads(body), body, "fence", text.find(body))
-        except (ValueError, RecursionError):
-            pass
-    found = find_embedded_json(text)
-    if found is None:
-        return None
-    value, start, end = found
-    return Loaded(value, text[start:end], "embedded", start)
+    return f"not valid JSON ({exc.detail}) in {excerpt(text)}"
 
 
 def load_json(output: Any, *, lenient: bool, check: str) -> Loaded:
     """Parse ``output`` (Completion, str, or an already-parsed value) as JSON.
 
-    Raises :class:`NotJSON`; in strict mode its ``candidate`` is what lenient
-    parsing would have found, so the caller can hint at ``lenient=True``.
+    Text is read by :func:`llmcheck.model.jsontext.read_json`, the one reader
+    of JSON in model output (strict RFC 8259: no NaN/Infinity, no duplicated
+    keys, bounded nesting): bare in strict mode, ``wrapping="prose"`` with
+    ``lenient``. Raises :class:`NotJSON`; in strict mode its ``candidate`` is
+    what lenient parsing would have found, so the caller can hint at
+    ``lenient=True``.
     """
     if isinstance(output, Completion):
         text = output.text
@@ -144,13 +103,24 @@ def load_json(output: Any, *, lenient: bool, check: str) -> Loaded:
     else:
         return Loaded(output, None, "object")
     try:
-        return Loaded(_loads(text), text, "as-is")
-    except (ValueError, RecursionError) as exc:
-        reason = _decode_error(text, exc) if isinstance(exc, ValueError) else (
-            f"JSON nested too deeply in {excerpt(text)}")
-    candidate = lenient_candidate(text) if text.strip() else None
+        return Loaded.of(read_json(text))
+    except JSONTextError as exc:
+        bare_error = exc
+    reason = _decode_error(text, bare_error)
+    candidate: Loaded | None = None
+    if text.strip() and not bare_error.broke_rule:
+        try:
+            found = read_json(text, wrapping="prose")
+        except JSONTextError as exc:
+            if lenient and exc.broke_rule:
+                raise NotJSON(f"{reason}; the JSON in the text is not valid either: "
+                              f"{exc.detail}") from None
+        else:
+            candidate = Loaded.of(found)
     if lenient:
         if candidate is None:
+            if bare_error.broke_rule:
+                raise NotJSON(reason)
             raise NotJSON(f"{reason}; no JSON object or array found in a code fence or in "
                           "the text either")
         return candidate
@@ -338,9 +308,11 @@ def assert_json(output: Any, *, lenient: bool = False) -> Any:
 
     Strict by default: the whole output (surrounding whitespace aside) must be
     JSON. ``lenient=True`` also accepts JSON in a markdown code fence or the
-    first balanced ``{...}``/``[...]`` in surrounding prose. ``NaN`` and
-    ``Infinity`` are rejected (they are not JSON). Recorded as ``json`` or
-    ``json(lenient=True)``.
+    first ``{...}``/``[...]`` in surrounding prose that is valid JSON. Either
+    way the JSON is read by the one reader of model output
+    (:mod:`llmcheck.model.jsontext`): ``NaN``, ``Infinity`` and duplicated keys
+    are rejected, and the message says where the text broke. Recorded as
+    ``json`` or ``json(lenient=True)``.
     """
     __tracebackhide__ = True  # pytest shows the caller's line, not ours
     name = "json(lenient=True)" if lenient else "json"

@@ -125,7 +125,7 @@ def _rejection(call: ToolCall, compiled: CompiledSchema | None,
     try:
         parsed = parse_json_text(call.arguments, allow_fence=False)
     except ValueError as exc:
-        return f"{_describe(call)}: arguments are not valid JSON: {exc}"
+        return f"{_describe(call)}: arguments are {exc}"
     if not isinstance(parsed, dict):
         return f"{_describe(call)}: arguments must be a JSON object, got {type(parsed).__name__}"
     problems = _argument_problems(call, parsed, compiled, args, comparer)

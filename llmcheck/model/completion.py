@@ -6,43 +6,21 @@ and read completions without importing it.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)\r?\n?[ \t]*```", re.DOTALL)
+from llmcheck.model.jsontext import read_json, strip_code_fence
 
-
-def strip_code_fence(text: str) -> str | None:
-    """The body of the first markdown code fence in ``text`` (preferring one
-    tagged ``json``), or ``None`` if there is no fence."""
-    matches = list(_FENCE.finditer(text))
-    if not matches:
-        return None
-    for m in matches:
-        if m.group(1).lower() == "json":
-            return m.group(2)
-    return matches[0].group(2)
+__all__ = ["Completion", "ToolCall", "Usage", "parse_json_text", "strip_code_fence"]
 
 
 def parse_json_text(text: str, *, allow_fence: bool = True) -> Any:
-    """Parse ``text`` as JSON; with ``allow_fence``, also the body of a
-    surrounding markdown code fence. Raises ``ValueError`` with the reason."""
-    stripped = text.strip()
-    try:
-        return json.loads(stripped)
-    except json.JSONDecodeError as first:
-        if allow_fence:
-            body = strip_code_fence(stripped)
-            if body is not None:
-                try:
-                    return json.loads(body)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"the code fence does not hold valid JSON: {exc}") from None
-        preview = stripped[:80] + ("..." if len(stripped) > 80 else "")
-        raise ValueError(f"not valid JSON ({first.msg} at line {first.lineno} column "
-                         f"{first.colno}): {preview!r}") from None
+    """Parse ``text`` as JSON under the rules of :mod:`llmcheck.model.jsontext`
+    (strict RFC 8259: no NaN/Infinity, no duplicated keys); with ``allow_fence``,
+    also a markdown code fence that is the whole text. Raises
+    :class:`~llmcheck.model.jsontext.JSONTextError` (a ``ValueError``) naming
+    what broke and where."""
+    return read_json(text, wrapping="fence" if allow_fence else "bare").value
 
 
 @dataclass(frozen=True)
@@ -55,7 +33,7 @@ class ToolCall:
     id: str | None = None
 
     def args(self) -> Any:
-        """The arguments parsed as JSON (``ValueError`` if they are not valid JSON)."""
+        """The arguments parsed as strict JSON (``ValueError`` naming where they break)."""
         return parse_json_text(self.arguments, allow_fence=False)
 
 
@@ -90,7 +68,9 @@ class Completion:
     cached: bool = False
 
     def json(self, *, allow_fence: bool = True) -> Any:
-        """The answer parsed as JSON, tolerating a surrounding markdown code fence."""
+        """The answer parsed as strict JSON (see :mod:`llmcheck.model.jsontext`),
+        tolerating a markdown code fence around the whole answer unless
+        ``allow_fence=False``; ``ValueError`` naming where it broke."""
         return parse_json_text(self.text, allow_fence=allow_fence)
 
     def tool_call(self, name: str) -> ToolCall | None:
