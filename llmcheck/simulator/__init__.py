@@ -18,7 +18,9 @@ when a server starts).
 
 from __future__ import annotations
 
-from llmcheck.simulator.engine import Engine, RequestError, embed
+from llmcheck.simulator.embeddings import embed
+from llmcheck.simulator.engine import Engine
+from llmcheck.simulator.request import RequestError
 from llmcheck.simulator.scenario import (
     DefaultRoute,
     ErrorRates,

@@ -21,25 +21,27 @@ Randomness:
 
 from __future__ import annotations
 
-import base64
 import bisect
 import hashlib
 import json
-import math
 import random
-import re
-import struct
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, NamedTuple
 
-from llmcheck.simulator.scenario import (
+from llmcheck.simulator.request import (
+    approx_tokens,
+    check_forced_fault,
+    last_user,
+    message_text,
+    offered_tools,
+    parse_chat_request,
+    prompt_tokens,
+)
+from llmcheck.simulator.schema import (
     _PLACEHOLDER,
     DEFAULT_ROUTE_NAME,
-    FAULT_KINDS,
-    LEGACY_FAULT_KINDS,
     DefaultRoute,
     ErrorRates,
     Fault,
@@ -47,23 +49,10 @@ from llmcheck.simulator.scenario import (
     Route,
     Scenario,
     Variant,
-    canonical_fault_kind,
 )
 
-MAX_CHOICES = 16
-"""Largest ``n`` accepted in a chat completion request."""
 _ATTEMPT_MEMORY = 100_000
 """Seeded keys remembered for attempt numbering; the memory is reset past this."""
-
-
-class RequestError(ValueError):
-    """A request the simulator rejects with a 400, OpenAI style."""
-
-    def __init__(self, message: str, param: str | None = None, code: str = "invalid_value"):
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -145,41 +134,6 @@ class _FaultChoice(NamedTuple):
     slow_s: float
 
 
-def approx_tokens(text: str) -> int:
-    """Deterministic token estimate: one token per 4 characters, rounded up."""
-    return (len(text) + 3) // 4
-
-
-def message_text(message: Mapping[str, Any]) -> str:
-    """The text of a message: its string content, or its text parts joined by newlines."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            part["text"]
-            for part in content
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str)
-        )
-    return ""
-
-
-def offered_tools(body: Mapping[str, Any]) -> set[str]:
-    """Names of the tools (or legacy functions) the request offers the model."""
-    if body.get("tool_choice") == "none":
-        return set()
-    names: set[str] = set()
-    for tool in body.get("tools") or ():
-        if isinstance(tool, Mapping) and isinstance(tool.get("function"), Mapping):
-            name = tool["function"].get("name")
-            if isinstance(name, str):
-                names.add(name)
-    for function in body.get("functions") or ():
-        if isinstance(function, Mapping) and isinstance(function.get("name"), str):
-            names.add(function["name"])
-    return names
-
-
 class Engine:
     """Chooses the route, fault, latency and answers of each request for one scenario.
 
@@ -221,7 +175,7 @@ class Engine:
         self, messages: Sequence[Mapping[str, Any]], tools: set[str] | None = None
     ) -> tuple[str, dict[str, str]]:
         """Name of the first route matching the messages, and its named regex groups."""
-        last_user = _last_user(messages)
+        user_text = last_user(messages)
         conversation: str | None = None
         for route in self.scenario.routes:
             if route.requires_tool is not None and route.requires_tool not in (tools or ()):
@@ -233,7 +187,7 @@ class Engine:
                     )
                 haystack = conversation
             else:
-                haystack = last_user
+                haystack = user_text
             groups: dict[str, str] = {}
             for pattern in route.patterns:
                 found = pattern.search(haystack)
@@ -254,7 +208,7 @@ class Engine:
         of ``stream_cut``) overrides every draw. Raises :class:`RequestError` for a
         request OpenAI would reject with a 400, or an unknown ``forced_fault``.
         """
-        req = _parse_chat_request(body, self.scenario.models[0])
+        req = parse_chat_request(body, self.scenario.models[0])
         forced_fault = check_forced_fault(forced_fault)
         messages = req["messages"]
         route_name, groups = self.match(messages, offered_tools(body))
@@ -262,7 +216,7 @@ class Engine:
         key = self._seed_key(req["seed"], messages)
         scripted, draw = self._count_and_draw(plan, key, req["n"], req["temperature"] == 0)
         fault = _choose_fault(forced_fault, scripted, plan.errors, draw.fault_u)
-        context = {"model": req["model"], "last_user": _last_user(messages), **groups}
+        context = {"model": req["model"], "last_user": last_user(messages), **groups}
         return Decision(
             route=route_name,
             model=req["model"],
@@ -275,7 +229,7 @@ class Engine:
             timeout_s=fault.timeout_s,
             slow_s=fault.slow_s,
             answers=self._answers(plan, draw.picks, context, req["max_tokens"]),
-            prompt_tokens=_prompt_tokens(messages, body.get("tools")),
+            prompt_tokens=prompt_tokens(messages, body.get("tools")),
         )
 
     def _seed_key(self, seed: int | None, messages: Sequence[Mapping[str, Any]]) -> bytes | None:
@@ -398,22 +352,6 @@ class Engine:
         return Answer(content, calls, finish, variant.label, tokens)
 
 
-def check_forced_fault(forced_fault: str | None) -> str | None:
-    """The catalogue kind an ``X-Llmcheck-Fault`` value names (None for None); a
-    :class:`RequestError` for a value that names none."""
-    if forced_fault is None:
-        return None
-    kind = canonical_fault_kind(forced_fault)
-    if kind not in FAULT_KINDS:
-        raise RequestError(
-            f"unknown X-Llmcheck-Fault {forced_fault!r}; use one of {', '.join(FAULT_KINDS)} "
-            f"(or the old name{'s' if len(LEGACY_FAULT_KINDS) > 1 else ''} "
-            f"{', '.join(LEGACY_FAULT_KINDS)})",
-            param="X-Llmcheck-Fault",
-        )
-    return kind
-
-
 def _choose_fault(
     forced: str | None, scripted: Fault | None, errors: ErrorRates, u: float
 ) -> _FaultChoice:
@@ -447,146 +385,9 @@ def _draw_fault(errors: ErrorRates, u: float) -> str | None:
     return None
 
 
-def _last_user(messages: Sequence[Mapping[str, Any]]) -> str:
-    return next((message_text(m) for m in reversed(messages) if m.get("role") == "user"), "")
-
-
-def _prompt_tokens(messages: Sequence[Mapping[str, Any]], tools: Any) -> int:
-    total = 3 + sum(4 + approx_tokens(message_text(m)) for m in messages)
-    if tools:
-        total += approx_tokens(json.dumps(tools, separators=(",", ":")))
-    return total
-
-
-def _optional_int(body: Mapping[str, Any], name: str, low: int, high: int | None) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"'{name}' must be an integer, got {value!r}", param=name)
-    if value < low or (high is not None and value > high):
-        upper = f" and at most {high}" if high is not None else ""
-        raise RequestError(f"'{name}' must be at least {low}{upper}, got {value}", param=name)
-    return value
-
-
-def required_field(body: Any, name: str) -> Any:
-    """``body[name]`` of a JSON-object request body, with OpenAI's errors when the
-    body is not an object or the field is missing."""
-    if not isinstance(body, Mapping):
-        raise RequestError("the request body must be a JSON object", code="invalid_request")
-    value = body.get(name)
-    if value is None:
-        raise RequestError(
-            f"Missing required parameter: '{name}'.",
-            param=name,
-            code="missing_required_parameter",
-        )
-    return value
-
-
-def _parse_chat_request(body: Any, default_model: str) -> dict[str, Any]:
-    """Check the fields the simulator uses, the way OpenAI would, and normalise them."""
-    messages = required_field(body, "messages")
-    if not isinstance(messages, list) or not messages:
-        raise RequestError("'messages' must be a non-empty array", param="messages")
-    for i, message in enumerate(messages):
-        if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
-            raise RequestError(
-                f"messages[{i}] must be an object with a string 'role'", param=f"messages[{i}]"
-            )
-    for name in ("tools", "functions"):
-        if body.get(name) is not None and not isinstance(body[name], list):
-            raise RequestError(f"'{name}' must be an array", param=name)
-    model = body.get("model", default_model)
-    if not isinstance(model, str) or not model:
-        raise RequestError("'model' must be a non-empty string", param="model")
-    stream = body.get("stream", False)
-    if stream is None:
-        stream = False
-    if not isinstance(stream, bool):
-        raise RequestError("'stream' must be a boolean", param="stream")
-    temperature = body.get("temperature")
-    if temperature is not None and (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or not 0 <= temperature <= 2
-        or math.isnan(temperature)
-    ):
-        raise RequestError(
-            f"'temperature' must be a number between 0 and 2, got {temperature!r}",
-            param="temperature",
-        )
-    seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise RequestError(f"'seed' must be an integer, got {seed!r}", param="seed")
-    n = _optional_int(body, "n", 1, MAX_CHOICES) or 1
-    max_tokens = _optional_int(body, "max_completion_tokens", 1, None)
-    if max_tokens is None:
-        max_tokens = _optional_int(body, "max_tokens", 1, None)
-    options = body.get("stream_options")
-    include_usage = bool(isinstance(options, Mapping) and options.get("include_usage"))
-    return {
-        "messages": messages,
-        "model": model,
-        "stream": stream,
-        "temperature": temperature,
-        "seed": seed,
-        "n": n,
-        "max_tokens": max_tokens,
-        "include_usage": include_usage,
-    }
-
-
-# ---------------------------------------------------------------- embeddings
-
-_WORD = re.compile(r"\w+")
-
-
-@lru_cache(maxsize=1 << 16)
-def _feature_hash(feature: str) -> int:
-    # blake2b, not hash(): stable across processes regardless of PYTHONHASHSEED.
-    return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
-
-
-def embed(text: str, dimensions: int = 256) -> list[float]:
-    """A deterministic, L2-normalised hashed bag of words and character trigrams.
-
-    Texts sharing words (or word pieces) get a high cosine similarity,
-    identical texts exactly 1.0; unrelated texts land near 0. Each feature is
-    hashed to a slot with a sign bit, so collisions cancel out on average.
-    """
-    vector = [0.0] * dimensions
-    words = _WORD.findall(text.lower()) or ["<empty>"]
-    for word in words:
-        features: list[tuple[str, float]] = [("w:" + word, 1.0)]
-        padded = f"^{word}$"
-        features.extend(("c:" + padded[i : i + 3], 0.3) for i in range(len(padded) - 2))
-        for feature, weight in features:
-            h = _feature_hash(feature)
-            vector[h % dimensions] += -weight if h >> 63 else weight
-    norm = math.sqrt(sum(x * x for x in vector))
-    if norm == 0.0:  # every feature cancelled out: fall back to a fixed unit vector
-        vector[_feature_hash("<zero>") % dimensions] = 1.0
-        return vector
-    return [x / norm for x in vector]
-
-
-def embedding_base64(vector: Sequence[float]) -> str:
-    """A vector as OpenAI's ``encoding_format: base64``: little-endian float32, base64."""
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
-
-
 __all__ = [
     "Answer",
     "Decision",
     "Engine",
-    "RequestError",
     "ToolCallOut",
-    "approx_tokens",
-    "check_forced_fault",
-    "embed",
-    "embedding_base64",
-    "message_text",
-    "offered_tools",
 ]

@@ -45,28 +45,24 @@ import hashlib
 import itertools
 import json
 import os
-import re
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmcheck.injection.catalogue import FaultPlan, cut_point, error_body, render, sse_events
 from llmcheck.loopback import LoopbackServer
-from llmcheck.simulator.engine import (
-    Answer,
-    Decision,
-    Engine,
-    RequestError,
-    ToolCallOut,
-    approx_tokens,
-    check_forced_fault,
-    embed,
-    embedding_base64,
-    required_field,
-)
+from llmcheck.simulator.embeddings import parse_embedding_request
+from llmcheck.simulator.engine import Decision, Engine
+from llmcheck.simulator.request import RequestError, check_forced_fault
 from llmcheck.simulator.scenario import ErrorRates, Scenario, load_scenario
+from llmcheck.simulator.wire import (
+    chunk_events,
+    completion_body,
+    dumps,
+    embeddings_body,
+    model_entry,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -74,13 +70,11 @@ if TYPE_CHECKING:
 ScenarioSource = str | Path | Mapping[str, Any] | Scenario | None
 
 FAULT_HEADER = "X-Llmcheck-Fault"
-_MODEL_CREATED = 1_700_000_000
 _EMBEDDING_FAULTS = frozenset(
     {"rate_limit", "server_error", "timeout", "connection_error", "slow", "stream_cut"}
 )
 """The kinds an embeddings request can get: the others break a chat answer."""
 _SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
-_PIECE = re.compile(r"\S+\s*|\s+")
 _KNOWN_PATHS = {
     "/v1/chat/completions": "POST",
     "/chat/completions": "POST",
@@ -90,10 +84,6 @@ _KNOWN_PATHS = {
     "/models": "GET",
     "/health": "GET",
 }
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class SimulatorServer(LoopbackServer):
@@ -226,7 +216,7 @@ class SimulatorServer(LoopbackServer):
         from aiohttp import web
 
         return web.Response(
-            body=_dumps(obj), status=status, content_type="application/json", headers=headers
+            body=dumps(obj), status=status, content_type="application/json", headers=headers
         )
 
     def _error(
@@ -385,9 +375,9 @@ class SimulatorServer(LoopbackServer):
                 request.protocol.force_close()  # what was written is flushed first
             return resp
         if decision is not None:
-            full = _dumps(self._completion(decision))
+            full = dumps(self._completion(decision))
         else:
-            full = _dumps({"object": "list", "data": [{"object": "embedding", "index": 0}]})
+            full = dumps({"object": "list", "data": [{"object": "embedding", "index": 0}]})
         return web.Response(
             body=full[: cut_point(len(full))],
             status=200,
@@ -396,77 +386,10 @@ class SimulatorServer(LoopbackServer):
         )
 
     def _completion(self, decision: Decision) -> dict[str, Any]:
-        choices = []
-        for index, answer in enumerate(decision.answers):
-            message: dict[str, Any] = {
-                "role": "assistant",
-                "content": answer.content,
-                "refusal": None,
-            }
-            if answer.tool_calls:
-                message["tool_calls"] = [
-                    {
-                        "id": call.id,
-                        "type": "function",
-                        "function": {"name": call.name, "arguments": call.arguments},
-                    }
-                    for call in answer.tool_calls
-                ]
-            choices.append(
-                {
-                    "index": index,
-                    "message": message,
-                    "logprobs": None,
-                    "finish_reason": answer.finish_reason,
-                }
-            )
-        return {
-            "id": self._new_id("chatcmpl-"),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": decision.model,
-            "system_fingerprint": self._fingerprint,
-            "choices": choices,
-            "usage": self._usage(decision),
-        }
-
-    @staticmethod
-    def _usage(decision: Decision) -> dict[str, int]:
-        completion = decision.completion_tokens
-        return {
-            "prompt_tokens": decision.prompt_tokens,
-            "completion_tokens": completion,
-            "total_tokens": decision.prompt_tokens + completion,
-        }
-
-    def _chunk_base(self, decision: Decision) -> dict[str, Any]:
-        return {
-            "id": self._new_id("chatcmpl-"),
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": decision.model,
-            "system_fingerprint": self._fingerprint,
-        }
+        return completion_body(decision, self._new_id("chatcmpl-"), self._fingerprint)
 
     def _chunks(self, decision: Decision) -> list[bytes]:
-        """The SSE events of a streamed completion, in OpenAI's chunk format."""
-        base = self._chunk_base(decision)
-        usage_field: dict[str, Any] = {"usage": None} if decision.include_usage else {}
-        events: list[bytes] = []
-
-        def emit(index: int, delta: dict[str, Any], finish: str | None = None) -> None:
-            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-            events.append(
-                b"data: " + _dumps({**base, "choices": [choice], **usage_field}) + b"\n\n"
-            )
-
-        for index, answer in enumerate(decision.answers):
-            _emit_answer(emit, index, answer)
-        if decision.include_usage:
-            final = {**base, "choices": [], "usage": self._usage(decision)}
-            events.append(b"data: " + _dumps(final) + b"\n\n")
-        events.append(b"data: [DONE]\n\n")
-        return events
+        return chunk_events(decision, self._new_id("chatcmpl-"), self._fingerprint)
 
     async def _stream(
         self, request: web.Request, events: list[bytes], headers: dict[str, str]
@@ -502,70 +425,23 @@ class SimulatorServer(LoopbackServer):
             return await self._fault(request, kind, body, None, {FAULT_HEADER: f"{kind}; header"})
         return await self._embeddings_answer(body)
 
+    def _embedding_request(self, body: Any) -> tuple[list[str], str, int, str]:
+        return parse_embedding_request(body, self.scenario.models[0],
+                                       self.scenario.embedding_dimensions)
+
     async def _embeddings_answer(
         self, body: Any, headers: Mapping[str, str] | None = None
     ) -> web.Response:
         """The embeddings of a request already checked by :meth:`_embedding_request`."""
-        texts, model, dims, fmt = self._embedding_request(body)
-        data = []
-        for index, text in enumerate(texts):
-            vector = embed(text, dims)
-            data.append(
-                {
-                    "object": "embedding",
-                    "index": index,
-                    "embedding": embedding_base64(vector) if fmt == "base64" else vector,
-                }
-            )
-        tokens = sum(approx_tokens(t) for t in texts)
-        return self._json(
-            {
-                "object": "list",
-                "data": data,
-                "model": model,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            },
-            headers=headers,
-        )
-
-    def _embedding_request(self, body: Any) -> tuple[list[str], str, int, str]:
-        raw = required_field(body, "input")
-        if isinstance(raw, str):
-            texts = [raw]
-        elif isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw):
-            texts = [" ".join(map(str, raw))]  # one pre-tokenised input
-        elif isinstance(raw, list) and raw:
-            texts = []
-            for i, item in enumerate(raw):
-                if isinstance(item, str):
-                    texts.append(item)
-                elif isinstance(item, list) and all(isinstance(x, int) for x in item):
-                    texts.append(" ".join(map(str, item)))
-                else:
-                    raise RequestError(
-                        f"input[{i}] must be a string or an array of tokens", param="input"
-                    )
-        else:
-            raise RequestError("'input' must be a string or a non-empty array", param="input")
-        model = body.get("model") or self.scenario.models[0]
-        dims = body.get("dimensions")
-        if dims is None:
-            dims = self.scenario.embedding_dimensions
-        if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 4096:
-            raise RequestError("'dimensions' must be an integer from 1 to 4096", param="dimensions")
-        fmt = body.get("encoding_format") or "float"
-        if fmt not in ("float", "base64"):
-            raise RequestError(
-                "'encoding_format' must be 'float' or 'base64'", param="encoding_format"
-            )
-        return texts, str(model), dims, fmt
+        return self._json(embeddings_body(*self._embedding_request(body)), headers=headers)
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
-        return self._json({"object": "list", "data": [_model(m) for m in self.scenario.models]})
+        models = [model_entry(m) for m in self.scenario.models]
+        return self._json({"object": "list", "data": models})
 
     async def _model(self, request: web.Request) -> web.StreamResponse:
         # Any model name is served, so any name "exists".
-        return self._json(_model(request.match_info["model"]))
+        return self._json(model_entry(request.match_info["model"]))
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
         with self._stats_lock:
@@ -592,55 +468,6 @@ class SimulatorServer(LoopbackServer):
             "invalid_request_error",
             "unknown_url",
         )
-
-
-def _emit_answer(emit: Any, index: int, answer: Answer) -> None:
-    """Stream one choice: role, content pieces, tool-call pieces, then the finish chunk."""
-    if answer.tool_calls and not answer.content:
-        first = answer.tool_calls[0]
-        emit(
-            index,
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [_call_header(0, first)],
-                "refusal": None,
-            },
-        )
-        calls = [(0, first, False), *((i, c, True) for i, c in enumerate(answer.tool_calls) if i)]
-    else:
-        emit(index, {"role": "assistant", "content": "", "refusal": None})
-        for piece in _PIECE.findall(answer.content or ""):
-            emit(index, {"content": piece})
-        calls = [(i, c, True) for i, c in enumerate(answer.tool_calls)]
-    for call_index, call, announce in calls:
-        if announce:
-            emit(index, {"tool_calls": [_call_header(call_index, call)]})
-        args = call.arguments
-        for start in range(0, len(args), 16):
-            emit(
-                index,
-                {
-                    "tool_calls": [
-                        {"index": call_index, "function": {"arguments": args[start : start + 16]}}
-                    ]
-                },
-            )
-    emit(index, {}, answer.finish_reason)
-
-
-def _call_header(call_index: int, call: ToolCallOut) -> dict[str, Any]:
-    """The first delta of a streamed tool call: its id and name, no arguments yet."""
-    return {
-        "index": call_index,
-        "id": call.id,
-        "type": "function",
-        "function": {"name": call.name, "arguments": ""},
-    }
-
-
-def _model(name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": _MODEL_CREATED, "owned_by": "llmcheck"}
 
 
 def start_simulator(
