@@ -112,9 +112,10 @@ def load_json(output: Any, *, lenient: bool, check: str) -> Loaded:
         try:
             found = read_json(text, wrapping="prose")
         except JSONTextError as exc:
-            if lenient and exc.broke_rule:
-                raise NotJSON(f"{reason}; the JSON in the text is not valid either: "
-                              f"{exc.detail}") from None
+            if exc.broke_rule:  # JSON-shaped, but it breaks a rule (NaN, a key twice)
+                reason += f"; the JSON in the text is not valid either: {exc.detail}"
+                if lenient:
+                    raise NotJSON(reason) from None
         else:
             candidate = Loaded.of(found)
     if lenient:

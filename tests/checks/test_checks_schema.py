@@ -130,6 +130,25 @@ def test_empty_and_non_json_outputs():
         assert_json("just words", lenient=True)
 
 
+def test_duplicated_keys_fail_where_a_parser_would_silently_pick_one():
+    """pydantic and json.loads keep the last of two equal keys, other parsers the
+    first: the app and the test could see different ages, so the check fails and
+    says where the key repeats."""
+    twice = '{"name": "Ada", "age": 36,\n "address": {"street": "x", "zip": 1}, "age": -1}'
+    with pytest.raises(CheckFailed, match=r"duplicated key 'age' in one object at line 2 "
+                                          r"column 40"):
+        assert_schema(twice, Person)
+    with pytest.raises(CheckFailed, match="duplicated key 'age'"):
+        assert_json(f"```json\n{twice}\n```", lenient=True)
+
+
+def test_strict_names_a_json_rule_broken_inside_prose():
+    with pytest.raises(CheckFailed) as info:
+        assert_json('Result: {"score": NaN}')
+    assert "the JSON in the text is not valid either: NaN is not valid JSON" in str(info.value)
+    assert "would pass with lenient=True" not in str(info.value)
+
+
 def test_invalid_schemas_are_usage_errors():
     with pytest.raises(UsageError, match=r"invalid JSON Schema .* at \$\.type"):
         assert_schema("{}", {"type": "integr"})
