@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from llmcheck.config.settings import resolve_test, session_defaults  # noqa: E402
+from llmcheck.config.settings import session_defaults  # noqa: E402
 from llmcheck.core.runner import RunSpec, SampleRunner  # noqa: E402
 from llmcheck.model.client import LLMClient, ModelConfig, ModelSession, import_litellm  # noqa: E402
+from llmcheck.records.resolve import resolve_test  # noqa: E402
 from llmcheck.simulator import SimulatorServer  # noqa: E402
 
 PROMPT = "Return Ada Lovelace as JSON with name and age."

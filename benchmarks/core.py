@@ -36,8 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tabulate import tabulate  # noqa: E402
 
-from llmcheck.config.settings import resolve_test, session_defaults  # noqa: E402
+from llmcheck.config.settings import session_defaults  # noqa: E402
 from llmcheck.core.runner import RunSpec, SampleRunner  # noqa: E402
+from llmcheck.records.resolve import resolve_test  # noqa: E402
 
 
 def _runner(body, runs: int, concurrency: int) -> SampleRunner:

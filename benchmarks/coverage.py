@@ -34,9 +34,10 @@ from tabulate import tabulate
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmcheck import stats  # noqa: E402
+from llmcheck.config.settings import session_defaults  # noqa: E402
 from llmcheck.core import seeded  # noqa: E402  (after the sys.path fix above)
-from llmcheck.config.settings import resolve_test, session_defaults  # noqa: E402
 from llmcheck.core.runner import RunSpec, SampleRunner  # noqa: E402
+from llmcheck.records.resolve import resolve_test  # noqa: E402
 
 DESIGNS: tuple[tuple[str, dict[str, object]], ...] = (
     ("threshold", {"verdict": "threshold", "runs": 20, "min_pass_rate": 0.9}),

@@ -60,7 +60,8 @@ def simulated(n_b: int, n_h: int, p0: float, p1: float, test: str, runs: int,
 def early_stopped(rate: float, rng: np.random.Generator) -> tuple[int, int]:
     """The counts of one run under the default policy, stopped once settled."""
     from llmcheck import stats
-    from llmcheck.config.settings import resolve_test, session_defaults
+    from llmcheck.config.settings import session_defaults
+    from llmcheck.records.resolve import resolve_test
 
     settings = resolve_test({}, session_defaults())
     policy = stats.make_policy(settings.verdict, min_pass_rate=settings.min_pass_rate,

@@ -38,10 +38,11 @@ from tabulate import tabulate
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmcheck import checks, stats  # noqa: E402
-from llmcheck.model import local  # noqa: E402
-from llmcheck.config.settings import resolve_test, session_defaults  # noqa: E402
+from llmcheck.config.settings import session_defaults  # noqa: E402
 from llmcheck.core.runner import RunSpec, SampleRunner  # noqa: E402
+from llmcheck.model import local  # noqa: E402
 from llmcheck.model.client import LLMClient, ModelConfig, ModelSession, register_free_model  # noqa: E402
+from llmcheck.records.resolve import resolve_test  # noqa: E402
 
 PROMPT = "What is the capital of France? Answer with one word."
 PARAMS = {"temperature": 1.0, "max_tokens": 8}

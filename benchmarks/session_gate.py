@@ -44,9 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tabulate import tabulate  # noqa: E402
 
+from llmcheck.config.settings import Resolved, session_defaults  # noqa: E402
 from llmcheck.core import seeded  # noqa: E402
-from llmcheck.config.settings import Resolved, resolve_test, session_defaults  # noqa: E402
 from llmcheck.core.runner import RunSpec, SampleRunner  # noqa: E402
+from llmcheck.records.resolve import resolve_test  # noqa: E402
 from llmcheck.records.schema import TestSettings, false_fail_chance  # noqa: E402
 from llmcheck.stats import binomial_test  # noqa: E402
 from llmcheck.stats.policies import stopping_run_oc  # noqa: E402

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from llmcheck.version import __version__ as __version__
 
 # isort: off
 if TYPE_CHECKING:  # what editors and type checkers see; at run time names load lazily

@@ -296,7 +296,7 @@ class SessionState:
         """The item's :class:`~llmcheck.records.schema.TestSettings`, resolved once from its
         marker and the session's settings. A bad value fails the item's setup with a
         message naming it, rather than stopping the whole session."""
-        from llmcheck.config.settings import resolve_test
+        from llmcheck.records.resolve import resolve_test
 
         marker = item.get_closest_marker("llm")
         assert marker is not None
@@ -323,11 +323,12 @@ class SessionState:
     def fault_plan(self, item: pytest.Item) -> Any:
         """The faults of the item's samples: its own @llmcheck.faults, else --llm-faults,
         else None; the interception is installed the first time a plan applies."""
-        plan = self.setting("faults")
+        from llmcheck.injection.catalogue import FaultPlan
+
+        # --llm-faults was checked when the session started (llmcheck.config.faults)
+        plan = FaultPlan.build(self.setting("faults"))
         marker = item.get_closest_marker("llm_faults")
         if marker is not None:
-            from llmcheck.injection.catalogue import FaultPlan
-
             try:
                 plan = FaultPlan.build(*marker.args[:1], **marker.kwargs)
             except (TypeError, UsageError) as exc:

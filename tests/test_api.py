@@ -15,10 +15,10 @@ from llmcheck.config.settings import (
     POLICY_NAMES,
     SETTINGS,
     Resolved,
-    resolve_test,
     session_defaults,
 )
 from llmcheck.core.runner import RunSpec, SampleRunner
+from llmcheck.records.resolve import resolve_test
 from llmcheck.records.schema import SCHEMA_VERSION, TestRecord, load_session
 
 

@@ -10,32 +10,19 @@ value, and what would be accepted.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any
 
+from llmcheck.config.faults import fault_spec, parse_fault_rates
+from llmcheck.config.names import DEFAULT_VERDICT, INTERVAL_METHODS, POLICY_NAMES
 from llmcheck.errors import UsageError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from llmcheck.records.schema import TestSettings
-
-# The one list of each set of names; llmcheck.stats and the records use these.
-PolicyName = Literal["threshold", "sequential", "interval"]
-"""The verdict policies (``--llm-verdict``)."""
-POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
-IntervalMethod = Literal["wilson", "clopper-pearson"]
-"""The confidence-interval methods (``--llm-interval``)."""
-INTERVAL_METHODS: tuple[str, ...] = get_args(IntervalMethod)
 
 MAX_RUNS = 100_000
 """More samples than anyone means: a typo (an extra zero or twenty) would run forever."""
 MAX_CONCURRENCY = 1_000
-DEFAULT_VERDICT: PolicyName = "sequential"
-"""The verdict policy when nobody sets one. It used to be ``threshold`` at 10 runs,
-which passes a model at 0.80 against a required 0.9 38% of the time."""
 
 
 @dataclass(frozen=True)
@@ -283,10 +270,10 @@ def validate(name: str, value: Any, source: str, *, shown: str | None = None) ->
             raise bad("out of range")
         return (i, n)
     if spec.kind == "faults":
-        from llmcheck.injection.catalogue import FaultPlan
-
+        # checked here, so a bad kind stops the session at once; the value is the plan's
+        # canonical KIND:RATE form, which llmcheck.injection's FaultPlan.parse reads
         try:
-            return FaultPlan.parse(value)
+            return fault_spec(parse_fault_rates(value))
         except UsageError as exc:
             raise bad(str(exc)) from None
     return _number(spec, value, bad)
@@ -342,113 +329,13 @@ class Resolved:
     source: str  # "command line", "environment", "ini", "default"
 
 
-def resolve_test(marker_kwargs: Mapping[str, Any], session: Mapping[str, Resolved],
-                 where: str = "@pytest.mark.llm", marker_args: tuple[Any, ...] = (),
-                 session_tests: int = 1, *, allow_never_pass: bool = False,
-                 max_runs: int = MAX_RUNS) -> TestSettings:
-    """Resolve one test's settings, once: its own keywords win over the session's
-    settings, except ``runs``, where the command line and the environment win (so
-    ``pytest --llm-runs=50`` really runs every test 50 times).
-
-    ``session_tests`` is the number of LLM tests in the session (all of them, also
-    under xdist), over which ``--llm-session-alpha`` is shared. A test that can never
-    pass is a usage error, unless ``allow_never_pass`` (the planner shows such designs);
-    so is one whose runs would be above ``max_runs``, checked before the (costly)
-    design is tuned."""
-    from llmcheck import stats
-    from llmcheck.records.schema import TestSettings
-
-    given = validate_marker_kwargs(_with_positional_runs(marker_kwargs, marker_args, where),
-                                   where)
-
-    def value(name: str) -> Any:
-        if name in given:
-            return given[name]
-        return session[name].value if name in session else SETTINGS[name].default
-
-    if session["runs"].source in ("command line", "environment"):
-        runs = session["runs"].value
-    else:
-        runs = value("runs")  # the test's own, the ini's, or None
-    early_stop = not session["no_early_stop"].value and value("early_stop")
-    verdict, m, margin = value("verdict"), value("min_pass_rate"), value("margin")
-    if verdict == "sequential" and m in (0, 1):
-        # no indifference zone on one side: the threshold rule is the test (at m=1 the
-        # zero-failure test, failing at the first failure)
-        verdict = "threshold"
-    alpha, beta = value("alpha"), value("beta")
-    session_alpha = session["session_alpha"].value if "session_alpha" in session else None
-    per_test = None
-    if session_alpha is not None:
-        # Sidak: K independent tests each failing a good model at most b fail at least
-        # one at most 1 - (1 - b)^K = session_alpha
-        per_test = 1.0 - (1.0 - session_alpha) ** (1.0 / max(1, session_tests))
-        if verdict == "sequential":
-            beta = min(beta, per_test)
-    try:
-        explicit = runs is not None
-        if runs is None:
-            runs = stats.default_runs(m, margin, alpha, beta)
-        if per_test is not None and verdict != "sequential":
-            needed = _runs_for_false_fail(verdict, m, value("confidence"), margin, per_test,
-                                          runs)
-            if explicit and needed > runs:
-                fewest = _runs_for_false_fail(verdict, m, value("confidence"), margin,
-                                              per_test, 1)
-                raise UsageError(
-                    f"--llm-session-alpha={session_alpha:g} over {session_tests} LLM tests "
-                    f"needs each {verdict} test to fail a model at its required rate + "
-                    f"margin at most {per_test:.2g} of the time; runs={runs} does not: "
-                    f"runs={fewest} is the fewest that does, and runs={needed} the first "
-                    f"above {runs} (the chance falls with runs only on average)")
-            runs = needed
-        if runs > max_runs:
-            raise UsageError(
-                f"these settings take N={runs} samples, more than {max_runs}: use a larger "
-                "margin, or set runs")
-        policy = stats.make_policy(verdict, min_pass_rate=m, confidence=value("confidence"),
-                                   max_samples=runs, margin=margin, alpha=alpha, beta=beta)
-    except UsageError as exc:
-        raise UsageError(f"{where}: {exc}") from None
-    if per_test is not None and explicit and runs < getattr(policy, "required_samples", 0):
-        raise UsageError(f"{where}: --llm-session-alpha={session_alpha:g} over "
-                         f"{session_tests} LLM tests needs beta={per_test:.2g}, which takes "
-                         f"runs={policy.required_samples}; runs={runs} is set")
-    design = policy.design()
-    if "passes_needed" in design and design["passes_needed"] is None and not allow_never_pass:
-        # a test that can only fail is a broken configuration, not a verdict
-        raise UsageError(f"{where}: this test can never pass: "
-                         f"{getattr(policy, 'warning', None) or 'no count of passes is enough'}")
-    return TestSettings(
-        runs=policy.max_samples, verdict=policy.name, min_pass_rate=policy.min_pass_rate,
-        confidence=policy.confidence, margin=margin, alpha=alpha, beta=beta,
-        interval=value("interval"), early_stop=early_stop,
-        concurrency=value("concurrency"), model=given.get("model"),
-        temperature=given.get("temperature"), max_tokens=given.get("max_tokens"),
-        design=design)
-
-
-@functools.lru_cache(maxsize=256)
-def _runs_for_false_fail(verdict: str, m: float, confidence: float, margin: float,
-                         target: float, start: int) -> int:
-    """The fewest runs, from ``start`` on, at which a ``verdict`` (threshold or interval)
-    test fails a model at its rate + margin at most ``target`` of the time. (The error
-    falls with n only on average, in a sawtooth, so the search walks up n by n; each
-    step is one binomial tail.)"""
-    from llmcheck import stats
-    from llmcheck.stats.intervals import _binom_sf
-
-    p1 = stats.passing_rate(m, margin)
-    for n in range(start, MAX_RUNS + 1):
-        # curtailment never changes these policies' verdicts: it is the fixed test's,
-        # "pass iff at least passes_needed of n pass"
-        policy = stats.make_policy(verdict, min_pass_rate=m, confidence=confidence,
-                                   max_samples=n)
-        needed = policy.design()["passes_needed"]
-        if needed is not None and 1.0 - _binom_sf(needed, n, p1) <= target:
-            return n
-    raise UsageError(f"failing a model at {p1:g} at most {target:.2g} of the time takes "
-                     f"more than {MAX_RUNS} runs; use a larger margin")
+def marker_settings(kwargs: Mapping[str, Any], where: str,
+                    args: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """A marker's settings, validated: its keywords, and ``runs`` given as its one
+    positional argument (``@pytest.mark.llm(20)``); "not set" (None) left out. The
+    test's settings are resolved from these by :func:`llmcheck.records.resolve.resolve_test`."""
+    __tracebackhide__ = True  # a usage error points at the user's line, not ours
+    return validate_marker_kwargs(_with_positional_runs(kwargs, args, where), where)
 
 
 def session_defaults() -> dict[str, Resolved]:

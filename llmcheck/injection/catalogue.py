@@ -27,34 +27,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmcheck.config.faults import (
+    FAULT_KINDS,
+    LEGACY_FAULT_ALIASES,
+    check_fault_rates,
+    parse_fault_rates,
+)
 from llmcheck.errors import UsageError
 
-KINDS: dict[str, str] = {
-    "rate_limit": "429 Too Many Requests with Retry-After",
-    "timeout": "no answer before the client's deadline",
-    "connection_error": "the connection is refused or reset",
-    "server_error": "500, 502 or 503",
-    "malformed_json": "a 200 whose answer should be JSON but does not parse",
-    "truncated": "the answer cut off, finish_reason=length",
-    "empty": "a 200 with empty content",
-    "refusal": "the model declines to answer",
-    "wrong_schema": "valid JSON with wrong fields or types",
-    "slow": "the real answer, after added latency",
-    "stream_cut": "the answer stops mid-way (an SSE stream without its end, or a cut body)",
-    "bad_tool_call": "a tool call whose arguments do not parse",
-}
-"""Every fault kind, in the order :meth:`FaultPlan.draw` lays them on [0, 1)."""
+KINDS = FAULT_KINDS
+"""Every fault kind, in the order :meth:`FaultPlan.draw` lays them on [0, 1) (the
+names are plain data of :mod:`llmcheck.config.faults`, which checks ``--llm-faults``)."""
 
 NEEDS_UPSTREAM = frozenset({"truncated", "slow", "stream_cut"})
 """Kinds that damage the upstream's real answer; the others replace it."""
 
-LEGACY_ALIASES = {"malformed": "stream_cut"}
-"""Names of older scenario files: the simulator's ``malformed`` (a 200 whose body
-stops half-way) is the catalogue's ``stream_cut`` of a non-streamed answer."""
+LEGACY_ALIASES = LEGACY_FAULT_ALIASES
+"""Names of older scenario files (``malformed`` is ``stream_cut``)."""
 
 SERVER_ERROR_STATUSES = (500, 502, 503)
 REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
-_SPEC = re.compile(r"^\s*([a-z_]+)\s*[:=]\s*([^,:=\s]+)\s*$")
 
 
 def _mix(*parts: Any) -> int:
@@ -82,18 +74,8 @@ class FaultPlan:
     timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
-        rates = dict(self.rates)
-        for kind, rate in rates.items():
-            if kind not in KINDS:
-                raise UsageError(f"unknown fault kind {kind!r}; the kinds are "
-                                 + ", ".join(KINDS))
-            if isinstance(rate, bool) or not isinstance(rate, (int, float)) \
-                    or not 0.0 <= float(rate) <= 1.0 or math.isnan(float(rate)):
-                raise UsageError(f"fault rate {kind}={rate!r} must be a number from 0 to 1")
-        total = sum(float(r) for r in rates.values())
-        if total > 1.0 + 1e-9:
-            raise UsageError(f"fault rates add up to {total:g}, more than 1: a call gets at "
-                             "most one fault; lower them")
+        # canonical order, zero rates dropped: equal plans compare and hash equal
+        rates = check_fault_rates(self.rates)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise UsageError(f"fault seed must be an integer, got {self.seed!r}")
         for name in ("retry_after", "slow_s", "timeout_s"):
@@ -101,36 +83,13 @@ class FaultPlan:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
                     or not math.isfinite(value):
                 raise UsageError(f"fault {name}={value!r} must be a number of seconds >= 0")
-        # canonical order, zero rates dropped: equal plans compare and hash equal
-        object.__setattr__(self, "rates", {k: float(rates[k]) for k in KINDS
-                                           if float(rates.get(k, 0.0)) > 0.0})
+        object.__setattr__(self, "rates", rates)
 
     @classmethod
     def parse(cls, spec: str, *, seed: int = 0, **params: float) -> FaultPlan:
         """A plan from ``"rate_limit:0.3,timeout:0.1"`` (``=`` works as well as ``:``);
         an empty string or ``none`` is the empty plan."""
-        if not isinstance(spec, str):
-            raise UsageError(f"faults must be written like 'rate_limit:0.3,timeout:0.1', "
-                             f"got {spec!r}")
-        rates: dict[str, float] = {}
-        if spec.strip().lower() not in ("", "none", "off"):
-            for part in spec.split(","):
-                match = _SPEC.match(part)
-                if match is None:
-                    raise UsageError(f"cannot read fault {part.strip()!r} in {spec!r}: write "
-                                     "KIND:RATE, e.g. rate_limit:0.3; the kinds are "
-                                     + ", ".join(KINDS))
-                kind, value = match.group(1), match.group(2)
-                kind = LEGACY_ALIASES.get(kind, kind)
-                try:
-                    rate = float(value)
-                except ValueError:
-                    raise UsageError(f"fault rate {kind}:{value} is not a number from 0 "
-                                     "to 1") from None
-                if kind in rates:
-                    raise UsageError(f"fault kind {kind!r} is given twice in {spec!r}")
-                rates[kind] = rate
-        return cls(rates=rates, seed=seed, **params)
+        return cls(rates=parse_fault_rates(spec), seed=seed, **params)
 
     @classmethod
     def build(cls, spec: str | FaultPlan | None = None, **kwargs: Any) -> FaultPlan:

@@ -19,9 +19,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmcheck import stats
-from llmcheck.config.settings import IntervalMethod, PolicyName
+from llmcheck.config.names import IntervalMethod, PolicyName
 from llmcheck.errors import ReportError
 from llmcheck.redact import scrub
+from llmcheck.version import __version__
 
 SCHEMA_VERSION = 7
 """Bumped on every change of the JSON report's shape.
@@ -291,7 +292,7 @@ class Verdict(_Record):
 
 class TestSettings(_Record):
     """A test's settings, resolved once (marker keywords, then the command line,
-    environment, ini and defaults: see :func:`llmcheck.config.settings.resolve_test`).
+    environment, ini and defaults: see :func:`llmcheck.records.resolve.resolve_test`).
 
     The same object drives the runner, is journaled with the samples and is
     saved in the test's record, so a saved report can re-derive and explain its
@@ -498,8 +499,6 @@ class SessionRecord(_Record):
         """A session record from plain inputs: usage, budget, the simulated flag and
         the pooled case rates are derived from the tests (scripts, the CLI, the
         plugin and the gate all build sessions here)."""
-        import llmcheck
-
         usage = UsageTotals()
         for t in tests:
             usage = usage + t.usage
@@ -507,7 +506,7 @@ class SessionRecord(_Record):
         if model is None and simulated:
             model = next(t.model for t in tests if t.simulated)
         budget = next((t.verdict.stop_reason for t in tests if t.budget_stopped), None)
-        return cls(llmcheck_version=llmcheck.__version__, started=started, seed=seed,
+        return cls(llmcheck_version=__version__, started=started, seed=seed,
                    options=dict(options or {}), model=model, simulated=simulated,
                    usage=usage, budget=budget, tests=list(tests),
                    aggregates=case_aggregates(tests), warnings=list(warnings or []),

@@ -15,13 +15,16 @@ stays cheap.
   curtailed SPRT) and :func:`fixed_sample_size`.
 * :mod:`llmcheck.stats.stopping`: inference after early stopping: the exact
   interval under a policy's stopping rule and the bias-adjusted rate.
+* :mod:`llmcheck.stats.design`: :func:`resolve_policy`, the one place a test's
+  policy and runs are chosen from its settings (and a session's error budget).
 
-Every public name of the four modules is re-exported here.
+Every public name of these five modules is re-exported here.
 """
 
 from __future__ import annotations
 
-from llmcheck.stats import intervals, policies, sequential, stopping
+from llmcheck.stats import design, intervals, policies, sequential, stopping
+from llmcheck.stats.design import *  # noqa: F403
 from llmcheck.stats.intervals import *  # noqa: F403
 from llmcheck.stats.policies import *  # noqa: F403
 from llmcheck.stats.sequential import *  # noqa: F403
@@ -33,3 +36,4 @@ __all__ += intervals.__all__
 __all__ += policies.__all__
 __all__ += sequential.__all__
 __all__ += stopping.__all__
+__all__ += design.__all__

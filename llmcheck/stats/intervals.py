@@ -12,7 +12,7 @@ from functools import lru_cache
 from numbers import Real
 from statistics import NormalDist
 
-from llmcheck.config.settings import INTERVAL_METHODS, IntervalMethod
+from llmcheck.config.names import INTERVAL_METHODS, IntervalMethod
 from llmcheck.errors import UsageError
 
 __all__ = [
@@ -27,8 +27,8 @@ __all__ = [
     "wilson_interval",
 ]
 
-# Names of the interval methods :func:`confidence_interval` accepts: defined with
-# the settings, which the plugin loads without the statistics.
+# Names of the interval methods :func:`confidence_interval` accepts: plain data of
+# llmcheck.config.names, which the settings table validates with.
 
 _ALTERNATIVES = ("two-sided", "greater", "less")
 _SEARCH_LIMIT = 1_000_000

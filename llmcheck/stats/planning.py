@@ -24,16 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmcheck.config.settings import (
-    POLICY_NAMES,
-    SETTINGS,
-    Resolved,
-    resolve_test,
-    session_defaults,
-    validate,
-)
+from llmcheck.config.names import POLICY_NAMES
+from llmcheck.config.settings import SETTINGS, validate
 from llmcheck.errors import UsageError
 from llmcheck.stats import fixed_sample_size, indifference_zone
+from llmcheck.stats.design import resolve_policy
 from llmcheck.stats.intervals import _check_unit
 from llmcheck.stats.policies import Policy
 
@@ -139,7 +134,7 @@ class PlanOptions:
     alpha: float
     beta: float
     confidence: float
-    runs: int | None  # None: the default of resolve_test (the sequential design's N)
+    runs: int | None  # None: the default of resolve_policy (the sequential design's N)
     tests: int
     policies: tuple[str, ...]
     rates: tuple[float, ...]
@@ -241,15 +236,15 @@ def plan_options(
 
 def _policy(name: str, opts: PlanOptions) -> Policy:
     """The policy a test with these settings gets in a session of ``opts.tests`` LLM
-    tests: resolved by :func:`~llmcheck.config.settings.resolve_test` itself."""
-    given = {"runs": opts.runs, "verdict": name, "min_pass_rate": opts.min_pass_rate,
-             "margin": opts.margin, "alpha": opts.alpha, "beta": opts.beta,
-             "confidence": opts.confidence, "session_alpha": opts.session_alpha}
-    session = {**session_defaults(), **{key: Resolved(value, "command line")
-                                         for key, value in given.items()}}
-    settings = resolve_test({}, session, f"llmcheck plan: {name}", session_tests=opts.tests,
-                            allow_never_pass=True, max_runs=PLAN_MAX_SAMPLES)
-    return settings.policy()
+    tests: chosen by :func:`~llmcheck.stats.design.resolve_policy`, as in a run."""
+    try:
+        return resolve_policy(
+            name, min_pass_rate=opts.min_pass_rate, confidence=opts.confidence,
+            margin=opts.margin, alpha=opts.alpha, beta=opts.beta, runs=opts.runs,
+            session_alpha=opts.session_alpha, session_tests=opts.tests,
+            allow_never_pass=True, max_runs=PLAN_MAX_SAMPLES).policy
+    except UsageError as exc:
+        raise UsageError(f"llmcheck plan: {name}: {exc}") from None
 
 
 def _at_least_one(p: float, k: int) -> float:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from llmcheck.config.settings import POLICY_NAMES, PolicyName
+from llmcheck.config.names import POLICY_NAMES, PolicyName
 from llmcheck.errors import UsageError
 from llmcheck.stats.intervals import (
     _check_confidence,
@@ -32,7 +32,7 @@ from llmcheck.stats.intervals import (
 )
 
 if TYPE_CHECKING:
-    from llmcheck.stats.sequential import SequentialPolicy
+    pass
 
 __all__ = [
     "POLICY_NAMES",
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 # Names of the verdict policies (``--llm-verdict``, :func:`make_policy`'s ``name``):
-# defined with the settings, which the plugin loads without the statistics.
+# plain data of llmcheck.config.names, which the settings table validates with.
 
 # --------------------------------------------------------------------------
 # verdict policies
@@ -371,43 +371,45 @@ def make_policy(
     alpha: float = 0.05,
     beta: float = 0.05,
 ) -> Policy:
-    """Build the verdict policy called ``name`` (one of :data:`POLICY_NAMES`).
+    """The verdict policy called ``name`` (one of :data:`POLICY_NAMES`).
 
     ``margin``, ``alpha`` and ``beta`` only matter to ``"sequential"``; for it
     ``max_samples=None`` means the equivalent fixed test's n. Policies are
-    immutable, so equal arguments share one instance: a sequential policy's
-    exact boundary tuning runs once per session, not once per test.
+    immutable, so equal arguments share one instance: a test's policy is built once,
+    however often its settings ask for it (the runner, the plugin, the record's
+    inference, the session's false-fail chance), and a sequential policy's exact
+    boundary tuning runs once per design in a process, not once per test.
     """
+    if name not in POLICY_NAMES:
+        raise UsageError(f"unknown verdict policy {name!r}; accepted: "
+                         f"{', '.join(POLICY_NAMES)}")
+    shape = (margin, alpha, beta) if name == "sequential" else (None, None, None)
+    key = (name, min_pass_rate, confidence, max_samples, *shape)
+    try:
+        hash(key)
+    except TypeError:  # an unhashable (so invalid) value: rejected without the cache
+        return _build_policy(*key)
+    return _shared_policy(*key)
+
+
+def _build_policy(name: str, min_pass_rate: float, confidence: float,
+                  max_samples: int | None, margin: float | None, alpha: float | None,
+                  beta: float | None) -> Policy:
     if name == "sequential":
-        return _shared_sequential(min_pass_rate, margin, alpha, beta, max_samples, confidence)
+        # imported here: sequential.py subclasses Policy, so it imports this module
+        from llmcheck.stats.sequential import SequentialPolicy
+
+        assert margin is not None and alpha is not None and beta is not None
+        return SequentialPolicy(min_pass_rate, margin=margin, alpha=alpha, beta=beta,
+                                max_samples=max_samples, confidence=confidence)
     if name == "threshold":
         return ThresholdPolicy(min_pass_rate, confidence, max_samples)
-    if name == "interval":
-        return IntervalPolicy(min_pass_rate, confidence, max_samples)
-    raise UsageError(f"unknown verdict policy {name!r}; accepted: {', '.join(POLICY_NAMES)}")
+    return IntervalPolicy(min_pass_rate, confidence, max_samples)
 
 
-@functools.lru_cache(maxsize=64)
-def _shared_sequential(
-    min_pass_rate: float,
-    margin: float,
-    alpha: float,
-    beta: float,
-    max_samples: int | None,
-    confidence: float,
-) -> SequentialPolicy:
-    """One :class:`SequentialPolicy` per distinct design (its tuning is the costly part)."""
-    # imported here: sequential.py subclasses Policy, so it imports this module
-    from llmcheck.stats.sequential import SequentialPolicy
-
-    return SequentialPolicy(
-        min_pass_rate,
-        margin=margin,
-        alpha=alpha,
-        beta=beta,
-        max_samples=max_samples,
-        confidence=confidence,
-    )
+# typed: True and 1, 1 and 1.0 are different arguments (a bool is rejected, not shared)
+_shared_policy = functools.lru_cache(maxsize=256, typed=True)(_build_policy)
+"""One policy per distinct design (a sequential policy's tuning is the costly part)."""
 
 
 def simulate_policy(

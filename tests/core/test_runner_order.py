@@ -13,9 +13,10 @@ from __future__ import annotations
 import pytest
 
 from llmcheck import stats
-from llmcheck.config.settings import resolve_test, session_defaults
+from llmcheck.config.settings import session_defaults
 from llmcheck.core import seeded
 from llmcheck.core.runner import RunSpec, SampleRunner
+from llmcheck.records.resolve import resolve_test
 
 PASS_DELAY = 0.002  # with 16 workers the old completion-order rule passed 70% of true-0.80 bodies
 FAIL_DELAY = 3 * PASS_DELAY  # failures are slower

@@ -294,8 +294,9 @@ def test_other_providers_unreadable_answers_are_retried(model, mode):
 
 
 def test_a_sample_with_a_malformed_answer_is_an_error_with_its_call_recorded():
-    from llmcheck.config.settings import resolve_test, session_defaults
+    from llmcheck.config.settings import session_defaults
     from llmcheck.core.runner import RunSpec, SampleRunner
+    from llmcheck.records.resolve import resolve_test
 
     with FaultServer("no_choices") as server:
         client = client_for(server, retries=1)

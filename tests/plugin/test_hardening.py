@@ -326,8 +326,9 @@ def test_ctrl_c_whose_traceback_has_no_line_number_exits_2_with_the_summary(pyte
 def test_the_runner_restores_the_sigint_handler():
     import signal
 
-    from llmcheck.config.settings import resolve_test, session_defaults
+    from llmcheck.config.settings import session_defaults
     from llmcheck.core.runner import RunSpec, SampleRunner
+    from llmcheck.records.resolve import resolve_test
 
     settings = resolve_test({"runs": 2, "concurrency": 1}, session_defaults())
     seen = []

@@ -15,9 +15,10 @@ import pytest
 
 import llmcheck
 from llmcheck import stats
-from llmcheck.config.settings import Resolved, resolve_test, session_defaults
+from llmcheck.config.settings import Resolved, session_defaults
 from llmcheck.core import seeded
 from llmcheck.core.runner import RunSpec, SampleRunner
+from llmcheck.records.resolve import resolve_test
 from llmcheck.records.schema import false_fail_chance
 
 K = 30

@@ -18,9 +18,10 @@ import pytest
 import scipy.stats
 
 from llmcheck import UsageError, stats
-from llmcheck.config.settings import resolve_test, session_defaults
+from llmcheck.config.settings import session_defaults
 from llmcheck.core import seeded
 from llmcheck.core.runner import RunSpec, SampleRunner
+from llmcheck.records.resolve import resolve_test
 from llmcheck.stats import Decision, Policy
 
 DESIGNS = {
@@ -243,10 +244,11 @@ def test_a_stop_that_errors_moved_off_the_region_gets_the_fixed_interval():
     """runs=35 is the fewest at which the interval policy can pass at 0.9; one error
     leaves a 34-sample run that cannot, whose region is the single state (0, 0). The
     run's stop is not in it, so the report falls back to the fixed-n interval."""
-    from llmcheck.config.settings import resolve_test, session_defaults
+    from llmcheck.config.settings import session_defaults
     from llmcheck.core import context
     from llmcheck.core.runner import RunSpec, SampleRunner
     from llmcheck.errors import InfrastructureError
+    from llmcheck.records.resolve import resolve_test
 
     settings = resolve_test({"verdict": "interval", "runs": 35, "min_pass_rate": 0.9,
                              "concurrency": 1}, session_defaults())
@@ -263,9 +265,10 @@ def test_a_stop_that_errors_moved_off_the_region_gets_the_fixed_interval():
 
 
 def test_the_failure_text_names_the_interval_and_the_adjusted_rate():
-    from llmcheck.config.settings import resolve_test, session_defaults
+    from llmcheck.config.settings import session_defaults
     from llmcheck.core import context
     from llmcheck.core.runner import RunSpec, SampleRunner
+    from llmcheck.records.resolve import resolve_test
     from llmcheck.reports.terminal import explain
 
     settings = resolve_test({"verdict": "threshold", "runs": 20, "min_pass_rate": 0.9,
