@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import random
 import sys
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 import pytest
 
-from llmcheck.config.settings import marker_signature
+from llmcheck.config.settings import SETTINGS, marker_signature
 from llmcheck.errors import LLMCheckWarning, UsageError
-from llmcheck.model.offline import go_offline
+from llmcheck.model.offline import OfflineBeforeImport, go_offline
 from llmcheck.redact import redact
 from llmcheck_pytest import gate, options
 from llmcheck_pytest.progress import LiveProgress
@@ -35,6 +37,9 @@ ITEM_SETTINGS = pytest.StashKey[Any]()
 ITEM_RECORD = pytest.StashKey[Any]()
 ITEM_CLIENT = pytest.StashKey[Any]()
 ITEM_FAULTS = pytest.StashKey[Any]()
+OFFLINE_HOOK = pytest.StashKey[OfflineBeforeImport]()
+PATCHED_BEFORE = pytest.StashKey[bool]()
+LLM_FIXTURES = frozenset({"llm", "llm_endpoint", "llm_faults", "llm_sample"})
 
 MARKER_DOC = (f"llm({marker_signature()}): run this test many times and judge it by its "
               "pass rate (see @llmcheck.repeat)")
@@ -50,8 +55,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.addoptions(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    _offline_if_used(early_config, args)
+
+
+def _offline_if_used(config: pytest.Config, args: Sequence[str]) -> None:
+    """Before any conftest or test module runs. litellm must be imported offline in a
+    session that uses llmcheck, and untouched in one that does not (its environment
+    stays as it was). Configured for llmcheck (``--llm-*`` options, addopts included,
+    ``LLMCHECK_*`` variables, ``llm_*`` ini keys): offline now. Otherwise, watch for
+    litellm's import: a module that uses llmcheck may import the app, and litellm with
+    it, at collection; the collected items decide for the rest."""
+    if OFFLINE_HOOK in config.stash:
+        return
+    if (any(arg.startswith("--llm-") for arg in args)
+            or any(k.startswith("LLMCHECK_") and v.strip() for k, v in os.environ.items())
+            or any(str(config.getini(SETTINGS[name].ini)).strip()
+                   for name in options.OPTION_SETTINGS)):
+        go_offline()
+    hook = OfflineBeforeImport(skip=[os.path.dirname(os.path.abspath(__file__))])
+    hook.install()
+    config.stash[OFFLINE_HOOK] = hook
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    go_offline()  # before any test module, or the app it imports, imports litellm
+    _offline_if_used(config, config.invocation_params.args)  # if registered too late above
     config.addinivalue_line("markers", MARKER_DOC)
     config.addinivalue_line("markers", FAULTS_MARKER_DOC)
     # litellm's own import and calls raise pydantic deprecation/user warnings that
@@ -59,6 +88,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in LITELLM_WARNING_FILTERS:
         config.addinivalue_line("filterwarnings", line)
     resolved = options.resolve(config)
+    inprocess = sys.modules.get("llmcheck.injection.inprocess")
+    config.stash[PATCHED_BEFORE] = inprocess is not None and inprocess.installed()
     workerinput = getattr(config, "workerinput", None)
     token = None
     if workerinput is not None and "llmcheck_seed" in workerinput:
@@ -130,6 +161,10 @@ def mend_line_numbers(tb: TracebackType | None) -> None:
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
+    if any(item.get_closest_marker("llm") is not None
+           or LLM_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+           for item in items):
+        go_offline()  # the session uses llmcheck: before a test body imports litellm
     state = config.stash.get(SESSION_KEY, None)
     if state is None:
         return
@@ -332,6 +367,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None:
         return
     state.finish(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave the process as the session found it: the import watch goes, and the httpx
+    interception that fault injection or ``llm_endpoint`` installed is undone (unless it
+    was in place before this session began: an enclosing in-process session's)."""
+    hook = config.stash.get(OFFLINE_HOOK, None)
+    if hook is not None:
+        hook.remove()
+    inprocess = sys.modules.get("llmcheck.injection.inprocess")
+    if inprocess is not None and not config.stash.get(PATCHED_BEFORE, False):
+        inprocess.uninstall()
 
 
 @pytest.fixture(scope="session")

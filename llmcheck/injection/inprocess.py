@@ -150,11 +150,16 @@ def install() -> None:
 
 
 def uninstall() -> None:
-    """Undo :func:`install` (for tests)."""
+    """Undo :func:`install`: every patched class gets back the very ``send`` it had
+    (``httpx.Client.send is`` the function from before). The pytest plugin calls it
+    when a session that installed the interception ends. A class whose ``send`` was
+    replaced again since (another library patching over ours) is left as it is:
+    putting ours back would undo theirs."""
     with _lock:
         while _patched:
             cls, send = _patched.pop()
-            cls.send = send
+            if getattr(cls.__dict__.get("send"), _ORIGINAL, None) is not None:
+                cls.send = send
 
 
 def installed() -> bool:
