@@ -1,4 +1,4 @@
-"""Every file llmcheck writes, written one way.
+"""Every file llmcheck writes, written one way; and the readers of text files.
 
 Reports, the sample journal and the replay cache can hold model output and
 prompts, which may be private, so they are all created readable by their
@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import yaml
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -35,6 +39,66 @@ def read_utf8(path: Path) -> str:
     except UnicodeDecodeError as exc:
         raise NotUTF8(raw.count(b"\n", 0, exc.start) + 1, raw[exc.start],
                       raw.startswith((b"\xff\xfe", b"\xfe\xff"))) from None
+
+
+class YAMLDocumentError(ValueError):
+    """A YAML text that cannot be read: the problem in one line, and its 1-based line."""
+
+    def __init__(self, problem: str, line: int | None = None) -> None:
+        super().__init__(problem)
+        self.line = line
+
+
+@lru_cache(maxsize=1)
+def _safe_loader() -> type[yaml.SafeLoader]:
+    """PyYAML's SafeLoader, except that a scalar its tag rejects (``2020-13-01``,
+    ``!!int x``, ``!!bool maybe``, an integer of more than 4300 digits) is a
+    ConstructorError at the scalar's line instead of a ValueError, KeyError, ...
+    Built on first use, so that importing this module does not import PyYAML."""
+    import yaml
+
+    class SafeLoader(yaml.SafeLoader):
+        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep)
+            except (ValueError, TypeError, AttributeError, IndexError, KeyError,
+                    OverflowError) as exc:
+                value = f" {node.value!r}"[:60] if isinstance(node, yaml.ScalarNode) else ""
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"cannot read {node.tag.rsplit(':', 1)[-1]} value{value} ({exc})",
+                    node.start_mark) from None
+
+    return SafeLoader
+
+
+def yaml_document(text: str) -> tuple[Any, yaml.Node | None]:
+    """The value of the single YAML document in ``text`` and its node (for the lines of
+    later errors); a :class:`YAMLDocumentError` for anything else: a syntax error, a
+    character YAML does not allow, a value its tag rejects, nesting too deep to parse.
+    Scenario files and case files are both read through here."""
+    import yaml
+
+    try:
+        loader = _safe_loader()(text)
+        try:
+            node = loader.get_single_node()
+            return (loader.construct_document(node) if node is not None else None), node
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "not valid YAML"
+        if exc.context and exc.problem and exc.context_mark is not None:
+            problem += f", {exc.context} on line {exc.context_mark.line + 1}"
+        raise YAMLDocumentError(problem, mark.line + 1 if mark else None) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise YAMLDocumentError(f"character #x{exc.character:04x} is not allowed in YAML "
+                                "(a control character)", line) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - every YAMLError is one of the above
+        raise YAMLDocumentError(" ".join(str(exc).split())) from None
+    except RecursionError:
+        raise YAMLDocumentError("nested too deeply") from None
 
 
 def directory_problem(path: Path) -> str | None:

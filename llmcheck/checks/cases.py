@@ -97,7 +97,7 @@ def resolve_path(path: str | os.PathLike[str], caller: FrameType | None) -> Path
 def _yaml_records(text: str, where: str) -> list[tuple[Any, int | None]]:
     import yaml
 
-    from llmcheck.simulator.scenario import YAMLDocumentError, yaml_document
+    from llmcheck.files import YAMLDocumentError, yaml_document
 
     try:
         data, node = yaml_document(text)

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from llmcheck.errors import UsageError
+from llmcheck.files import YAMLDocumentError, yaml_document
 from llmcheck.simulator.schema import (
     FAULT_KINDS,
     LEGACY_FAULT_KINDS,
@@ -112,57 +113,6 @@ def _json_document(text: str, source: str) -> Any:
                          "(a scenario is a few levels deep)") from None
     except ValueError as exc:  # an integer of more than 4300 digits
         raise UsageError(f"{source}: invalid JSON in scenario file: {exc}") from None
-
-
-class YAMLDocumentError(ValueError):
-    """A YAML text that cannot be read: the problem in one line, and its 1-based line."""
-
-    def __init__(self, problem: str, line: int | None = None) -> None:
-        super().__init__(problem)
-        self.line = line
-
-
-class _SafeLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader, except that a scalar its tag rejects (``2020-13-01``,
-    ``!!int x``, ``!!bool maybe``, an integer of more than 4300 digits) is a
-    ConstructorError at the scalar's line instead of a ValueError, KeyError, ..."""
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep)
-        except (ValueError, TypeError, AttributeError, IndexError, KeyError,
-                OverflowError) as exc:
-            value = f" {node.value!r}"[:60] if isinstance(node, yaml.ScalarNode) else ""
-            raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read {node.tag.rsplit(':', 1)[-1]} value{value} ({exc})",
-                node.start_mark) from None
-
-
-def yaml_document(text: str) -> tuple[Any, yaml.Node | None]:
-    """The value of the single YAML document in ``text`` and its node (for the lines of
-    later errors); a :class:`YAMLDocumentError` for anything else: a syntax error, a
-    character YAML does not allow, a value its tag rejects, nesting too deep to parse."""
-    try:
-        loader = _SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            return (loader.construct_document(node) if node is not None else None), node
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "not valid YAML"
-        if exc.context and exc.problem and exc.context_mark is not None:
-            problem += f", {exc.context} on line {exc.context_mark.line + 1}"
-        raise YAMLDocumentError(problem, mark.line + 1 if mark else None) from None
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        raise YAMLDocumentError(f"character #x{exc.character:04x} is not allowed in YAML "
-                                "(a control character)", line) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - every YAMLError is one of the above
-        raise YAMLDocumentError(" ".join(str(exc).split())) from None
-    except RecursionError:
-        raise YAMLDocumentError("nested too deeply") from None
 
 
 @lru_cache(maxsize=1)
