@@ -112,7 +112,7 @@ def test_show_in_a_real_terminal_fits_its_width(tmp_path):
             break
         chunks.append(data)
     os.close(master)
-    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
     lines = b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
     assert lines[1].split()[:2] == ["test", "n"]
     assert max(map(len, lines)) <= 80, "\n".join(lines)
@@ -136,12 +136,12 @@ def test_show_into_a_closed_pipe_exits_quietly(big_report, reader):
             pytest.skip("no head")
         head = subprocess.Popen(["head", "-1"], stdin=proc.stdout, stdout=subprocess.PIPE)
         proc.stdout.close()  # only head reads it now: when head exits, the pipe is closed
-        first = head.communicate(timeout=60)[0].decode()
+        first = head.communicate(timeout=120)[0].decode()
     else:
         first = proc.stdout.readline().decode()
         proc.stdout.close()
     stderr = proc.stderr.read().decode()
-    status = proc.wait(timeout=60)
+    status = proc.wait(timeout=120)
     assert first.startswith("llmcheck report ")
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
     assert stderr == ""

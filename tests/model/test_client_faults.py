@@ -3,9 +3,12 @@ body or stream trickled past the deadline, a hung server, an hour-long
 Retry-After, answers that are not completions, and Ctrl-C's stop switch.
 
 Every server here listens on 127.0.0.1 on a free port, started and stopped by
-the test; litellm's real HTTP stack talks to it. Time bounds are sanity bounds
-far from what the faults took before (noted at each assertion); the behaviour
-is asserted through error types, messages and request counts.
+the test; litellm's real HTTP stack talks to it. No assertion is a duration: a
+loaded machine makes any bound flaky. Where the fault used to cost time, the test
+makes that cost unbounded (an hour-long wait, a server that never answers), so the
+old behaviour would hang, and asserts what the code guarantees instead: the error
+type, its message, the attempts and the requests the server counted. The joins and
+waits of 120 s only keep such a regression from hanging the run.
 """
 
 from __future__ import annotations
@@ -85,16 +88,13 @@ def test_a_trickled_answer_is_cut_at_the_deadline(aio, mode, stream):
     its deadline and the call reports it."""
     with FaultServer(mode) as server:
         client = client_for(server, timeout=1.0, retries=1)
-        t0 = time.monotonic()
         error, ctx = in_sample(lambda: ask(client, aio=aio, stream=stream))
-        elapsed = time.monotonic() - t0
         assert isinstance(error, ModelCallError)
         assert "no answer after 2 attempt(s): no complete answer within the 1 s deadline " \
                "(--llm-timeout)" in str(error)
         assert isinstance(error.cause, DeadlineExceeded) and error.attempts == 2
         assert server.request_count == 2
         assert [c.error for c in ctx.calls] == [str(error)]
-    assert elapsed < 8.0          # two 1 s deadlines; the bug took 2 x 13 s
 
 
 def test_an_expired_deadline_is_retried():
@@ -110,7 +110,8 @@ def test_an_abandoned_stream_is_closed_at_its_next_chunk():
     with FaultServer("trickle_sse", trickle_every=0.3) as server:   # a 15 s stream
         with pytest.raises(ModelCallError, match="deadline"):
             client_for(server, timeout=0.5)("hi", stream=True)
-        assert server.disconnected.wait(5.0)       # the client hung up; it had 14 s to go
+        assert server.disconnected.wait(120)       # the client hung up; unset, the stream ends
+                                                   # without setting it (after 15 s)
         assert server.request_count == 1
 
 
@@ -126,6 +127,15 @@ def test_sync_calls_reuse_their_helper_threads():
 
 
 # -- 2. the stop switch (Ctrl-C) ----------------------------------------------------
+
+def wait_for(condition, within: float = 120.0) -> None:
+    """Wait until ``condition()`` holds (a precondition, not a measurement: the bound
+    only keeps a broken server from hanging the run)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "the precondition never held"
+        time.sleep(0.02)
+
 
 def _call_in_thread(call):
     outcome: dict = {}
@@ -145,35 +155,34 @@ def _call_in_thread(call):
 @pytest.mark.parametrize("aio", [False, True], ids=["sync", "async"])
 def test_stop_abandons_a_hung_call_and_starts_no_retry(aio):
     """Before, Ctrl-C left a sample thread waiting out 6 attempts x 30 s (3 minutes)
-    while the interpreter joined it."""
+    while the interpreter joined it. The attempt's deadline here is an hour: a call
+    that waited for it instead of abandoning it would still be running."""
     with FaultServer("hang") as server:
-        client = client_for(server, timeout=30.0, retries=5)
+        client = client_for(server, timeout=3600.0, retries=5)
         thread, outcome = _call_in_thread(lambda: ask(client, aio=aio))
-        time.sleep(0.5)
-        assert server.request_count == 1
-        stopped_at = time.monotonic()
+        wait_for(lambda: server.request_count == 1)
         stop_calls("interrupted (Ctrl-C)")
-        thread.join(10)
-        assert not thread.is_alive()
+        thread.join(120)
+        assert not thread.is_alive(), "the call went on waiting for its hour-long deadline"
         error = outcome["error"]
         assert isinstance(error, CallsStopped) and isinstance(error, InfrastructureError)
         assert "stopped (interrupted (Ctrl-C))" in str(error)
         assert error.attempts == 1
-        assert outcome["ended"] - stopped_at < 1.5     # STOP_POLL is 0.2 s
-        time.sleep(0.3)
         assert server.request_count == 1               # nothing after the switch
 
 
-def test_stop_cuts_a_retry_after_wait_short():
-    with FaultServer("retry_after") as server:          # 429, Retry-After: 3600 (a 60 s wait)
+def test_stop_cuts_a_retry_after_wait_short(monkeypatch):
+    # 429 with Retry-After: 3600, honoured in full (the usual cap of 60 s lifted): a wait
+    # that the switch did not cut would outlast the join
+    monkeypatch.setattr("llmcheck.model.retry.MAX_RETRY_AFTER", 3600.0)
+    with FaultServer("retry_after") as server:
         client = client_for(server, retries=3, retry_budget=10_000)
         thread, outcome = _call_in_thread(lambda: client("hi"))
-        time.sleep(0.5)
-        stopped_at = time.monotonic()
+        wait_for(lambda: server.request_count == 1)
         stop_calls("interrupted (Ctrl-C)")
-        thread.join(10)
+        thread.join(120)
+        assert not thread.is_alive(), "the call went on waiting out the Retry-After"
         assert isinstance(outcome["error"], CallsStopped)
-        assert outcome["ended"] - stopped_at < 1.0     # the wait was 60 s
         assert server.request_count == 1
 
 
@@ -204,10 +213,8 @@ def test_a_retry_after_beyond_the_budget_gives_up_at_once(aio):
     for 3 minutes, then failed anyway."""
     with FaultServer("retry_after") as server:
         client = client_for(server, retries=3, retry_budget=30)
-        t0 = time.monotonic()
         error, ctx = in_sample(lambda: ask(client, aio=aio))
-        elapsed = time.monotonic() - t0
-        assert isinstance(error, ModelCallError) and error.attempts == 1
+        assert isinstance(error, ModelCallError) and error.attempts == 1  # it never waited
         assert server.request_count == 1
         message = str(error)
         assert "no answer after 1 attempt(s): gave up retrying: the provider asked to wait " \
@@ -215,7 +222,6 @@ def test_a_retry_after_beyond_the_budget_gives_up_at_once(aio):
                "(--llm-retry-budget)" in message
         assert "RateLimitError" in message              # and what the last attempt got
         assert [c.error for c in ctx.calls] == [message]
-    assert elapsed < 5.0
 
 
 def test_a_backoff_beyond_the_budget_gives_up_at_once():

@@ -240,7 +240,7 @@ def test_llmcheck_serve_gguf_serves_until_ctrl_c(model_file):
             "messages": [{"role": "user", "content": "Hi"}]})
         assert reply.status_code == 200
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 0 and "llmcheck local model stopped" in out

@@ -712,7 +712,7 @@ def test_cli_serves_until_terminated(sim):
             create(sdk(url))
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0
     assert "1 faults injected" in out
 

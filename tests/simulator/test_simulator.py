@@ -982,7 +982,7 @@ def test_serve_command_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> Non
             url = banner[0].split()[-1]
             assert client().get(url + "/models").status_code == 200
             proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=15)  # the rest of the output is a line: it fits the pipe
+            proc.wait(timeout=120)  # the rest of the output is a line: it fits the pipe
             out = "".join(banner) + proc.stdout.read()  # communicate() would skip the buffer
         finally:
             if proc.poll() is None:
@@ -996,7 +996,7 @@ def test_serve_command_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         [*SERVE, "--scenario", str(bad)],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "latency: give either" in result.stderr and str(bad) in result.stderr
@@ -1011,7 +1011,7 @@ def test_serve_banner_suggests_the_model_name_llmcheck_prices_at_zero() -> None:
         try:
             banner = read_banner(proc)
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=15)
+            proc.wait(timeout=120)
         finally:
             if proc.poll() is None:
                 proc.kill()
