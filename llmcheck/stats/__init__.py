@@ -16,14 +16,18 @@ stays cheap.
 * :mod:`llmcheck.stats.stopping`: inference after early stopping: the exact
   interval under a policy's stopping rule and the bias-adjusted rate.
 * :mod:`llmcheck.stats.design`: :func:`resolve_policy`, the one place a test's
-  policy and runs are chosen from its settings (and a session's error budget).
+  policy and runs are chosen from its settings (and a session's error budget), and
+  a session's :func:`false_fail_chance`.
+* :mod:`llmcheck.stats.bootstrap`: the percentile bootstrap over the cases of a
+  parametrized test.
 
-Every public name of these five modules is re-exported here.
+Every public name of these six modules is re-exported here.
 """
 
 from __future__ import annotations
 
-from llmcheck.stats import design, intervals, policies, sequential, stopping
+from llmcheck.stats import bootstrap, design, intervals, policies, sequential, stopping
+from llmcheck.stats.bootstrap import *  # noqa: F403
 from llmcheck.stats.design import *  # noqa: F403
 from llmcheck.stats.intervals import *  # noqa: F403
 from llmcheck.stats.policies import *  # noqa: F403
@@ -37,3 +41,4 @@ __all__ += policies.__all__
 __all__ += sequential.__all__
 __all__ += stopping.__all__
 __all__ += design.__all__
+__all__ += bootstrap.__all__

@@ -11,7 +11,9 @@ both build their policies here, so the planner shows exactly what a run does.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from llmcheck.config.settings import MAX_RUNS
 from llmcheck.errors import UsageError
@@ -19,7 +21,7 @@ from llmcheck.stats.intervals import _binom_sf
 from llmcheck.stats.policies import Policy, make_policy
 from llmcheck.stats.sequential import default_runs, passing_rate
 
-__all__ = ["ResolvedPolicy", "resolve_policy", "session_share"]
+__all__ = ["Design", "ResolvedPolicy", "false_fail_chance", "resolve_policy", "session_share"]
 
 
 @dataclass(frozen=True)
@@ -108,3 +110,45 @@ def _runs_for_false_fail(verdict: str, m: float, confidence: float, margin: floa
             return n
     raise UsageError(f"failing a model at {p1:g} at most {target:.2g} of the time takes "
                      f"more than {MAX_RUNS} runs; use a larger margin")
+
+
+class Design(Protocol):
+    """What a test's verdict design is made of (a record's ``TestSettings`` has it)."""
+
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def min_pass_rate(self) -> float: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def runs(self) -> int: ...
+    @property
+    def margin(self) -> float: ...
+    @property
+    def alpha(self) -> float: ...
+    @property
+    def beta(self) -> float: ...
+
+
+def false_fail_chance(designs: Sequence[Design]) -> float | None:
+    """P(at least one FAIL) for tests that all truly pass at their required rate +
+    margin (:func:`~llmcheck.stats.passing_rate`), from each policy's exact operating
+    characteristic (the tests independent); None for no tests."""
+    if not designs:
+        return None
+    all_pass = 1.0
+    for s in designs:
+        all_pass *= _pass_chance_when_good(s.verdict, s.min_pass_rate, s.confidence, s.runs,
+                                           s.margin, s.alpha, s.beta)
+    return 1.0 - all_pass
+
+
+@functools.lru_cache(maxsize=256)
+def _pass_chance_when_good(verdict: str, min_pass_rate: float, confidence: float, runs: int,
+                           margin: float, alpha: float, beta: float) -> float:
+    """Exact P(pass) at min_pass_rate + margin: computed once per design, although the
+    session record is rebuilt at every save during a run."""
+    policy = make_policy(verdict, min_pass_rate=min_pass_rate, confidence=confidence,
+                         max_samples=runs, margin=margin, alpha=alpha, beta=beta)
+    return policy.operating_characteristic(passing_rate(min_pass_rate, margin))[0]
