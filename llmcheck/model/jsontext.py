@@ -290,8 +290,9 @@ def find_in_prose(text: str) -> Found | None:
     if fence is not None:
         try:
             return _in_fence(text, fence)
-        except JSONTextError:
-            pass
+        except JSONTextError as exc:
+            if exc.broke_rule:
+                raise
     attempts = 0
     for match in _OPENER.finditer(text):
         try:
@@ -310,10 +311,10 @@ def find_in_prose(text: str) -> Found | None:
 def read_json(text: str, *, wrapping: Wrapping = "bare") -> Found:
     """Read the JSON in ``text`` under the module's rules, wrapped as ``wrapping`` allows.
 
-    Raises :class:`JSONTextError` (a ``ValueError``) naming what broke and where;
-    when a wrapped reading also fails, the error of the bare reading is given
-    (it points at the first character that is not JSON), with the fence's
-    problem added when the text is a fence whose body is not JSON.
+    Raises :class:`JSONTextError` (a ``ValueError``) naming what broke and where:
+    for a text that is one code fence (and ``wrapping`` allows it), what is wrong
+    with the fence's body; otherwise what is wrong with the text read bare (it
+    points at the first character that is not JSON).
     """
     if wrapping not in WRAPPINGS:
         raise ValueError(f"wrapping must be one of {', '.join(WRAPPINGS)}, got {wrapping!r}")

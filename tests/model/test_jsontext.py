@@ -155,6 +155,8 @@ def test_lenient_does_not_settle_for_a_piece_of_a_broken_object() -> None:
         assert_json(text, lenient=True)
     with pytest.raises(CheckFailed, match="duplicated key 'k'"):
         assert_json('Result: {"k": {"a": 1}, "k": 2}', lenient=True)
+    with pytest.raises(CheckFailed, match="the code fence does not hold JSON: NaN"):
+        assert_json('Sure:\n```json\n{"inner": {"a": 1}, "x": NaN}\n```\nBye', lenient=True)
 
 
 def test_golden_json_refuses_an_expected_value_that_breaks_the_rules() -> None:
