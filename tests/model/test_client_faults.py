@@ -85,15 +85,19 @@ def helper_threads() -> list[threading.Thread]:
 def test_a_trickled_answer_is_cut_at_the_deadline(aio, mode, stream):
     """10 bytes every 0.5 s keep every read under httpx's per-read timeout: the body
     took 13 s (the stream 8 s) and passed under timeout=2. Now each attempt ends at
-    its deadline and the call reports it."""
-    with FaultServer(mode) as server:
-        client = client_for(server, timeout=1.0, retries=1)
+    its deadline and the call reports it. (Here a byte a second: the body would take
+    25 s, the stream 50 s.)"""
+    with FaultServer(mode, script=["ok"], trickle_every=1.0) as server:
+        # The first call in a process pays for imports; on a loaded machine that alone
+        # outlasted a short deadline before any request was sent. One answer first.
+        ask(client_for(server, timeout=120.0), aio=aio, stream=stream)
+        client = client_for(server, timeout=2.0, retries=1)
         error, ctx = in_sample(lambda: ask(client, aio=aio, stream=stream))
         assert isinstance(error, ModelCallError)
-        assert "no answer after 2 attempt(s): no complete answer within the 1 s deadline " \
+        assert "no answer after 2 attempt(s): no complete answer within the 2 s deadline " \
                "(--llm-timeout)" in str(error)
         assert isinstance(error.cause, DeadlineExceeded) and error.attempts == 2
-        assert server.request_count == 2
+        assert [r["mode"] for r in server.requests] == ["ok", mode, mode]
         assert [c.error for c in ctx.calls] == [str(error)]
 
 
