@@ -250,12 +250,12 @@ def test_a_server_killed_mid_run_gives_errors_not_failures(pytester, fake_server
     assert result.ret != 0
 
 
-def test_ci_and_readme_build_llama_cpp_with_the_portable_flags():
+def test_ci_and_docs_build_llama_cpp_with_the_portable_flags():
     """The flags of the portable build are written out in three places: here, the
-    README's install command and .ci/run's one-time build."""
+    install command in docs/local-models.md and .ci/run's one-time build."""
     root = Path(__file__).resolve().parents[1]
-    readme = (root / "README.md").read_text()
-    assert local.INSTALL in readme
+    page = (root / "docs" / "local-models.md").read_text()
+    assert local.INSTALL in page
     assert f'CMAKE_ARGS="{local.PORTABLE_CMAKE_ARGS}' in (root / ".ci" / "run").read_text()
 
 
