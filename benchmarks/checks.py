@@ -34,9 +34,9 @@ from pydantic import BaseModel, Field  # noqa: E402
 from rapidfuzz import fuzz  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from llmcheck.core import context  # noqa: E402
 from llmcheck.checks import assert_golden, assert_schema  # noqa: E402
 from llmcheck.checks import schema as schema_module  # noqa: E402
+from llmcheck.core import context  # noqa: E402
 from llmcheck.core.context import SampleContext  # noqa: E402
 
 
