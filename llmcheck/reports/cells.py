@@ -76,7 +76,14 @@ def shorten_nodeid(nodeid: str, width: int) -> str:
     return ellipsize(nodeid, width, keep_end=NODEID_KEEP_END)
 
 
+def shorten_check_name(name: str, width: int) -> str:
+    """A check name in ``width`` characters: its start (the check and its first argument)
+    says more than its end."""
+    return ellipsize(name, width, keep_end=0.3)
+
+
 def fmt_rate(x: float | None) -> str:
+    """A rate to two decimals, ``-`` when there is none (nothing scored)."""
     return "-" if x is None else f"{x:.2f}"
 
 
@@ -133,13 +140,9 @@ def verdict_cell(record: TestRecord, form: int = 0) -> str:
     return label + (" (xfail)" if record.verdict.outcome != "passed" else " (xpass)")
 
 
-def shorten_check_name(name: str, width: int) -> str:
-    """A check name in ``width`` characters: its start (the check and its first argument)
-    says more than its end."""
-    return ellipsize(name, width, keep_end=0.3)
-
-
 def fmt_cost(cost: float | None, unpriced: int = 0) -> str:
+    """``$0.0123``, ``$4.56``; ``+?`` when some calls had no known price, ``?`` when none
+    had, ``-`` when nothing was spent."""
     if cost is None:
         return "?" if unpriced else "-"
     text = f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
@@ -177,6 +180,7 @@ def fmt_count(n: int) -> str:
 
 
 def interval_text(interval: Interval, scored: int, compact: bool = False) -> str:
+    """``[0.83, 0.99]`` (``0.83-0.99`` compact), ``-`` when nothing was scored."""
     if not scored:
         return "-"
     if compact:
@@ -185,6 +189,7 @@ def interval_text(interval: Interval, scored: int, compact: bool = False) -> str
 
 
 def fmt_duration(seconds: float | None) -> str:
+    """``4.2 s``, ``3 min 5 s``, ``1 h 2 min``; ``-`` when unknown."""
     if seconds is None:
         return "-"
     if seconds < 60:
@@ -205,6 +210,8 @@ def verdict_word(r: TestRecord) -> str:
 
 
 def conclusive_text(r: TestRecord) -> str:
+    """``yes``, ``no`` or ``no, n≈139`` (samples that would settle it); ``-`` when there
+    is no verdict."""
     v = r.verdict
     if v.outcome in NO_VERDICT:
         return "-"

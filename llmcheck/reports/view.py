@@ -24,13 +24,14 @@ from llmcheck.records.schema import (
     TestRecord,
 )
 from llmcheck.reports.cells import (
-    INTERVAL_NAMES,
     NO_VERDICT,
     conclusive_text,
     early_stop_cell,
     fmt_cost,
     fmt_duration,
     fmt_rate,
+    interval_label,
+    interval_text,
     verdict_cell,
     verdict_word,
 )
@@ -145,6 +146,8 @@ class FaultView:
     high: float | None
     required: float
     """the test's required rate, for comparison"""
+    recovered: int = 0
+    """samples that got this kind and recovered from it (judged under ``none``)"""
 
     @property
     def scored(self) -> int:
@@ -361,7 +364,8 @@ def _fault_view(test: str, f: FaultStat, required: float) -> FaultView:
                      description=text(fault_description(f.kind), newlines=False),
                      samples=f.samples, passed=f.passed, failed=f.failed, errors=f.errors,
                      rate=f.pass_rate, low=f.interval.low if scored else None,
-                     high=f.interval.high if scored else None, required=required)
+                     high=f.interval.high if scored else None, required=required,
+                     recovered=f.recovered)
 
 
 def _test_view(index: int, r: TestRecord, budget: _Budget) -> TestView:
@@ -378,9 +382,7 @@ def _test_view(index: int, r: TestRecord, budget: _Budget) -> TestView:
         is_conclusive=r.verdict.conclusive and r.verdict.outcome not in NO_VERDICT,
         rate=r.pass_rate, rate_text=rate_text, estimate=r.estimate,
         low=r.interval.low if scored else None, high=r.interval.high if scored else None,
-        interval_text=f"[{r.interval.low:.2f}, {r.interval.high:.2f}]" if scored else "-",
-        interval_name=f"{r.confidence:.0%} "
-                      f"{INTERVAL_NAMES.get(r.interval.method, r.interval.method)} interval",
+        interval_text=interval_text(r.interval, scored), interval_name=interval_label(r),
         required=r.min_pass_rate, counted=counted, planned=r.planned,
         samples_text=f"{counted}/{r.planned}", early=early_stop_cell(r),
         passed=r.passed, failed=r.failed, errors=r.errors, cost=r.usage.cost,
@@ -406,7 +408,7 @@ def _aggregate_view(a: Aggregate, required_rates: dict[str, set[float]]) -> Aggr
         cases_passed=a.cases_passed, passed=a.passed, failed=a.failed, errors=a.errors,
         rate=a.pass_rate, low=a.interval.low if scored else None,
         high=a.interval.high if scored else None,
-        interval_text=f"[{a.interval.low:.2f}, {a.interval.high:.2f}]" if scored else "-",
+        interval_text=interval_text(a.interval, scored),
         required=next(iter(required)) if len(required) == 1 else None)
 
 

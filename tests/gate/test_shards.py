@@ -12,6 +12,7 @@ import llmcheck
 from llmcheck.cli.main import main
 from llmcheck.errors import ReportError
 from llmcheck.gate.merge import merge_reports
+from llmcheck.records.schema import SCHEMA_VERSION
 
 SUITE = """
     import pytest, llmcheck
@@ -70,8 +71,8 @@ def test_merge_refuses_the_same_test_twice_and_mixed_schema_versions(pytester, c
     data = json.loads(one.read_text())
     old = pytester.path / "old.json"
     old.write_text(json.dumps({**data, "schema_version": 4, "tests": []}))
-    with pytest.raises(ReportError, match=r"different schema versions: .*\(schema_version "
-                                          r"7\), .*old.json \(schema_version 4\)"):
+    with pytest.raises(ReportError, match=rf"different schema versions: .*\(schema_version "
+                                          rf"{SCHEMA_VERSION}\), .*old.json \(schema_version 4\)"):
         merge_reports([one, old])
     assert main(["merge", str(one), "-o", "x.json"]) == 2
     assert "needs two or more reports" in capsys.readouterr().err
