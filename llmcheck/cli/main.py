@@ -205,11 +205,11 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import llmcheck
+    from llmcheck.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="llmcheck", description="Reliability testing for stochastic LLM outputs.")
-    parser.add_argument("--version", action="version", version=f"llmcheck {llmcheck.__version__}")
+    parser.add_argument("--version", action="version", version=f"llmcheck {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     show = sub.add_parser("show", help="print the pass-rate table of a saved JSON report")
     show.add_argument("report", nargs="?", default="reports/llmcheck.json",

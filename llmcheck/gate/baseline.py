@@ -142,12 +142,12 @@ def _usable(session: Any) -> list[Counts]:
 
 def baseline_from_session(session: Any) -> Baseline:
     """A new baseline holding one run: the report's."""
-    import llmcheck
     from llmcheck.records.schema import now
+    from llmcheck.version import __version__
 
     stamp = now()
     tests = [BaselineTest.of_runs(c, [_run_of(session, c)]) for c in _usable(session)]
-    return Baseline(llmcheck_version=llmcheck.__version__, created=stamp, updated=stamp,
+    return Baseline(llmcheck_version=__version__, created=stamp, updated=stamp,
                     tests=tests)
 
 
@@ -156,8 +156,8 @@ def update_baseline(baseline: Baseline, session: Any,
     """Merge a report's counts into ``baseline``; return the new baseline and what was
     done, one line per kind of change. ``max_runs`` keeps only the latest runs of each
     test (a moving window: an old run of a model that has since drifted stops counting)."""
-    import llmcheck
     from llmcheck.records.schema import now
+    from llmcheck.version import __version__
 
     if max_runs is not None and max_runs < 1:
         raise UsageError(f"max_runs must be at least 1, got {max_runs}")
@@ -203,7 +203,7 @@ def update_baseline(baseline: Baseline, session: Any,
                      "(same start time and seed)")
     if kept:
         lines.append(f"kept {len(kept)} test(s) this run did not have, unchanged")
-    updated = Baseline(llmcheck_version=llmcheck.__version__, created=baseline.created,
+    updated = Baseline(llmcheck_version=__version__, created=baseline.created,
                        updated=now(), tests=list(by_id.values()))
     return updated, lines
 
