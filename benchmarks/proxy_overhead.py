@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         sim, sim_url = start(["llmcheck.simulator.cli", "serve", "--scenario", str(scenario),
                               "--port", "0"])
         try:
-            proxy, proxy_url = start(["llmcheck.model.proxy", "proxy", "--upstream", sim_url,
+            proxy, proxy_url = start(["llmcheck.cli.proxy", "proxy", "--upstream", sim_url,
                                       "--port", "0"])
             try:
                 rows = []

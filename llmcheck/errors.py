@@ -9,8 +9,14 @@ plain ``assert`` and with pytest's reporting::
     │                         argument, a schema, a suite or scenario file.
     │                         A broken test is not a failing model.
     ├── InfrastructureError   the harness could not get an answer from the
-    │                         model (after its retries). A sample that raises
-    │                         it is an ``error``: neither a pass nor a failure.
+    │   │                     model (after its retries). A sample that raises
+    │   │                     it is an ``error``: neither a pass nor a failure.
+    │   ├── ModelCallError    no answer after every retry (or the retry budget)
+    │   ├── CallsStopped      model calls were stopped (Ctrl-C, a dead server)
+    │   ├── BudgetSpent       the session's budget refused the request: not sent,
+    │   │                     and the sample is budget-stopped, not an error
+    │   ├── JudgeError        the judge's reply could not be understood
+    │   └── LocalServerError  a local model server did not start, or died
     └── ReportError           a report read back from disk is missing, corrupt
                               or of an unknown schema version.
 
@@ -18,6 +24,9 @@ plain ``assert`` and with pytest's reporting::
                               as a test that uses the ``llm`` fixture without
                               being marked; ``-W error::llmcheck.LLMCheckWarning``
                               makes it fail the test.
+
+Check failures (:class:`llmcheck.CheckFailed`, from ``llmcheck.assert_*``) are
+``AssertionError`` s, defined with the checks.
 """
 
 from __future__ import annotations
@@ -40,6 +49,42 @@ class InfrastructureError(LLMCheckError):
     """
 
 
+class ModelCallError(InfrastructureError):
+    """The model could not be reached or kept failing after every retry."""
+
+    def __init__(self, message: str, *, attempts: int, cause: BaseException | None = None):
+        super().__init__(message)
+        self.attempts = attempts
+        self.cause = cause
+
+
+class CallsStopped(InfrastructureError):
+    """Model calls were stopped (``stop_calls``, on Ctrl-C): the call was not made, not
+    retried, or abandoned in flight. The sample is an ``error``."""
+
+    def __init__(self, message: str, *, reason: str, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.attempts = attempts
+
+
+class BudgetSpent(InfrastructureError):
+    """The session's budget (``--llm-max-calls`` or ``--llm-max-cost``) refused a
+    request: it was not sent. The sample that made it is budget-stopped, not an error."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"not sent: {reason}")
+        self.reason = reason
+
+
+class JudgeError(InfrastructureError):
+    """The judge's reply could not be understood (not JSON, no score in [0, 1])."""
+
+
+class LocalServerError(InfrastructureError):
+    """The local model server could not start, or stopped on its own."""
+
+
 class ReportError(LLMCheckError):
     """A report file could not be read back."""
 
@@ -48,5 +93,11 @@ class LLMCheckWarning(UserWarning):
     """Something the user likely did not mean; the message says what to do."""
 
 
-__all__ = ["LLMCheckError", "UsageError", "InfrastructureError", "ReportError",
-           "LLMCheckWarning"]
+PUBLIC_NAMES = frozenset({
+    "LLMCheckError", "UsageError", "InfrastructureError", "ReportError", "LLMCheckWarning",
+    "ModelCallError", "CallsStopped", "JudgeError", "CheckFailed"})
+"""The exceptions ``import llmcheck`` exports: reports call them ``llmcheck.<Name>``."""
+
+__all__ = ["BudgetSpent", "CallsStopped", "InfrastructureError", "JudgeError",
+           "LLMCheckError", "LLMCheckWarning", "LocalServerError", "ModelCallError",
+           "ReportError", "UsageError"]

@@ -252,7 +252,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         session_seed=state.seed,
         failure_types=(pytest.fail.Exception,),
         progress=progress,
-        stop_check=state.budget_exhausted,
+        stop_check=state.models.budget_exhausted,
         model=None if client is None else client.config.name or client.model,
         simulated=client is not None and client.config.simulated,
         fault_plan=pyfuncitem.stash.get(ITEM_FAULTS, None),
@@ -390,9 +390,9 @@ def llm_endpoint(request: pytest.FixtureRequest) -> Any:
     ``.litellm_model`` / ``.api_base`` for litellm. The simulator, when no model is
     configured, starts on first use and stops at the end."""
     state: SessionState = request.config.stash[SESSION_KEY]
-    endpoint = state.endpoint()
+    endpoint = state.models.endpoint()
     yield endpoint
-    state.stop_simulator()
+    state.models.stop()
 
 
 @pytest.fixture
@@ -416,7 +416,7 @@ def llm(request: pytest.FixtureRequest, llm_endpoint: Any) -> Any:
         import warnings
 
         warnings.warn(LLMCheckWarning(UNMARKED_WARNING), stacklevel=1)
-    client = state.client(llm_endpoint.config, settings)
+    client = state.models.client(llm_endpoint.config, settings)
     request.node.stash[ITEM_CLIENT] = client
     set_default_client(client)
     yield client

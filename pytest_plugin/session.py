@@ -9,7 +9,6 @@ and the terminal summary.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -65,9 +64,6 @@ class SessionState:
         self._last_save = 0.0
         self._t0 = time.perf_counter()
         self.started = datetime.now(timezone.utc)
-        self.simulator: Any = None
-        self._endpoint: Any = None
-        self._model_session_obj: Any = None
         self.token = token or uuid.uuid4().hex[:12]
         self.recovered: list[Any] = []
         self.views: Any = None
@@ -79,94 +75,10 @@ class SessionState:
         worker = getattr(config, "workerinput", {}).get("workerid", "main")
         self.journal = Journal(self.report_dir, self.token, worker, header={
             "seed": seed, "started": self.started.isoformat(), "model": self.setting("model")})
-        if self.setting("cache") != "off":
-            self.model_session  # noqa: B018 - open the cache now: a bad file is a usage error
-        self.scenario = self._load_scenario()
-        self.local = self._resolve_local()
-        self.local_servers: dict[str, Any] = {}
-        self._local_lock = threading.Lock()
-        self._local_failures: dict[str, str] = {}
+        from llmcheck_pytest.resources import ModelResources
 
-    def _load_scenario(self) -> Any:
-        """The simulator's scenario file, read now: a bad one is a usage error before
-        any test runs (None: the shipped default, or a configured model needs none)."""
-        if self.setting("scenario") is None or self.setting("model"):
-            return None
-        from llmcheck.simulator.scenario import load_scenario
-
-        try:
-            return load_scenario(Path(self.config.invocation_params.dir)
-                                 / self.setting("scenario"))
-        except UsageError as exc:
-            raise pytest.UsageError(f"--llm-scenario: {exc}") from None
-
-    def _resolve_local(self) -> Any:
-        """The local GGUF model to serve (``local/NAME``, ``gguf:PATH``), found now: a
-        missing file or extra is a usage error before any test runs."""
-        from llmcheck.model.local import is_local
-
-        model = self.setting("model")
-        if not is_local(model):
-            return None
-        from llmcheck.model.local import require_server, resolve
-
-        try:
-            local = resolve(model)
-            require_server(model)
-        except UsageError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        return local
-
-    def local_threads(self) -> int:
-        from llmcheck.model.local import default_threads
-
-        workers = int((getattr(self.config, "workerinput", None) or {}).get("workercount", 0)
-                      or getattr(self.config.option, "numprocesses", 0) or 1)
-        return self.setting("local_threads") or default_threads(workers)
-
-    def local_record(self) -> Any:
-        """What the report says of the local model (also in an xdist controller, which
-        starts no server: each worker starts its own, with the same settings)."""
-        if self.local is None:
-            return None
-        from llmcheck.model.local import server_version
-        from llmcheck.records.schema import LocalModelRecord
-
-        return LocalModelRecord(
-            name=self.local.name, path=str(self.local.path), size=self.local.path.stat().st_size,
-            context=self.setting("local_context"), threads=self.local_threads(),
-            server=server_version())
-
-    @property
-    def local_server(self) -> Any:
-        """The server of the session's local model, once started (else None)."""
-        return None if self.local is None else self.local_servers.get(self.local.name)
-
-    def serve_local(self, model: Any) -> Any:
-        """The running server of a :class:`~llmcheck.model.local.LocalModel`, started on first
-        use (the session's model, or a test's own ``model="local/..."``)."""
-        from llmcheck.model import client
-        from llmcheck.model.local import LocalServer, LocalServerError
-
-        with self._local_lock:
-            server = self.local_servers.get(model.name)
-            if server is not None:
-                return server
-            failed = self._local_failures.get(model.name)
-            if failed is not None:  # said once in full; not started again for every test
-                pytest.fail(f"the local model server for {model.name} did not start earlier "
-                            f"in this session: {failed.splitlines()[0]}", pytrace=False)
-            server = LocalServer(model, context=self.setting("local_context"),
-                                 threads=self.local_threads())
-            server.on_exit = client.stop_calls  # every later call fails at once, saying why
-            try:
-                server.start()
-            except LocalServerError as exc:
-                self._local_failures[model.name] = str(exc)
-                pytest.fail(str(exc), pytrace=False)
-            client.register_free_model(server.litellm_model)
-            self.local_servers[model.name] = server
-            return server
+        self.models = ModelResources(config, self.setting, self.cache_path)
+        """The simulator, local servers, endpoint, budget and clients of this process."""
 
     def _check_report_dir(self) -> None:
         from llmcheck.files import directory_problem
@@ -176,117 +88,6 @@ class SessionState:
             raise pytest.UsageError(
                 f"--llm-report-dir={self.setting('report_dir')} cannot hold llmcheck's "
                 f"reports: {problem}; choose another folder")
-
-    @property
-    def model_session(self) -> Any:
-        """Created on first use, so a run without LLM tests never imports the client."""
-        if self._model_session_obj is None:
-            self._model_session_obj = self._model_session()
-        return self._model_session_obj
-
-    # -- the model ---------------------------------------------------------
-    def _model_session(self) -> Any:
-        """Pacing, budget and cache shared by every client in this process.
-        Under xdist, limits are split evenly between the workers."""
-
-        from llmcheck.model.client import (
-            Budget,
-            ModelSession,
-            RateLimiter,
-            budget_split,
-            calls_split,
-        )
-
-        # Only an xdist worker of this session splits the limits (not a process that
-        # merely inherited xdist's environment variables).
-        workerinput = getattr(self.config, "workerinput", None) or {}
-        workers = int(workerinput.get("workercount", 1) or 1)
-        cache = None
-        if self.setting("cache") != "off":
-            from llmcheck.model.cache import ResponseCache
-
-            try:
-                cache = ResponseCache(self.cache_path, self.setting("cache"))
-            except UsageError as exc:
-                raise pytest.UsageError(f"--llm-cache: {exc}") from None
-        return ModelSession(
-            limiter=RateLimiter(budget_split(self.setting("rpm"), workers)),
-            budget=Budget(budget_split(self.setting("max_cost"), workers),
-                          calls_split(self.setting("max_calls"), workers)),
-            cache=cache,
-        )
-
-    def budget_exhausted(self) -> str | None:
-        if self._model_session_obj is None:
-            return None
-        return self.model_session.budget.exhausted
-
-    def endpoint(self) -> Any:
-        """The model under test (:class:`llmcheck.model.endpoint.Endpoint`): the configured
-        model, or the simulator (started now, once)."""
-        from llmcheck.model.client import SIMULATOR_MODEL, ModelConfig
-        from llmcheck.model.endpoint import Endpoint
-
-        if self._endpoint is not None:
-            return self._endpoint
-        params = {k: self.setting(k) for k in ("temperature", "max_tokens")
-                  if self.setting(k) is not None}
-        common = dict(params=params, timeout=self.setting("timeout"),
-                      retries=self.setting("retries"), backoff=self.setting("backoff"),
-                      retry_budget=self.setting("retry_budget"))
-        if self.local is not None:
-            server = self.serve_local(self.local)
-            config = ModelConfig(model=server.litellm_model, api_base=server.url,
-                                 name=self.local.name, context=server.context, **common)
-        elif self.setting("model"):
-            config = ModelConfig(model=self.setting("model"), api_base=self.setting("api_base"),
-                                 api_key_env=self.setting("api_key_env"), **common)
-        else:
-            from llmcheck.simulator import SimulatorServer
-
-            self.simulator = SimulatorServer(scenario=self.scenario).start()
-            config = ModelConfig(model=SIMULATOR_MODEL, api_base=self.simulator.url,
-                                 simulated=True, **common)
-        self._endpoint = Endpoint(config, cache=self.model_session.cache)
-        return self._endpoint
-
-    def client(self, endpoint: Any, settings: Any) -> Any:
-        """The model client of one test: the session's endpoint with the test's own
-        model, temperature and max_tokens (from its marker), if it set them."""
-        from dataclasses import replace
-
-        from llmcheck.model.client import LLMClient
-
-        config = endpoint
-        params = {} if settings is None else {
-            k: getattr(settings, k) for k in ("temperature", "max_tokens")
-            if getattr(settings, k) is not None}
-        if params:
-            config = replace(config, params={**config.params, **params})
-        client = LLMClient(config, self.model_session)
-        own = None if settings is None else settings.model
-        if own and own not in (config.model, config.name):
-            from llmcheck.model.local import is_local, resolve
-
-            if is_local(own):  # a test's own local model: served like the session's
-                server = self.serve_local(resolve(own))
-                return LLMClient(replace(config, model=server.litellm_model, name=own,
-                                         context=server.context, api_base=server.url,
-                                         api_key_env=None,
-                                         simulated=False), self.model_session)
-            client = client.with_model(own)
-        return client
-
-    def stop_simulator(self) -> None:
-        if self._endpoint is not None:
-            self._endpoint.stop()
-        if self.simulator is not None:
-            self.simulator.stop()
-            self.simulator = None
-        for server in self.local_servers.values():
-            server.stop()
-        self.local_servers.clear()
-        self._endpoint = None
 
     def setting(self, name: str) -> Any:
         return self.resolved[name].value
@@ -400,7 +201,7 @@ class SessionState:
 
         return SessionRecord.assemble(
             list(self.records.values()), seed=self.seed, started=self.started,
-            model=self.setting("model"), local_model=self.local_record(),
+            model=self.setting("model"), local_model=self.models.local_record(),
             options={name: {"value": r.value, "source": r.source}
                      for name, r in self.resolved.items()},
             warnings=self.warnings + self.error_share_warnings(), cache=self.cache_stats(),
@@ -432,9 +233,9 @@ class SessionState:
         reads = mode in ("read", "rw")
         models: list[str] = []
         # what the cache holds only explains a replay that never hit: no query otherwise
-        if reads and calls and not hits and self._model_session_obj is not None \
-                and self.model_session.cache:
-            models = self.model_session.cache.recorded_models()
+        accounts = self.models.accounts
+        if reads and calls and not hits and accounts is not None and accounts.cache:
+            models = accounts.cache.recorded_models()
         return CacheStats(mode=mode, path=str(self.cache_path), hits=hits,
                           misses=len(calls) - hits if reads else 0, recorded_models=models)
 
@@ -443,8 +244,8 @@ class SessionState:
         return Path(self.config.invocation_params.dir) / self.setting("cache_path")
 
     def finish(self, exitstatus: int) -> None:
-        if self._model_session_obj is not None:
-            self._model_session_obj.close()
+        if self.models.accounts is not None:
+            self.models.accounts.close()
         self.journal.close()
         if self.is_worker:
             return

@@ -28,7 +28,7 @@ from llmcheck_pytest.plugin import SESSION_KEY
 @llmcheck.repeat(runs={runs}, min_pass_rate=0.5, early_stop=False, concurrency=1)
 def test_answers(llm, llm_sample, request):
     if llm_sample.index == {kill_at}:
-        server = request.config.stash[SESSION_KEY].local_server
+        server = request.config.stash[SESSION_KEY].models.local_server
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait()
 {lines}

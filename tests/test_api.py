@@ -152,7 +152,7 @@ def test_a_version_2_report_is_read_with_its_settings_gathered(tmp_path):
     path = tmp_path / "v2.json"
     path.write_text(json.dumps(_v2_report()))
     session = load_session(path)
-    assert session.schema_version == SCHEMA_VERSION == 7
+    assert session.schema_version == SCHEMA_VERSION == 8
     (t,) = session.tests
     assert (t.planned, t.min_pass_rate, t.confidence, t.settings.concurrency) == \
         (20, 0.9, 0.95, 4)
@@ -262,3 +262,15 @@ def test_session_alpha_holds_the_whole_session_under_xdist_too(pytester, report,
     assert threshold["settings"]["runs"] > 93  # more runs, so that it fails at most per_test
     if not xdist:
         result.stdout.fnmatch_lines(["llmcheck: seed=* verdict=sequential session-alpha=0.05 *"])
+
+
+def test_every_public_exception_is_named_publicly_in_records():
+    """Records call a public exception llmcheck.<Name> (errors.PUBLIC_NAMES), so the list
+    must be exactly the exception classes ``import llmcheck`` exports."""
+    import llmcheck
+    from llmcheck.errors import PUBLIC_NAMES
+
+    exported = {name for name in llmcheck.__all__
+                if isinstance(getattr(llmcheck, name), type)
+                and issubclass(getattr(llmcheck, name), BaseException)}
+    assert exported == PUBLIC_NAMES

@@ -104,7 +104,7 @@ def test_jsonl_lines_break_at_newlines_only(tmp_path):
     (b'{"schema_version": 3, "seed": ' + b"1" * 5000 + b"}",
      r"^report \S+ is not valid JSON: Exceeds the limit"),
     (b'{"schema_version": 3, "tests": [', r"^report \S+ is not valid JSON: Expecting value"),
-    (b'{"schema_version": "3"}', r"has schema_version '3'; this llmcheck reads version 7"),
+    (b'{"schema_version": "3"}', r"has schema_version '3'; this llmcheck reads version 8"),
     (b'{"schema_version": true}', r"has schema_version True"),
     (b'{"schema_version": 2, "tests": [{"verdict": "passed"}]}',
      r"does not match the llmcheck schema version 2: tests\[0\]\.verdict: expected an "

@@ -17,12 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmcheck.checks.base import check_fraction, conclude, excerpt, short_repr
 from llmcheck.checks.schema import NotJSON, load_json
-from llmcheck.errors import InfrastructureError, UsageError
+from llmcheck.errors import JudgeError, UsageError
 from llmcheck.model.completion import Completion
-
-
-class JudgeError(InfrastructureError):
-    """The judge's reply could not be understood (not JSON, no score in [0, 1])."""
 
 
 class JudgeClient(Protocol):

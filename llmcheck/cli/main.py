@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         simulator_cli = None
     if simulator_cli is not None:
         simulator_cli.add_parser(sub)
-    from llmcheck.model.proxy import add_proxy_parser
+    from llmcheck.cli.proxy import add_proxy_parser
 
     add_proxy_parser(sub)
     return parser

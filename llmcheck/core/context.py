@@ -54,6 +54,12 @@ class SampleContext:
     """Faults injected into this sample's calls (:class:`~llmcheck.records.schema.FaultRecord`)."""
     provider_failures: list[str] = field(default_factory=list)
     """Real (not injected) provider failures the proxy saw in this sample."""
+    answers: list[int] = field(default_factory=list)
+    """Numbers of the requests of this sample that got a usable answer (see
+    :meth:`note_answer`): a fault followed by one was recovered from."""
+    budget_refusal: str | None = None
+    """Why the session's budget refused a request of this sample (it was not sent),
+    or None. Such a sample is budget-stopped: not evidence about the model."""
     _fault_calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _token: str | None = None
@@ -79,6 +85,32 @@ class SampleContext:
     def note_provider_failure(self, message: str) -> None:
         with self._lock:
             self.provider_failures.append(message)
+
+    def note_answer(self, call: int | None = None) -> None:
+        """Request ``call`` got an answer the code could use. ``None``: the newest
+        numbered request (llmcheck's client, whose last attempt it is). Requests are
+        numbered only while fault injection is on; before that, nothing is noted (no
+        fault can need recovering from)."""
+        with self._lock:
+            if call is None:
+                if self._fault_calls == 0:
+                    return
+                call = self._fault_calls - 1
+            self.answers.append(call)
+
+    def refuse(self, reason: str) -> None:
+        """The session's budget refused a request of this sample (the first reason is
+        kept)."""
+        with self._lock:
+            if self.budget_refusal is None:
+                self.budget_refusal = reason
+
+    def count_call(self, key: str) -> int:
+        """How many identical calls (by replay key) this sample made before this one."""
+        with self._lock:
+            ordinal = self.call_counts.get(key, 0)
+            self.call_counts[key] = ordinal + 1
+            return ordinal
 
     @property
     def token(self) -> str:

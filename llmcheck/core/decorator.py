@@ -87,7 +87,7 @@ def faults(
     seed: int = 0,
     retry_after: float = 1.0,
     slow_s: float = 2.0,
-    timeout_s: float = 600.0,
+    timeout_s: float | None = None,
 ) -> Callable[[F], F]: ...
 @overload
 def faults(
@@ -95,7 +95,7 @@ def faults(
     seed: int = 0,
     retry_after: float = 1.0,
     slow_s: float = 2.0,
-    timeout_s: float = 600.0,
+    timeout_s: float | None = None,
     rate_limit: float = 0.0,
     timeout: float = 0.0,
     connection_error: float = 0.0,
@@ -112,7 +112,7 @@ def faults(
 
 
 def faults(spec: Any = None, *, seed: int = 0, retry_after: float = 1.0,
-           slow_s: float = 2.0, timeout_s: float = 600.0, **rates: float) -> Any:
+           slow_s: float = 2.0, timeout_s: float | None = None, **rates: float) -> Any:
     """Inject provider faults into every model request the test's samples make.
 
     ``@llmcheck.faults(rate_limit=0.3, timeout=0.1, seed=1)`` or
@@ -123,7 +123,8 @@ def faults(spec: Any = None, *, seed: int = 0, retry_after: float = 1.0,
     gets which fault is a function of ``seed``, the sample's seed and the request's
     number in the sample, so ``--llm-seed`` reproduces a run. ``retry_after`` is a
     rate limit's Retry-After, ``slow_s`` the latency a ``slow`` fault adds and
-    ``timeout_s`` how long the proxy holds a ``timeout`` before dropping it.
+    ``timeout_s`` how long the proxy holds a ``timeout`` before answering 504 (default:
+    ``--llm-timeout``).
 
     The faults reach every httpx request to a ``/chat/completions`` endpoint made in
     the sample (litellm, the openai SDK, LangChain...; see

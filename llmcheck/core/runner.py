@@ -15,25 +15,33 @@ import _thread
 import asyncio
 import concurrent.futures as cf
 import contextvars
-import hashlib
 import inspect
 import signal
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
 from llmcheck import stats
 from llmcheck.core import context
+from llmcheck.core.outcome import (
+    MAX_MESSAGE,
+    MAX_TRACEBACK,
+    clip,
+    fault_calls,
+    fault_names,
+    judge_faults,
+    type_name,
+    visible,
+)
+from llmcheck.core.spec import Progress, RunSpec, Tally, sample_seed
 from llmcheck.errors import InfrastructureError, UsageError
 from llmcheck.records.schema import (
     Interval,
     SampleRecord,
     TestRecord,
-    TestSettings,
     UsageTotals,
     Verdict,
     check_stats,
@@ -41,75 +49,7 @@ from llmcheck.records.schema import (
     group_failures,
 )
 
-MAX_MESSAGE = 2000
-MAX_TRACEBACK = 8000
 PASS_HAT_KS = (2, 3, 5, 10)
-
-
-def sample_seed(session_seed: int, test_id: str, index: int) -> int:
-    """A stable 32-bit seed for sample ``index`` of ``test_id`` in a session."""
-    digest = hashlib.sha256(f"{session_seed}:{test_id}:{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
-
-
-@dataclass(frozen=True)
-class Progress:
-    finished: int
-    planned: int
-    passed: int
-    failed: int
-    errors: int
-    in_flight: int
-
-
-@dataclass
-class RunSpec:
-    """Everything the runner needs to know besides the body."""
-
-    test_id: str
-    settings: TestSettings
-    session_seed: int = 0
-    failure_types: tuple[type[BaseException], ...] = ()
-    """Exceptions that are sample failures although not ``Exception`` subclasses
-    (the plugin passes ``pytest.fail.Exception``)."""
-    progress: Callable[[Progress], None] | None = None
-    stop_check: Callable[[], str | None] | None = None
-    """Asked before each new sample; a returned reason (a spent budget) stops launching."""
-    model: str | None = None
-    """The model the test's calls go to (recorded, not used by the runner)."""
-    simulated: bool = False
-    """The calls go to a simulator the plugin started."""
-    on_sample: Callable[[SampleRecord], None] | None = None
-    """Called with every finished sample (the plugin journals them to disk)."""
-    on_interrupt: Callable[[], None] | None = None
-    """Called at once on Ctrl-C, before waiting for anything (the plugin stops every
-    model call, so samples still running end within a second instead of retrying)."""
-    fault_plan: Any = None
-    """The :class:`~llmcheck.injection.catalogue.FaultPlan` injected into every sample's
-    model requests (None: no faults). The caller installs the interception."""
-
-    @property
-    def runs(self) -> int:
-        return self.settings.runs
-
-
-@dataclass
-class _Tally:
-    """What finished, and what the verdict counts: the samples in index order, from 0
-    up to the first index that has not finished yet (or up to the deciding sample)."""
-
-    samples: dict[int, SampleRecord] = field(default_factory=dict)
-    counted: int = 0
-    """Samples 0..counted-1 have finished and are counted (in index order)."""
-    passed: int = 0
-    failed: int = 0
-    errors: int = 0
-    decision: stats.Decision | None = None
-    decided_after: int | None = None
-
-    @property
-    def finished(self) -> int:
-        return len(self.samples)
 
 
 class SampleRunner:
@@ -121,7 +61,7 @@ class SampleRunner:
         self.spec = spec
         self.policy = spec.settings.policy()
         self.is_async = inspect.iscoroutinefunction(body)
-        self._tally = _Tally()
+        self._tally = Tally()
         self._started = time.perf_counter()
         self._stop_launching = False
         self._interrupted = False
@@ -159,7 +99,7 @@ class SampleRunner:
             return self._outcome(ctx, time.perf_counter() - start, exc)
         finally:
             context._reset(token)
-        return self._sample(ctx, "passed", time.perf_counter() - start)
+        return self._passed(ctx, time.perf_counter() - start)
 
     async def _run_async(self, index: int) -> SampleRecord:
         __tracebackhide__ = True
@@ -174,15 +114,26 @@ class SampleRunner:
             return self._outcome(ctx, time.perf_counter() - start, exc)
         finally:
             context._reset(token)
-        return self._sample(ctx, "passed", time.perf_counter() - start)
+        return self._passed(ctx, time.perf_counter() - start)
 
     @staticmethod
     def _sample(ctx: context.SampleContext, outcome: str, duration: float,
                 **fields: Any) -> SampleRecord:
         return SampleRecord(index=ctx.index, seed=ctx.seed, outcome=outcome, duration=duration,
                             calls=list(ctx.calls), checks=list(ctx.checks),
-                            faults=list(ctx.faults),
+                            faults=judge_faults(ctx.faults, ctx.answers),
                             provider_failures=list(ctx.provider_failures), **fields)
+
+    def _passed(self, ctx: context.SampleContext, duration: float) -> SampleRecord:
+        if ctx.budget_refusal is not None:
+            return self._refused(ctx, duration)
+        return self._sample(ctx, "passed", duration)
+
+    def _refused(self, ctx: context.SampleContext, duration: float) -> SampleRecord:
+        """A sample whose request the budget refused, whatever the body made of it: not
+        evidence about the model, so it is recorded and never counted."""
+        return self._sample(ctx, "error", duration, budget_refused=True, counted=False,
+                            message=f"not run to the end: {ctx.budget_refusal}")
 
     def _outcome(self, ctx: context.SampleContext, duration: float,
                  exc: BaseException) -> SampleRecord:
@@ -193,26 +144,30 @@ class SampleRunner:
         if not isinstance(exc, (Exception, *self.spec.failure_types)):
             # KeyboardInterrupt, SystemExit, pytest.skip/exit...: not a sample outcome.
             raise exc
+        if ctx.budget_refusal is not None:
+            return self._refused(ctx, duration)
         message = str(exc).strip() or type(exc).__name__
+        blamed = [f for f in judge_faults(ctx.faults, ctx.answers) if not f.recovered]
         if ctx.provider_failures:
             # the provider really failed in this sample: whatever the code did next is
             # not evidence about it (nor about the model)
             outcome = "error"
             message = f"the provider failed ({ctx.provider_failures[0]}); then: {message}"
-        elif ctx.faults:
+        elif blamed:
             # an injected fault the code did not survive is the code's failure, also
-            # when the harness's own client gave up on it
+            # when the harness's own client gave up on it; a fault it recovered from (a
+            # later request got a usable answer) is not blamed for what came after
             outcome = "failed"
-            message = (f"{_fault_names(ctx.faults)}: {message}\n"
-                       f"({_fault_calls(ctx.faults)})")
+            message = (f"{fault_names(blamed)}: {message}\n"
+                       f"({fault_calls(blamed)})")
         elif isinstance(exc, InfrastructureError):
             outcome = "error"
         else:
             outcome = "failed"
-        tb = "".join(traceback.format_exception(type(exc), exc, _visible(exc.__traceback__)))
-        return self._sample(ctx, outcome, duration, message=_clip(message, MAX_MESSAGE),
-                            error_type=_type_name(exc),
-                            traceback=_clip(tb.rstrip(), MAX_TRACEBACK))
+        tb = "".join(traceback.format_exception(type(exc), exc, visible(exc.__traceback__)))
+        return self._sample(ctx, outcome, duration, message=clip(message, MAX_MESSAGE),
+                            error_type=type_name(exc),
+                            traceback=clip(tb.rstrip(), MAX_TRACEBACK))
 
     # -- bookkeeping ------------------------------------------------------
     def _finish(self, sample: SampleRecord, in_flight: int) -> None:
@@ -225,12 +180,25 @@ class SampleRunner:
         if self._ctrl_c:
             raise KeyboardInterrupt
         t = self._tally
-        t.samples[sample.index] = sample
+        if sample.budget_refused:
+            # the verdict skips it (it is no evidence), and no new sample starts
+            t.refused[sample.index] = sample
+            self._stop_launching = True
+            if self._budget_reason is None:
+                self._budget_reason = (sample.message or "").removeprefix(
+                    "not run to the end: ") or "the session's budget is spent"
+        else:
+            t.samples[sample.index] = sample
         # With early stopping the verdict is frozen at the deciding sample; without it,
         # every sample counts and the verdict is taken on all of them.
         frozen = self.spec.settings.early_stop
-        while t.counted in t.samples and not (frozen and t.decision is not None):
-            self._count(t.samples[t.counted])
+        while not (frozen and t.decision is not None):
+            if t.next in t.refused:
+                t.next += 1
+            elif t.next in t.samples:
+                self._count(t.samples[t.next])
+            else:
+                break
         if self.spec.on_sample is not None:
             self.spec.on_sample(sample)
         if self.spec.progress is not None:
@@ -240,13 +208,14 @@ class SampleRunner:
     def _count(self, sample: SampleRecord) -> None:
         t = self._tally
         t.counted += 1
+        t.next += 1
         if sample.outcome == "passed":
             t.passed += 1
         elif sample.outcome == "failed":
             t.failed += 1
         else:
             t.errors += 1
-        remaining = self.spec.runs - t.counted
+        remaining = self.spec.runs - t.next
         if t.decision is None and self.policy.settled(t.passed, t.failed, remaining):
             t.decision = self.policy.decide(t.passed, t.failed, remaining)
             t.decided_after = t.counted
@@ -381,8 +350,8 @@ class SampleRunner:
         """The record of what has finished so far (complete after ``run``)."""
         spec, t = self.spec, self._tally
         settings = spec.settings
-        samples = [sample if index < t.counted else sample.model_copy(update={"counted": False})
-                   for index, sample in sorted(t.samples.items())]
+        samples = [sample if index < t.next else sample.model_copy(update={"counted": False})
+                   for index, sample in sorted({**t.refused, **t.samples}.items())]
         scored = t.passed + t.failed
         warnings = [w for w in (getattr(self.policy, "warning", None),) if w]
         interval, estimate, note = self._inference()
@@ -444,7 +413,7 @@ class SampleRunner:
         reported beside it) lies on its side of the required rate."""
         t = self._tally
         frozen = t.decision is not None and self.spec.settings.early_stop
-        remaining = self.spec.runs - t.counted if frozen else 0
+        remaining = self.spec.runs - t.next if frozen else 0
         decision = t.decision if frozen else self.policy.decide(t.passed, t.failed, 0)
         assert decision is not None
         outcome = "passed" if decision.passed else "failed"
@@ -510,56 +479,3 @@ def rebuild_record(spec: RunSpec, samples: list[SampleRecord],
     verdict = record.verdict.model_copy(update={
         "stop_reason": f"{reason} after {record.run} of {spec.runs} samples"})
     return record.model_copy(update={"verdict": verdict, "duration": duration})
-
-
-def _fault_names(faults: list[Any]) -> str:
-    """``under injected rate_limit, timeout``: the kinds (in the order they came)."""
-    return "under injected " + ", ".join(dict.fromkeys(f.kind for f in faults))
-
-
-def _fault_calls(faults: list[Any]) -> str:
-    """``injected: rate_limit on call 0, timeout on calls 1, 2`` (a line of its own,
-    so failure groups, keyed by the first line, do not split by call number)."""
-    calls: dict[str, list[int]] = {}
-    for fault in faults:
-        calls.setdefault(fault.kind, []).append(fault.call)
-    return "injected: " + ", ".join(
-        f"{kind} on call{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
-        for kind, numbers in calls.items())
-
-
-def _visible(tb: TracebackType | None) -> TracebackType | None:
-    """Drop frames that ask to be hidden (pytest's ``__tracebackhide__`` convention):
-    the runner's and the plugin's own frames are noise in a user's failure."""
-    frames = []
-    while tb is not None:
-        f = tb.tb_frame
-        if not (f.f_locals.get("__tracebackhide__") or f.f_globals.get("__tracebackhide__")):
-            frames.append(tb)
-        tb = tb.tb_next
-    if not frames:
-        return None
-    # Relink the visible frames (tb_next is writable since Python 3.7).
-    for a, b in zip(frames, frames[1:], strict=False):
-        a.tb_next = b
-    frames[-1].tb_next = None
-    return frames[0]
-
-
-def _type_name(exc: BaseException) -> str:
-    cls = type(exc)
-    module = cls.__module__
-    if module in ("builtins", "__main__") or module.startswith("_pytest"):
-        return cls.__qualname__
-    if module.startswith("llmcheck."):
-        import llmcheck
-
-        if cls.__qualname__ in llmcheck.__all__ and getattr(llmcheck, cls.__qualname__) is cls:
-            return f"llmcheck.{cls.__qualname__}"  # the public name, not the private module
-    return f"{module}.{cls.__qualname__}"
-
-
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[: limit - 20] + f"... [{len(text) - limit + 20} chars cut]"

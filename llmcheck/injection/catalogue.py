@@ -55,6 +55,11 @@ def _mix(*parts: Any) -> int:
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
 
 
+DEFAULT_TIMEOUT_S = 600.0
+"""How long a ``timeout`` fault holds a request when neither its plan nor the proxy
+says (the openai SDK's own default deadline)."""
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """Which faults to inject, how often, and with what parameters.
@@ -63,15 +68,17 @@ class FaultPlan:
     most 1). ``seed`` makes the plan reproducible: the same plan, sample key and
     call number always give the same fault. ``retry_after`` is the Retry-After
     of a ``rate_limit`` (seconds), ``slow_s`` the latency a ``slow`` adds, and
-    ``timeout_s`` how long a ``timeout`` holds the connection over HTTP before
-    dropping it (in-process, the client's own timeout error is raised at once).
+    ``timeout_s`` how long a ``timeout`` holds a request over HTTP before the proxy
+    answers 504 (in-process, the client's own timeout error is raised at once).
+    ``None`` means the harness's own deadline: ``--llm-timeout`` for the session's
+    proxy behind ``llm_endpoint``, :data:`DEFAULT_TIMEOUT_S` elsewhere.
     """
 
     rates: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
     retry_after: float = 1.0
     slow_s: float = 2.0
-    timeout_s: float = 600.0
+    timeout_s: float | None = None
 
     def __post_init__(self) -> None:
         # canonical order, zero rates dropped: equal plans compare and hash equal
@@ -80,6 +87,8 @@ class FaultPlan:
             raise UsageError(f"fault seed must be an integer, got {self.seed!r}")
         for name in ("retry_after", "slow_s", "timeout_s"):
             value = getattr(self, name)
+            if name == "timeout_s" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
                     or not math.isfinite(value):
                 raise UsageError(f"fault {name}={value!r} must be a number of seconds >= 0")
@@ -187,7 +196,8 @@ def render(kind: str, plan: FaultPlan, request: Mapping[str, Any], key: Any = 0,
             f"The server had an error while processing your request ({status}, injected "
             "by llmcheck).", "server_error", "server_error"))
     if kind == "timeout":
-        return FaultResponse(kind, "hold", delay=plan.timeout_s)
+        return FaultResponse(kind, "hold", delay=plan.timeout_s if plan.timeout_s is not None
+                             else DEFAULT_TIMEOUT_S)
     if kind == "connection_error":
         return FaultResponse(kind, "reset")
     if kind == "slow":

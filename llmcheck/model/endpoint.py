@@ -5,7 +5,10 @@ subprocess) points its client at :attr:`Endpoint.base_url`: llmcheck's proxy on
 loopback, started on first use, which forwards to the configured model (or the
 simulator) and attributes every call to the sample that made it, counts it
 (calls, tokens, cost, latency), seeds it, answers it from the replay cache
-when one is on, and injects the sample's faults.
+when one is on, and injects the sample's faults. Its calls take the same
+accounting path as the ``llm`` fixture's (:mod:`llmcheck.model.accounting`): the
+session's budget and pacing hold for both, and an injected ``timeout`` is held for
+``--llm-timeout`` (or the plan's ``timeout_s``), then answered 504.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import threading
 from typing import Any
 
 from llmcheck.errors import UsageError
-from llmcheck.model.client import ModelConfig, import_litellm
+from llmcheck.model.accounting import ModelSession, price
+from llmcheck.model.client import ModelConfig
 from llmcheck.redact import register_secret
 
 OPENAI_BASE = "https://api.openai.com/v1"
@@ -31,9 +35,9 @@ class Endpoint:
     - ``config``: the :class:`~llmcheck.model.client.ModelConfig` the ``llm`` fixture uses.
     """
 
-    def __init__(self, config: ModelConfig, *, cache: Any = None) -> None:
+    def __init__(self, config: ModelConfig, *, accounts: ModelSession | None = None) -> None:
         self.config = config
-        self._cache = cache
+        self._accounts = accounts
         self._proxy: Any = None
         self._lock = threading.Lock()
         self._key = "llmcheck-" + secrets.token_hex(12)
@@ -91,8 +95,10 @@ class Endpoint:
                 inprocess.install()
                 self._proxy = FaultProxy(
                     self.upstream, upstream_api_key=self.config.api_key(),
-                    accept_key=self._key, cache=self._cache, cost=self._cost,
-                    model_name=self._litellm_name, register=True).start()
+                    accept_key=self._key, accounts=self._accounts, cost=self._cost,
+                    timeout_s=self.config.timeout, upstream_timeout=self.config.timeout,
+                    model_name=self._litellm_name,
+                    register=True).start()
             return self._proxy
 
     def _litellm_name(self, model: str) -> str:
@@ -101,17 +107,8 @@ class Endpoint:
 
     def _cost(self, model: str, prompt_tokens: int | None,
               completion_tokens: int | None) -> float | None:
-        if self.config.simulated:
-            return 0.0
-        if prompt_tokens is None and completion_tokens is None:
-            return None
-        try:
-            prompt, completion = import_litellm().cost_per_token(
-                model=self._litellm_name(model),
-                prompt_tokens=prompt_tokens or 0, completion_tokens=completion_tokens or 0)
-        except Exception:  # noqa: BLE001 - an unknown price is None, not an error
-            return None
-        return float(prompt + completion)
+        return price(self._litellm_name(model), prompt_tokens, completion_tokens,
+                     free=self.config.simulated)
 
     def stop(self) -> None:
         with self._lock:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmcheck.errors import InfrastructureError, UsageError
+from llmcheck.errors import LocalServerError, UsageError
 
 PORTABLE_CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF "
                        "-DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF")
@@ -153,8 +153,6 @@ def default_threads(workers: int = 1) -> int:
     return max(1, cores // max(1, workers))
 
 
-class LocalServerError(InfrastructureError):
-    """The local model server could not start, or stopped on its own."""
 
 
 def _free_port(host: str) -> int:

@@ -55,7 +55,7 @@ def fault_stats(samples: list[SampleRecord], settings: TestSettings) -> list[Fau
     from (catalogue order), then ``none`` for the samples judged as clean (no fault, or
     every fault recovered from); each kind also counts its recovered samples. Empty when
     nothing was injected."""
-    from llmcheck.injection.catalogue import KINDS
+    from llmcheck.config.faults import FAULT_KINDS as KINDS
 
     counted = [s for s in samples if s.counted]
     if not any(s.faults for s in counted):

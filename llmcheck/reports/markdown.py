@@ -151,8 +151,10 @@ def faults_section(view: SessionView, max_rows: int | None) -> list[str]:
     if not tests:
         return []
     lines = ["", "### Faults injected", "",
-             "Pass counts of the samples that got each injected fault kind (a sample with "
-             "two kinds counts under both), and of those that got none.", ""]
+             "Pass counts of the samples that got each injected fault kind and did not "
+             "recover from it (a sample with two kinds counts under both), and of those "
+             "judged as clean: no fault, or every fault recovered from (a later request got "
+             "a usable answer; counted under 'recovered' in its kind's row).", ""]
     lines += [f"- {md_code(t.nodeid, in_table=False)}: "
               + (md_code(t.fault_plan, in_table=False) if t.fault_plan else "no fault plan")
               + ("" if t.faults else "; no fault was drawn in its samples")
@@ -165,9 +167,10 @@ def faults_section(view: SessionView, max_rows: int | None) -> list[str]:
         keep = {id(f) for f in sorted(faults, key=lambda f: -(f.failed + f.errors))[:max_rows]}
         listed = [f for f in faults if id(f) in keep]
     rows = [[md_code(f.test), md_code(f.kind), str(f.samples), str(f.passed), str(f.failed),
-             str(f.errors), f.rate_text, f.interval_text, md_text(f.summary)] for f in listed]
-    lines += ["", table(["test", "fault", "samples", "passed", "failed", "errors", "pass rate",
-                         "interval", "summary"], rows)]
+             str(f.errors), str(f.recovered), f.rate_text, f.interval_text,
+             md_text(f.summary)] for f in listed]
+    lines += ["", table(["test", "fault", "samples", "passed", "failed", "errors", "recovered",
+                         "pass rate", "interval", "summary"], rows)]
     if len(listed) < len(faults):
         lines += ["", f"… {len(faults) - len(listed)} more fault row(s) are not listed here."]
     return lines

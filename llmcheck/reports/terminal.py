@@ -115,10 +115,12 @@ def fault_text(f: FaultStat, *, rate: bool = True) -> str:
     (``timeout 3/4 (0.75; 1 error)``); without ``rate``, ``rate_limit 19/20``."""
     scored = f.passed + f.failed
     errors = f"{f.errors} error{'s' if f.errors > 1 else ''}" if f.errors else ""
+    recovered = f"{f.recovered} recovered" if f.recovered else ""
     if rate:
-        detail = "; ".join(x for x in (fmt_rate(f.pass_rate), errors) if x)
+        detail = "; ".join(x for x in (fmt_rate(f.pass_rate), errors, recovered) if x)
         return f"{f.kind} {f.passed}/{scored} ({detail})"
-    return f"{f.kind} {f.passed}/{scored}" + (f" ({errors})" if errors else "")
+    detail = "; ".join(x for x in (errors, recovered) if x)
+    return f"{f.kind} {f.passed}/{scored}" + (f" ({detail})" if detail else "")
 
 
 def fault_lines(records: Iterable[TestRecord], width: int | None = None) -> list[str]:

@@ -25,12 +25,13 @@ import openai
 import pytest
 from scipy.stats import binom
 
+from llmcheck.cli.proxy import main
 from llmcheck.core import context
 from llmcheck.core.context import SampleContext
 from llmcheck.injection.attribution import SAMPLE_HEADER, is_proxy
 from llmcheck.injection.catalogue import KINDS, NEEDS_UPSTREAM, REFUSAL_TEXT, FaultPlan, cut_point
 from llmcheck.model.cache import ResponseCache
-from llmcheck.model.proxy import FAULT_HEADER, KEY_HEADER, FaultProxy, main
+from llmcheck.model.proxy import FAULT_HEADER, KEY_HEADER, FaultProxy
 from llmcheck.simulator import SimulatorServer
 
 TEXT = "The quick brown fox jumps over the lazy dog near the river bank."
@@ -701,7 +702,7 @@ def test_cli_bad_spec_is_a_usage_error(capsys):
 
 def test_cli_serves_until_terminated(sim):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llmcheck.model.proxy", "proxy", "--upstream", sim.url,
+        [sys.executable, "-m", "llmcheck.cli.proxy", "proxy", "--upstream", sim.url,
          "--faults", "rate_limit:1", "--port", "0"], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
