@@ -142,12 +142,16 @@ SETTINGS: dict[str, Setting] = {
                 "so (default 120)", 120.0, low=0, low_open=True),
         Setting("backoff", "float", "initial retry backoff in seconds, doubled per retry "
                 "with jitter; a Retry-After header wins (default 0.5)", 0.5, low=0),
-        Setting("rpm", "float", "requests per minute per model, paced on our side (split "
-                "evenly between xdist workers)", None, low=0, low_open=True),
-        Setting("max_cost", "float", "session budget in dollars: once spent, no new sample "
+        Setting("rpm", "float", "requests per minute per model, paced on our side for the "
+                "llm fixture and for apps through llm_endpoint alike (split evenly between "
+                "xdist workers)", None, low=0, low_open=True),
+        Setting("max_cost", "float", "session budget in dollars, over the llm fixture's and "
+                "llm_endpoint's calls: once spent, no request is sent and no new sample "
                 "starts (split evenly between xdist workers)", None, low=0, low_open=True),
-        Setting("max_calls", "int", "session budget in model calls: once spent, no new sample "
-                "starts (split evenly between xdist workers)", None, low=1),
+        Setting("max_calls", "int", "session budget in requests sent to the model (retries "
+                "included; replays and faults the proxy serves are not), over the llm "
+                "fixture's and llm_endpoint's calls: once spent, no request is sent and no "
+                "new sample starts (split evenly between xdist workers)", None, low=1),
         Setting("max_error_share", "float", "the session names every LLM test whose share "
                 "of infrastructure errors is above this (default 0.1)", 0.1, low=0, high=1),
         Setting("allow_unjudged", "bool", "let a session pass although the budget ran out "
