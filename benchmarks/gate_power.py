@@ -24,8 +24,8 @@ import time
 import numpy as np
 from tabulate import tabulate
 
-from llmcheck.gate import compare as gate
 from llmcheck.gate.compare import Counts, compare
+from llmcheck.stats import compare as gate  # the gate's statistics
 
 SIZES = [(20, 20), (100, 20), (40, 40), (200, 40), (93, 93), (465, 93)]
 DROPS = [(0.95, 0.90), (0.95, 0.80), (0.90, 0.80), (0.90, 0.70)]
