@@ -204,14 +204,30 @@ def _duplicate_at(text: str, start: int) -> tuple[str, int]:
     return "", start  # pragma: no cover - the parser only calls the hook on one
 
 
+def _deeper_than_limit(value: Any) -> bool:
+    """Whether a parsed value nests more than :data:`MAX_DEPTH` containers deep
+    (a walk over its containers, not its characters)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, (dict, list)))
+    return False
+
+
 def _decode(text: str, start: int) -> tuple[Any, int]:
-    """The JSON value starting at ``start`` (no whitespace skipped) and where it ends."""
-    deep = _too_deep(text, start)
-    if deep is not None:
-        raise JSONTextError(f"nested deeper than {MAX_DEPTH} levels", text, deep,
-                            broke_rule=True)
+    """The JSON value starting at ``start`` (no whitespace skipped) and where it ends.
+
+    Parsed first, at C speed; the nesting is checked on the parsed value, and the
+    text is scanned for the place only when it is too deep (a scan of every
+    bracket would make a 1 MB answer several times slower to read)."""
     try:
-        return _DECODER.raw_decode(text, start)
+        value, end = _DECODER.raw_decode(text, start)
+    except RecursionError:
+        raise _depth_error(text, start) from None
     except _Constant:
         name, pos = _constant_at(text, start)
         raise JSONTextError(f"{name} is not valid JSON, which has no NaN or Infinity",
@@ -226,14 +242,26 @@ def _decode(text: str, start: int) -> tuple[Any, int]:
                             broke_rule=True) from None
     except json.JSONDecodeError as exc:
         raise JSONTextError(exc.msg, text, exc.pos) from None
-    except RecursionError:
-        raise JSONTextError("nested too deeply for the Python stack", text, start,
-                            broke_rule=True) from None
     except ValueError as exc:
         if "4300" in str(exc) or "digits" in str(exc):
             raise JSONTextError("an integer of more than 4300 digits (more than Python reads)",
                                 text, broke_rule=True) from None
         raise JSONTextError(str(exc), text) from None
+    if (text.count("[", start, end) + text.count("{", start, end) > MAX_DEPTH
+            and _deeper_than_limit(value)):
+        raise _depth_error(text, start)
+    return value, end
+
+
+def _depth_error(text: str, start: int) -> JSONTextError:
+    """The error for a value too deep to accept: where it passes the limit, or, on a
+    Python stack too full to parse it, that."""
+    deep = _too_deep(text, start)
+    if deep is not None:
+        return JSONTextError(f"nested deeper than {MAX_DEPTH} levels", text, deep,
+                             broke_rule=True)
+    return JSONTextError("nested too deeply for the Python stack", text, start,
+                         broke_rule=True)
 
 
 def _bare(text: str, offset: int = 0) -> Found:
