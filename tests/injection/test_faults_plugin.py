@@ -45,9 +45,15 @@ def test_faults_reach_the_llm_client_which_retries_them(pytester, report, model_
     assert {f["via"] for f in injected} == {"in-process"}
     assert test["passed"] == 30                       # the client's retries ride them out
     assert sum(c["retries"] for s in test["samples"] for c in s["calls"]) == len(injected)
+    # every fault was recovered from (the client's retry got an answer): each sample is
+    # judged as a clean one, and each kind's row counts its recoveries
+    assert all(f["recovered"] for f in injected)
     kinds = {row["kind"]: row for row in test["faults"]}
-    assert kinds["none"]["samples"] + sum(
-        1 for s in test["samples"] if s["faults"]) == 30
+    assert kinds["none"]["samples"] == kinds["none"]["passed"] == 30
+    for kind in {f["kind"] for f in injected}:
+        assert kinds[kind]["samples"] == 0
+        assert kinds[kind]["recovered"] == sum(
+            1 for s in test["samples"] if any(f["kind"] == kind for f in s["faults"]))
 
 
 def test_code_that_imported_completion_early_fails_naming_the_fault(pytester, report,
