@@ -1,4 +1,4 @@
-"""Local GGUF models (llmcheck.local): naming, bad input, and the server's lifecycle.
+"""Local GGUF models (llmcheck.model.local): naming, bad input, and the server's lifecycle.
 
 These run without llama-cpp-python: the server is ``tests/fake_llama_server.py``,
 which takes llama.cpp's arguments and serves the simulator. The tests against the
@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from fake_llama_server import killing_suite
 
-from llmcheck import local
 from llmcheck.errors import UsageError
-from llmcheck.local import LocalServer, LocalServerError
+from llmcheck.model import local
+from llmcheck.model.local import LocalServer, LocalServerError
 
 FAKE = str(Path(__file__).with_name("fake_llama_server.py"))
 
@@ -178,7 +178,7 @@ def test_the_server_dies_with_a_killed_parent(tmp_path, gguf):
     script = tmp_path / "parent.py"
     script.write_text(
         "import sys, time\n"
-        "from llmcheck import local\n"
+        "from llmcheck.model import local\n"
         "local.missing_server_modules = lambda: []\n"
         f"local.LocalServer.command = lambda self: [sys.executable, {FAKE!r}, "
         "'--host', self.host, '--port', str(self.port)]\n"
@@ -220,7 +220,7 @@ def test_a_session_serves_the_model_and_records_it(pytester, fake_server, gguf, 
     result.stdout.fnmatch_lines([f"llmcheck local model: gguf:{gguf} (*) served by "
                                  "llama-cpp-python*context 1024 tokens, 1 thread(s)*"])
     data = report()
-    assert data["schema_version"] == 7
+    assert data["schema_version"] == 8
     lm = data["local_model"]
     assert lm["name"] == f"gguf:{gguf}" and lm["context"] == 1024 and lm["threads"] == 1
     assert lm["size"] == gguf.stat().st_size and data["simulated"] is False
@@ -280,16 +280,17 @@ def test_a_test_may_pin_its_own_local_model(pytester, fake_server, gguf, report)
 
 
 def test_a_prompt_longer_than_the_context_is_a_usage_error_not_retried():
-    from llmcheck import client
-    from llmcheck.client import ModelConfig
+    from llmcheck.model.client import ModelConfig
+    from llmcheck.model.failures import is_retryable, usage_error
+    from llmcheck.model.provider import import_litellm
 
-    litellm = client.import_litellm()
+    litellm = import_litellm()
     exc = litellm.InternalServerError("OpenAIException - could not broadcast input array "
                                       "from shape (64,) into shape (0,)", "openai", "smollm2")
-    assert not client._is_retryable(exc)
+    assert not is_retryable(exc)
     config = ModelConfig(model="openai/smollm2", api_base="http://127.0.0.1:1/v1",
                          name="local/smollm2", context=64)
-    usage = client._usage_error(exc, config)
+    usage = usage_error(exc, config)
     assert isinstance(usage, UsageError)
     assert "do not fit the context of 64 tokens of local/smollm2" in str(usage)
     assert "--llm-local-context" in str(usage)

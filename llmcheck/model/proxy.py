@@ -365,6 +365,9 @@ class FaultProxy(Relay, LoopbackServer):
             finally:  # also when the client gives up first (and cancels this handler)
                 if ex.record is not None:
                     ex.record.latency = time.perf_counter() - ex.started
+            if self._closing:  # stop() woke the hold: the proxy is going away, say nothing
+                _drop(request)
+                return web.Response(status=504)  # never sent: the connection is gone
             return _error(504, f"llmcheck proxy: {message} (the upstream was not asked).",
                           "timeout", "timeout")
         if fault.action == "reset":
