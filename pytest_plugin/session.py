@@ -8,7 +8,6 @@ and the terminal summary.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,28 +22,6 @@ SAVE_EVERY = 0.5  # seconds: the JSON file is rewritten at most this often durin
 SESSION_KEY = pytest.StashKey["SessionState"]()
 REPORT_ATTR = "llmcheck_record"
 """The test report attribute carrying a TestRecord as JSON (survives xdist)."""
-
-
-def false_fail_line(session: Any) -> str:
-    """How often a session like this one fails on bad luck alone, and what to change."""
-    chance = session.false_fail_chance
-    line = (f"llmcheck: if all {len(session.tests)} LLM tests truly passed at their required "
-            f"rate + margin, a session like this would still fail at least one "
-            f"{chance:.0%} of the time")
-    if chance > 0.2:
-        line += (f"; --llm-session-alpha=0.05 holds it to 5% by running more samples where "
-                 f"needed (`llmcheck plan --tests {len(session.tests)} --session-alpha 0.05` "
-                 "shows the cost)")
-    return line
-
-
-def table_width(tr: Any) -> int | None:
-    """The width to fit the summary into: the terminal's on a terminal, or the one
-    COLUMNS sets; a log or file with no width set gets the whole table, because a
-    node id cut in a CI log cannot be rerun."""
-    if tr.isatty() or os.environ.get("COLUMNS", "").strip().isdigit():
-        return int(tr._tw.fullwidth)
-    return None
 
 
 class SessionState:
@@ -289,81 +266,9 @@ class SessionState:
                 f"--llm-seed={self.seed})")
 
     def terminal_summary(self, tr: Any, exitstatus: int) -> None:
-        if self.is_worker or not (self.records or self.recovered):
-            return
-        from llmcheck.reports import terminal as render
+        from llmcheck_pytest.summary import write_summary
 
-        def say(text: str, **markup: bool) -> None:
-            """A line of ours: control characters from reports never reach the terminal."""
-            tr.write_line(render.printable(text), **markup)
-
-        for recovered in self.recovered:
-            say(f"llmcheck: {recovered.message()}", yellow=True)
-        if not self.records:
-            return
-        from llmcheck.model.cache import describe_replay
-
-        session = self.session_record()
-        width = table_width(tr)
-        tr.write_sep("=", f"llmcheck pass rates (seed {self.seed})")
-        for line in render.summary_table(session.tests, width=width).splitlines():
-            say(line)
-        if session.aggregates:
-            say("")
-            for line in render.aggregates_table(session.aggregates, width=width).splitlines():
-                say(line)
-        checks = render.failing_checks_lines(session.tests,
-                                             width=None if width is None else width - 2)
-        if checks:
-            say("")
-            say("failing checks (samples failed / evaluated):")
-            for line in checks:
-                say("  " + line)
-        faults = render.fault_lines(session.tests, width=None if width is None else width - 2)
-        if faults:
-            say("")
-            say("pass rate by injected fault (passed/scored):")
-            for line in faults:
-                say("  " + line)
-        inconclusive = [r for r in session.tests
-                        if not r.verdict.conclusive and r.verdict.outcome != "error"]
-        if inconclusive:
-            say(
-                f"{len(inconclusive)} verdict(s) inconclusive: the interval still contains the "
-                "required rate, so the verdict could flip on a rerun; n≈ is the number of "
-                "samples that would settle it at the observed rate"
-            )
-        for w in session.warnings:
-            say(f"warning: {w}", yellow=True)
-        if session.false_fail_chance is not None and len(session.tests) > 1:
-            say(false_fail_line(session), yellow=session.false_fail_chance > 0.2)
-        if session.usage.calls:
-            say(render.usage_line(session.usage, "llmcheck model usage"))
-        if session.local_model is not None:
-            say(render.local_model_line(session.local_model))
-        if session.cache is not None:
-            line, trouble = describe_replay(session.cache, session.tests)
-            say(f"llmcheck {line}", yellow=trouble)
-        unjudged = self.unjudged()
-        if unjudged:
-            verdict = ("allowed by --llm-allow-unjudged" if self.setting("allow_unjudged")
-                       else "so the session fails (--llm-allow-unjudged accepts it)")
-            say(f"llmcheck: {len(unjudged)} LLM test(s) got no verdict because the budget "
-                f"ran out before their first sample, {verdict}: {', '.join(unjudged)}",
-                red=not self.setting("allow_unjudged"))
-        if session.budget:
-            say(f"llmcheck budget: {session.budget}; tests marked 'budget' "
-                          "got their verdict from the samples collected before it ran out",
-                          red=True)
-        if session.simulated:
-            say(
-                "llmcheck: no model configured, so these tests ran against the built-in "
-                "simulator; to test a real model pass --llm-model=openai/gpt-4o-mini "
-                "--llm-api-key-env=OPENAI_API_KEY (or any litellm model, with --llm-api-base "
-                "for a local server)", cyan=True)
-        say(f"llmcheck report: {self.report_path}")
-        for line, trouble in self.views.lines() if self.views is not None else ():
-            say(line, yellow=trouble)
+        write_summary(self, tr)
 
     def unjudged(self) -> list[str]:
         """LLM tests the budget left without a single sample, hence without a verdict."""
