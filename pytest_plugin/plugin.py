@@ -256,6 +256,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         model=None if client is None else client.config.name or client.model,
         simulated=client is not None and client.config.simulated,
         fault_plan=pyfuncitem.stash.get(ITEM_FAULTS, None),
+        fingerprint=fingerprint(pyfuncitem),
     )
     spec.on_sample = state.journal_start(spec)
     spec.on_interrupt = stop_model_calls
@@ -282,7 +283,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if broken is not None:
         pytest.fail(redact(f"llmcheck: {broken}"), pytrace=False)
     state.journal.done(spec.test_id)
-    record = record.model_copy(update={"fingerprint": fingerprint(pyfuncitem)})
     pyfuncitem.stash[ITEM_RECORD] = record
     pyfuncitem.user_properties.extend(junit_properties(record))
     if record.run == 0 and record.budget_stopped:

@@ -346,8 +346,11 @@ class SampleRunner:
                 task.cancel()
 
     # -- the result -------------------------------------------------------
-    def record(self) -> TestRecord:
-        """The record of what has finished so far (complete after ``run``)."""
+    def record(self, *, duration: float | None = None, ended: str | None = None) -> TestRecord:
+        """The record of what has finished so far (complete after ``run``): the one place
+        a TestRecord is made. ``duration`` replaces the time since the runner started (a
+        rebuilt record sums its samples'); ``ended`` says why the run ended abruptly (a
+        crashed worker, a killed run: the verdict's stop reason names it)."""
         spec, t = self.spec, self._tally
         settings = spec.settings
         samples = [sample if index < t.next else sample.model_copy(update={"counted": False})
@@ -368,8 +371,9 @@ class SampleRunner:
             worst_case_rate=t.passed / t.counted if t.errors else None,
             interval=interval,
             estimate=estimate,
-            verdict=self._verdict(interval),
-            duration=time.perf_counter() - self._started,
+            verdict=self._verdict(interval, ended),
+            duration=time.perf_counter() - self._started if duration is None else duration,
+            fingerprint=spec.fingerprint,
             interrupted=self._interrupted,
             budget_stopped=self._budget_reason is not None and t.decision is None,
             model=spec.model,
@@ -405,7 +409,7 @@ class SampleRunner:
                     "for early stopping")
         return *settings.inference(t.passed, scored, t.errors), note
 
-    def _verdict(self, interval: Interval) -> Verdict:
+    def _verdict(self, interval: Interval, ended: str | None = None) -> Verdict:
         """The verdict on what has finished: the policy's, unless no sample ran or
         most samples could not reach the model (then an error, no verdict).
 
@@ -447,7 +451,8 @@ class SampleRunner:
             reason=reason,
             samples_to_conclusive=None if conclusive else decision.samples_to_conclusive,
             stopped_early=t.finished < self.spec.runs,
-            stop_reason=self._stop_reason(),
+            stop_reason=self._stop_reason() if ended is None else
+            f"{ended} after {t.finished} of {self.spec.runs} samples",
             decided_after=t.decided_after,
         )
 
@@ -472,10 +477,4 @@ def rebuild_record(spec: RunSpec, samples: list[SampleRecord],
     for sample in sorted(samples, key=lambda s: s.index):
         runner._finish(sample, 0)
     runner._interrupted = reason is not None
-    record = runner.record()
-    duration = sum(s.duration for s in samples)
-    if reason is None:
-        return record.model_copy(update={"duration": duration})
-    verdict = record.verdict.model_copy(update={
-        "stop_reason": f"{reason} after {record.run} of {spec.runs} samples"})
-    return record.model_copy(update={"verdict": verdict, "duration": duration})
+    return runner.record(duration=sum(s.duration for s in samples), ended=reason)

@@ -51,6 +51,8 @@ class RunSpec:
     on_interrupt: Callable[[], None] | None = None
     """Called at once on Ctrl-C, before waiting for anything (the plugin stops every
     model call, so samples still running end within a second instead of retrying)."""
+    fingerprint: str | None = None
+    """What the test asks (a hash of its source and parameters), put on its record."""
     fault_plan: Any = None
     """The :class:`~llmcheck.injection.catalogue.FaultPlan` injected into every sample's
     model requests (None: no faults). The caller installs the interception."""

@@ -35,7 +35,7 @@ naming it.
 How each kind is served, and what litellm 1.110 raises for it (an ``openai/...``
 model, litellm's retries off: ``num_retries=0, max_retries=0``; sync and async,
 streamed or not alike unless said), measured against the simulator;
-tests/test_faults_inprocess.py asserts every row:
+tests/injection/test_faults_inprocess.py asserts every row:
 
 ================  ======================================  ==================================
 kind              served in-process                       litellm raises / returns
