@@ -19,7 +19,8 @@ from llmcheck.version import __version__ as __version__
 
 # isort: off
 if TYPE_CHECKING:  # what editors and type checkers see; at run time names load lazily
-    from llmcheck.core.decorator import faults, repeat
+    from llmcheck.core.decorator import repeat
+    from llmcheck.injection.decorator import faults
     from llmcheck.injection.catalogue import FaultPlan
     from llmcheck.injection.inprocess import inject
     from llmcheck.core.context import SampleContext, current_sample
@@ -38,7 +39,8 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time names load 
 # isort: on
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "llmcheck.core.decorator": ("repeat", "faults"),
+    "llmcheck.core.decorator": ("repeat",),
+    "llmcheck.injection.decorator": ("faults",),
     "llmcheck.injection.catalogue": ("FaultPlan",),
     "llmcheck.injection.inprocess": ("inject",),
     "llmcheck.core.context": ("current_sample", "SampleContext"),

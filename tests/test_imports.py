@@ -69,9 +69,6 @@ PLUGIN_NAMES = ("pytest_plugin", "llmcheck_pytest")
 """The plugin's folder and import names: either may appear in an import."""
 
 PENDING: dict[tuple[str, str], str] = {
-    ("llmcheck/core/decorator.py", "llmcheck.injection.catalogue"):
-        "@llmcheck.faults belongs to injection (e.g. llmcheck/injection/decorator.py), "
-        "exported from there by llmcheck/__init__.py",
 }
 """Wrong-way imports outside this change's files, each with its fix, allowed until
 fixed. An entry that no longer matches an import fails the test, so the list only

@@ -1,8 +1,8 @@
-"""``@llmcheck.repeat`` and ``@llmcheck.faults``: mark a test as an LLM test that runs many
-times, and inject provider faults into its samples.
+"""``@llmcheck.repeat``: mark a test as an LLM test that runs many times
+(``@llmcheck.faults`` is :mod:`llmcheck.injection.decorator`).
 
-Both spell out their keywords, so editors complete them and type checkers reject a
-misspelt one; both return the test function itself (marked), so the decorated test
+It spells out its keywords, so editors complete them and type checkers reject a
+misspelt one; it returns the test function itself (marked), so the decorated test
 keeps its type. At run time a bad value or keyword still fails with llmcheck's own
 message naming it and what is accepted (also for untyped callers).
 """
@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from llmcheck.config.settings import validate_marker_kwargs
-from llmcheck.errors import UsageError
 
 if TYPE_CHECKING:
     from llmcheck.config.names import IntervalMethod, PolicyName
@@ -75,77 +74,5 @@ def repeat(runs: Any = None, **options: Any) -> Any:
         import pytest  # lazily: the library does not need pytest until a test is marked
 
         return pytest.mark.llm(**kwargs)(fn)
-
-    return decorate
-
-
-@overload
-def faults(
-    spec: str,
-    /,
-    *,
-    seed: int = 0,
-    retry_after: float = 1.0,
-    slow_s: float = 2.0,
-    timeout_s: float | None = None,
-) -> Callable[[F], F]: ...
-@overload
-def faults(
-    *,
-    seed: int = 0,
-    retry_after: float = 1.0,
-    slow_s: float = 2.0,
-    timeout_s: float | None = None,
-    rate_limit: float = 0.0,
-    timeout: float = 0.0,
-    connection_error: float = 0.0,
-    server_error: float = 0.0,
-    malformed_json: float = 0.0,
-    truncated: float = 0.0,
-    empty: float = 0.0,
-    refusal: float = 0.0,
-    wrong_schema: float = 0.0,
-    slow: float = 0.0,
-    stream_cut: float = 0.0,
-    bad_tool_call: float = 0.0,
-) -> Callable[[F], F]: ...
-
-
-def faults(spec: Any = None, *, seed: int = 0, retry_after: float = 1.0,
-           slow_s: float = 2.0, timeout_s: float | None = None, **rates: float) -> Any:
-    """Inject provider faults into every model request the test's samples make.
-
-    ``@llmcheck.faults(rate_limit=0.3, timeout=0.1, seed=1)`` or
-    ``@llmcheck.faults("rate_limit:0.3,timeout:0.1")`` (a spec or rates, not both; a
-    kind not given has rate 0); composes with
-    ``@llmcheck.repeat`` (in either order). Each rate is the chance that one request
-    gets that fault (the kinds are :data:`llmcheck.injection.KINDS`); which request
-    gets which fault is a function of ``seed``, the sample's seed and the request's
-    number in the sample, so ``--llm-seed`` reproduces a run. ``retry_after`` is a
-    rate limit's Retry-After, ``slow_s`` the latency a ``slow`` fault adds and
-    ``timeout_s`` how long the proxy holds a ``timeout`` before answering 504 (default:
-    ``--llm-timeout``).
-
-    The faults reach every httpx request to a ``/chat/completions`` endpoint made in
-    the sample (litellm, the openai SDK, LangChain...; see
-    :mod:`llmcheck.injection.inprocess`) and the calls that come through
-    ``llm_endpoint.base_url``. A test's own plan wins over ``--llm-faults``.
-    """
-    __tracebackhide__ = True
-    from llmcheck.injection.catalogue import FaultPlan
-
-    if callable(spec):
-        raise UsageError("@llmcheck.faults needs rates, e.g. "
-                         "@llmcheck.faults(rate_limit=0.3, timeout=0.1)")
-    try:
-        plan = FaultPlan.build(spec, seed=seed, retry_after=retry_after, slow_s=slow_s,
-                               timeout_s=timeout_s, **rates)
-    except UsageError as exc:
-        raise UsageError(f"@llmcheck.faults: {exc}") from None
-
-    def decorate(fn: F) -> F:
-        import pytest
-
-        return pytest.mark.llm_faults(plan)(fn)
 
     return decorate
