@@ -63,11 +63,10 @@ def test_max_calls_holds_across_the_fixture_and_an_apps_own_client(
     ran, starved = tests[first], tests["test_fixture" if first == "test_app" else "test_app"]
     assert ran["budget_stopped"] is True and starved["budget_stopped"] is True
     assert starved["run"] == 0 and not starved["samples"]
-    # four samples start at once: three requests are admitted; the fourth sample's is
-    # refused, unless the first three were admitted before it could start (then the
-    # runner does not start it: the budget is spent)
+    # four samples start at once: three requests are admitted and any other sample that
+    # started before the third admission is refused (how many depends on timing: one
+    # that finished early makes room for a fifth); none is counted
     refused = [s for s in ran["samples"] if s["budget_refused"]]
-    assert len(refused) <= 1
     for sample in refused:
         assert sample["counted"] is False
         assert "--llm-max-calls=3 reached" in sample["message"]

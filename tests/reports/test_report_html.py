@@ -329,16 +329,17 @@ def test_the_faults_section_shows_each_kind_with_its_bar(fault_page, fault_sessi
     for row, f in zip(rows, t.faults, strict=True):
         cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
         assert cells[0].split()[0] == f.kind
-        assert cells[1:5] == [str(f.samples), str(f.passed), str(f.failed), str(f.errors)]
-        assert cells[5].split()[-1] == f"{f.pass_rate:.2f}"
-        assert cells[6] == f"[{f.interval.low:.2f}, {f.interval.high:.2f}]"
+        assert cells[1:6] == [str(f.samples), str(f.passed), str(f.failed), str(f.errors),
+                              str(f.recovered)]
+        assert cells[6].split()[-1] == f"{f.pass_rate:.2f}"
+        assert cells[7] == f"[{f.interval.low:.2f}, {f.interval.high:.2f}]"
         bar = row.find_element(By.CSS_SELECTOR, "svg.bar")
         width = float(bar.get_attribute("width"))
         fill = bar.find_element(By.CSS_SELECTOR, ".fill")
         assert float(fill.get_attribute("width")) == pytest.approx(f.pass_rate * width, abs=0.1)
         required = bar.find_element(By.CSS_SELECTOR, ".req").get_attribute("d")
         assert required.startswith(f"M{t.min_pass_rate * width:.1f}".removesuffix(".0"))
-    assert [r.find_elements(By.TAG_NAME, "td")[7].text for r in rows] == [
+    assert [r.find_elements(By.TAG_NAME, "td")[8].text for r in rows] == [
         "10/11 when rate-limited", "3/4 on timeouts (1 error)", "1/1 on server errors",
         "14/14 with no fault"]
     # the test's failures repeat its fault table
