@@ -163,9 +163,15 @@ class FaultView:
 
     @property
     def summary(self) -> str:
-        """``19/20 when rate-limited``, ``3/3 with no fault (1 error)``."""
-        errors = f" ({self.errors} error{'s' if self.errors > 1 else ''})" if self.errors else ""
-        return f"{self.passed}/{self.scored} {fault_phrase(self.kind)}{errors}"
+        """``19/20 when rate-limited``, ``3/3 with no fault (1 error)``, ``0/1 on server
+        errors (4 recovered)``, or ``all 15 recovered`` when no sample stayed on the fault."""
+        if self.samples == 0 and self.recovered:
+            return f"all {self.recovered} recovered"
+        notes = [f"{self.errors} error{'s' if self.errors > 1 else ''}"] if self.errors else []
+        if self.recovered:
+            notes.append(f"{self.recovered} recovered")
+        notes_text = f" ({', '.join(notes)})" if notes else ""
+        return f"{self.passed}/{self.scored} {fault_phrase(self.kind)}{notes_text}"
 
 
 @dataclass

@@ -284,3 +284,16 @@ def test_fault_views_describe_each_kind(fault_session):
     assert none.description == "no fault injected"
     assert (timeout.rate_text, timeout.interval_text) == ("0.75", "[0.30, 0.95]")
     assert fault_phrase("new_kind") == "under new_kind"
+
+
+def test_a_fault_row_says_how_many_samples_recovered():
+    from llmcheck.reports.view import FaultView
+
+    def row(samples: int, passed: int, failed: int, errors: int, recovered: int) -> str:
+        return FaultView(test="t", kind="rate_limit", description="", samples=samples,
+                         passed=passed, failed=failed, errors=errors, rate=None, low=None,
+                         high=None, required=0.9, recovered=recovered).summary
+
+    assert row(0, 0, 0, 0, 15) == "all 15 recovered"
+    assert row(2, 0, 1, 1, 4) == "0/1 when rate-limited (1 error, 4 recovered)"
+    assert row(3, 3, 0, 0, 0) == "3/3 when rate-limited"
