@@ -133,7 +133,7 @@ class SampleRunner:
         """A sample whose request the budget refused, whatever the body made of it: not
         evidence about the model, so it is recorded and never counted."""
         return self._sample(ctx, "error", duration, budget_refused=True, counted=False,
-                            message=f"not run to the end: {ctx.budget_refusal}")
+                            message=ctx.budget_refusal)
 
     def _outcome(self, ctx: context.SampleContext, duration: float,
                  exc: BaseException) -> SampleRecord:
@@ -185,8 +185,7 @@ class SampleRunner:
             t.refused[sample.index] = sample
             self._stop_launching = True
             if self._budget_reason is None:
-                self._budget_reason = (sample.message or "").removeprefix(
-                    "not run to the end: ") or "the session's budget is spent"
+                self._budget_reason = sample.message or "the session's budget is spent"
         else:
             t.samples[sample.index] = sample
         # With early stopping the verdict is frozen at the deciding sample; without it,
@@ -355,6 +354,7 @@ class SampleRunner:
         settings = spec.settings
         samples = [sample if index < t.next else sample.model_copy(update={"counted": False})
                    for index, sample in sorted({**t.refused, **t.samples}.items())]
+        ran = [s for s in samples if not s.budget_refused]  # refused ones are no evidence
         scored = t.passed + t.failed
         warnings = [w for w in (getattr(self.policy, "warning", None),) if w]
         interval, estimate, note = self._inference()
@@ -384,8 +384,8 @@ class SampleRunner:
             pass_at_k={str(k): stats.pass_at_k(scored, t.passed, k)
                        for k in PASS_HAT_KS if k <= scored},
             samples=samples,
-            checks=check_stats(samples, settings),
-            failure_groups=group_failures(samples),
+            checks=check_stats(ran, settings),
+            failure_groups=group_failures(ran),
             fault_plan=None if not spec.fault_plan else
             f"{spec.fault_plan.spec()} (seed {spec.fault_plan.seed})",
             faults=fault_stats(samples, settings),

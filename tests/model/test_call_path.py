@@ -75,9 +75,39 @@ def test_max_calls_holds_across_the_fixture_and_an_apps_own_client(
     counted = [s for s in ran["samples"] if s["counted"]]
     assert len(counted) == 3 and all(s["outcome"] == "passed" for s in counted)
     assert (ran["passed"], ran["failed"], ran["errors"]) == (3, 0, 0)
+    assert ran["failure_groups"] == []  # a refusal is no failure of any kind
     sent = [c for s in ran["samples"] for c in s["calls"]]
     assert len(sent) == 3 and all(c["error"] is None for c in sent)
     result.stdout.fnmatch_lines(["*llmcheck budget:*--llm-max-calls=3 reached*"])
+
+
+FALLBACK_APP = """
+import llmcheck
+import openai
+
+@llmcheck.repeat(runs=10, min_pass_rate=0.5, concurrency=4)
+def test_app_with_a_fallback(llm_endpoint):
+    app = openai.OpenAI(base_url=llm_endpoint.base_url, api_key=llm_endpoint.api_key)
+    try:
+        app.chat.completions.create(model=llm_endpoint.model,
+                                    messages=[{"role": "user", "content": "hi"}])
+    except openai.RateLimitError:
+        return  # the app's fallback swallows the refusal: the body "passes"
+"""
+
+
+def test_a_refusal_the_app_swallowed_is_not_a_pass(pytester, report, provider):
+    """An app whose fallback hides the budget's 429 still does not pass that sample: the
+    sample is budget-refused whatever the body made of it, and the verdict counts only
+    the samples whose requests were sent."""
+    pytester.makepyfile(FALLBACK_APP)
+    pytester.runpytest("--llm-max-calls=2", *_provider_args(provider))
+    assert provider.request_count == 2
+    test = by_name(report())["test_app_with_a_fallback"]
+    refused = [s for s in test["samples"] if s["budget_refused"]]
+    assert refused and all(not s["counted"] for s in refused)
+    assert test["passed"] == 2 and test["errors"] == 0
+    assert test["budget_stopped"] is True and test["failure_groups"] == []
 
 
 def test_rpm_paces_the_fixture_and_an_apps_own_client_together(pytester, provider):
