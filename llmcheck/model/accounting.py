@@ -105,13 +105,6 @@ class Budget:
             with self._lock:
                 self.cost += cost
 
-    def charge(self, cost: float | None) -> None:
-        """Count a request already sent and what it cost (admission and spending at once:
-        for callers outside a session's path, such as scripts)."""
-        with self._lock:
-            self.calls += 1
-            self.cost += cost or 0.0
-
     def _spent(self) -> str | None:
         if self.max_calls is not None and self.calls >= self.max_calls:
             return f"--llm-max-calls={self.max_calls} reached ({self.calls} requests sent)"

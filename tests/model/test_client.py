@@ -284,14 +284,20 @@ def test_rate_limiter_spaces_requests():
 
 def test_budget_counts_calls_and_cost():
     budget = Budget(max_cost=0.01, max_calls=3)
-    budget.charge(0.004)
+    assert budget.admit() is None
+    budget.spend(0.004)
     assert budget.exhausted is None
-    budget.charge(0.007)
+    assert budget.admit() is None
+    budget.spend(0.007)
     assert "max-cost" in budget.exhausted
+    assert "--llm-max-cost=0.01 reached" in budget.admit()  # refused: nothing counted
+    assert budget.calls == 2
     budget = Budget(max_calls=2)
-    budget.charge(None)
-    budget.charge(None)
+    assert budget.admit() is None and budget.admit() is None
+    budget.spend(None)
     assert "--llm-max-calls=2 reached" in budget.exhausted
+    assert "--llm-max-calls=2 reached" in budget.admit()
+    assert budget.calls == 2
 
 
 def _in_sample(index: int, seed: int, call):
