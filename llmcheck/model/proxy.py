@@ -280,6 +280,11 @@ class FaultProxy(Relay, LoopbackServer):
                 _CHAT_SUFFIX):
             return await self._chat(request, suffix, ctx)
         raw = await request.read()
+        if request.method == "POST" and suffix.split("?", 1)[0].rstrip("/").endswith(
+                "/embeddings"):
+            refused = self._refusal(ctx)  # an embedding is a model call: the budget holds
+            if refused is not None:
+                return refused
         return await self._passthrough(request, suffix, raw, self._headers(request))
 
     def _headers(self, request: web.Request, *, chat: bool = False) -> Any:

@@ -84,18 +84,26 @@ class Relay:
         pace it (``--llm-rpm``), as llmcheck's own client does; or the refusal to send
         (a 429 naming the budget that tells clients not to retry). No accounts (the
         standalone proxy): always admitted."""
-        if self._accounts is None:
-            return None
-        reason = self._accounts.admit(ex.ctx)
-        if reason is not None:
+        refused = self._refusal(ex.ctx)
+        if refused is not None:
             ex.recorded = True  # nothing was sent: there is no call to record
-            response = _error(429, f"llmcheck: the session's budget is spent ({reason}); "
-                              "this request was not sent to the model.",
-                              "insufficient_quota", "llmcheck_budget_spent")
-            response.headers["x-should-retry"] = "false"
-            return response
-        await self._accounts.limiter.await_slot(ex.model)
+            return refused
+        if self._accounts is not None:
+            await self._accounts.limiter.await_slot(ex.model)
         return None
+
+    def _refusal(self, ctx: SampleContext | None) -> web.Response | None:
+        """Count a request about to go upstream against the session's budget; past it,
+        the 429 that names the budget and tells clients not to retry (nothing is sent).
+        No accounts (the standalone proxy): always admitted."""
+        reason = None if self._accounts is None else self._accounts.admit(ctx)
+        if reason is None:
+            return None
+        response = _error(429, f"llmcheck: the session's budget is spent ({reason}); "
+                          "this request was not sent to the model.",
+                          "insufficient_quota", "llmcheck_budget_spent")
+        response.headers["x-should-retry"] = "false"
+        return response
 
     async def _cut(self, request: web.Request, suffix: str, raw: bytes, headers: Any,
                    ex: _Exchange, stream: bool) -> web.StreamResponse:

@@ -288,3 +288,21 @@ def test_judge_faults_marks_recovery():
     assert recovered([fault(0, "slow")], [0]) == [True]               # the slow answer came
     assert recovered([fault(0, "rate_limit"), fault(1, "truncated")], [1]) == [False, False]
     assert recovered([fault(0, "timeout"), fault(1, "rate_limit")], [2]) == [True, True]
+
+
+def test_an_embedding_through_the_proxy_counts_against_the_budget(simulator):
+    """Embeddings are model calls too: past --llm-max-calls the proxy refuses them
+    the same way, and the provider never sees the refused one."""
+    import openai
+
+    from llmcheck.model.accounting import Budget, ModelSession
+    from llmcheck.model.proxy import FaultProxy
+
+    accounts = ModelSession(budget=Budget(max_calls=2))
+    with FaultProxy(simulator.url, accounts=accounts) as proxy:
+        app = openai.OpenAI(base_url=proxy.url, api_key="x", max_retries=0)
+        app.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        app.embeddings.create(model="e", input=["one text"])
+        with pytest.raises(openai.RateLimitError, match="--llm-max-calls=2 reached"):
+            app.embeddings.create(model="e", input=["another text"])
+    assert simulator.request_count == 2
