@@ -169,6 +169,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("faults", "faults", "inject provider faults into every LLM test's model "
                 "requests, e.g. rate_limit:0.3,timeout:0.1 (a test's @llmcheck.faults wins); "
                 "seeded by the sample, so --llm-seed reproduces them"),
+        Setting("keep_io", "int", "characters kept of each message sent and of the answer "
+                "of a failing or errored sample's last model calls, in the reports (cut in the "
+                "middle beyond this; passing samples keep none); 0 keeps none (default 2000)",
+                2000, low=0, high=1_000_000),
         Setting("progress", "choice", "live per-test progress on a terminal: auto (only on an "
                 "interactive terminal, never in CI), on, off", "auto",
                 choices=("auto", "on", "off")),

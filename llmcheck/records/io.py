@@ -54,6 +54,9 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("schema_version") == 7:
         # v7 -> v8 only added ``recovered`` (False, 0) and ``budget_refused`` (False).
         data = {**data, "schema_version": 8}
+    if data.get("schema_version") == 8:
+        # v8 -> v9 only added ``samples[].exchanges`` (empty).
+        data = {**data, "schema_version": 9}
     return data
 
 

@@ -19,7 +19,7 @@ from llmcheck import stats
 from llmcheck.config.names import IntervalMethod, PolicyName
 from llmcheck.redact import scrub
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """Bumped on every change of the JSON report's shape.
 
 Version history (and how :func:`llmcheck.records.io.load_session` migrates older
@@ -63,6 +63,10 @@ reports):
       ``samples[].budget_refused`` (the session's budget refused one of the sample's
       requests: recorded, never counted). A version-7 report is read with none of
       them: every fault as not recovered, as version 7 judged them.
+  9 - what a failing sample saw: ``samples[].exchanges`` (for a failed or errored sample,
+      the messages sent and the answer of its last model calls, redacted and cut to
+      ``--llm-keep-io`` characters a field; passing samples keep none). A version-8
+      report is read with none of them.
       A version-2 report is read with its settings
       rebuilt from those fields; margin, alpha and beta, which it did not record,
       are taken as the defaults and ``design`` is empty.
@@ -154,6 +158,29 @@ class FaultRecord(_Record):
                             "the sample, if any, is not blamed on this fault")
 
 
+class MessageRecord(_Record):
+    """One message of a request, as text: tool calls and content parts written out."""
+
+    role: str
+    content: str = Field(description="redacted, cut in the middle past --llm-keep-io "
+                         "characters (the cut says how much was left out)")
+
+
+class ExchangeRecord(_Record):
+    """What one model call of a failing or errored sample sent and got back: what a
+    person debugging a flaky prompt looks at first."""
+
+    call: int = Field(description="0-based number of the call in the sample's calls")
+    via: str | None = Field(None, description="None for the llm fixture's client; "
+                            "'proxy' for the app's own client through llm_endpoint")
+    messages: list[MessageRecord] = Field(default_factory=list,
+                                          description="the messages sent")
+    messages_left_out: int = Field(0, description="messages of a long conversation not "
+                                   "kept (between the first and the last ones)")
+    answer: str | None = Field(None, description="the answer's text (tool calls written "
+                               "out), redacted and cut like the messages; None: no answer")
+
+
 class SampleRecord(_Record):
     """One run of a test body."""
 
@@ -176,6 +203,10 @@ class SampleRecord(_Record):
     budget_refused: bool = Field(False, description="the session's budget refused one of "
                                  "its requests (not sent): the sample is no evidence and is "
                                  "never counted; the test is budget-stopped")
+    exchanges: list[ExchangeRecord] = Field(
+        default_factory=list, description="failed and errored samples only: the prompt "
+        "and answer of the sample's last model calls (see --llm-keep-io); empty for a "
+        "passing sample, so the report does not grow with every answer")
 
 
 class Interval(_Record):
