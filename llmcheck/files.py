@@ -2,17 +2,23 @@
 
 Reports, the sample journal and the replay cache can hold model output and
 prompts, which may be private, so they are all created readable by their
-owner only (mode 0600; folders llmcheck creates, 0700). Reports are replaced
-atomically, so a reader sees the old file or the new one, never half of one.
+owner only (mode 0600; folders llmcheck creates, parents included, 0700). Reports
+are replaced atomically, so a reader sees the old file or the new one, never half of
+one. A path is written only when it is a regular file or new (a symlink is followed
+to one): a folder, FIFO, device or socket there is refused, never replaced.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+from llmcheck.errors import UsageError
 
 if TYPE_CHECKING:
     import yaml
@@ -114,37 +120,105 @@ def directory_problem(path: Path) -> str | None:
     return None
 
 
+class NotARegularFile(UsageError, OSError):
+    """An output path that names a folder, a FIFO, a device or a socket. Writing there
+    would replace it (a device node became a plain file) or block (a FIFO nobody reads),
+    so llmcheck refuses. An ``OSError`` too, so every writer's handler of a failed write
+    covers it, and a usage error, so the command line exits 2 with its message."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        reason = (f"it is {kind}, not a regular file; llmcheck writes only to a regular "
+                  "file or a new path")
+        OSError.__init__(self, errno.EINVAL, reason, str(path))
+        self.message = f"cannot write {path}: {reason}"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _refuse_unless_regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((what for test, what in _KINDS if test(mode)), "not a regular file")
+        raise NotARegularFile(path, kind)
+
+
+def output_target(path: Path) -> Path:
+    """The file a write to ``path`` lands in: ``path`` itself or, when it is a symlink,
+    the file it leads to (a dangling one: the new file it names), so that a link is
+    followed, never replaced. :class:`NotARegularFile` when that exists and is not a
+    regular file. Every writer below comes through here."""
+    target = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target
+    _refuse_unless_regular(path, mode)
+    return target
+
+
 def ensure_dir(path: Path) -> None:
-    """Create ``path`` (and parents) if missing; new folders get :data:`DIR_MODE`."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    """Create ``path`` and its missing parents, each with :data:`DIR_MODE` whatever the
+    umask (a parent made on the way, such as ``reports/`` for the journal, holds the
+    same private files); a folder that already exists keeps its mode."""
+    if path.is_dir():
+        return
+    if path.parent != path:
+        ensure_dir(path.parent)
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        if path.is_dir():  # another process (an xdist worker) made it meanwhile
+            return
+        raise
+    os.chmod(path, DIR_MODE)
+
+
+def _open_regular(path: Path, flags: int) -> int:
+    """A descriptor of the regular file at ``path`` (see :func:`output_target`), created
+    with :data:`FILE_MODE` if new. Opened non-blocking and checked again once open, so a
+    FIFO put there meanwhile is refused instead of blocking the session."""
+    target = output_target(path)
+    ensure_dir(target.parent)
+    fd = os.open(target, flags | os.O_CREAT | os.O_NONBLOCK, FILE_MODE)
+    try:
+        _refuse_unless_regular(path, os.fstat(fd).st_mode)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def open_private(path: Path, mode: str = "a") -> IO[Any]:
     """Open a text file for writing, created with :data:`FILE_MODE` if new."""
-    ensure_dir(path.parent)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
-    fd = os.open(path, flags, FILE_MODE)
+    fd = _open_regular(path, os.O_WRONLY | (os.O_APPEND if "a" in mode else os.O_TRUNC))
     return os.fdopen(fd, mode, encoding="utf-8")
 
 
 def create_private(path: Path) -> None:
     """Make sure ``path`` exists with :data:`FILE_MODE` (for files another library
     opens, such as the sqlite cache); an existing file keeps its mode."""
-    ensure_dir(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    os.close(_open_regular(path, os.O_WRONLY))
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
-    ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never half
+    (a symlink is followed: the file it leads to is replaced)."""
+    target = output_target(path)
+    ensure_dir(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
