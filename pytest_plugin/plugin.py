@@ -257,6 +257,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         simulated=client is not None and client.config.simulated,
         fault_plan=pyfuncitem.stash.get(ITEM_FAULTS, None),
         fingerprint=fingerprint(pyfuncitem),
+        keep_io=state.setting("keep_io"),
     )
     spec.on_sample = state.journal_start(spec)
     spec.on_interrupt = stop_model_calls

@@ -57,6 +57,9 @@ class SampleContext:
     answers: list[int] = field(default_factory=list)
     """Numbers of the requests of this sample that got a usable answer (see
     :meth:`note_answer`): a fault followed by one was recovered from."""
+    exchanges: list[Any] = field(default_factory=list)
+    """What each call sent and got back (:class:`~llmcheck.core.exchanges.Exchange`): the
+    runner keeps them in the record only if the sample fails or errors."""
     budget_refusal: str | None = None
     """Why the session's budget refused a request of this sample (it was not sent),
     or None. Such a sample is budget-stopped: not evidence about the model."""
@@ -97,6 +100,18 @@ class SampleContext:
                     return
                 call = self._fault_calls - 1
             self.answers.append(call)
+
+    def add_call(self, record: Any, messages: Any = None, answer: str | None = None) -> None:
+        """Add a call's record, and what it sent (``messages``) and got back (``answer``,
+        None: no answer), numbered by its place in :attr:`calls`: calls of one sample may
+        finish at once (an app's concurrent requests through the proxy)."""
+        from llmcheck.core.exchanges import Exchange
+
+        with self._lock:
+            self.calls.append(record)
+            if messages is not None or answer is not None:
+                self.exchanges.append(Exchange(len(self.calls) - 1, record.via, messages,
+                                               answer))
 
     def refuse(self, reason: str) -> None:
         """The session's budget refused a request of this sample (the first reason is

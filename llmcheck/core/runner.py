@@ -26,6 +26,7 @@ from typing import Any
 
 from llmcheck import stats
 from llmcheck.core import context
+from llmcheck.core.exchanges import keep
 from llmcheck.core.outcome import (
     MAX_MESSAGE,
     MAX_TRACEBACK,
@@ -116,13 +117,16 @@ class SampleRunner:
             context._reset(token)
         return self._passed(ctx, time.perf_counter() - start)
 
-    @staticmethod
-    def _sample(ctx: context.SampleContext, outcome: str, duration: float,
+    def _sample(self, ctx: context.SampleContext, outcome: str, duration: float,
                 **fields: Any) -> SampleRecord:
+        """The sample's record; a failed or errored one keeps what its last calls sent and
+        got back (:mod:`llmcheck.core.exchanges`), a passing one nothing."""
+        kept = [] if outcome == "passed" else keep(ctx.exchanges, self.spec.keep_io)
         return SampleRecord(index=ctx.index, seed=ctx.seed, outcome=outcome, duration=duration,
                             calls=list(ctx.calls), checks=list(ctx.checks),
                             faults=judge_faults(ctx.faults, ctx.answers),
-                            provider_failures=list(ctx.provider_failures), **fields)
+                            provider_failures=list(ctx.provider_failures), exchanges=kept,
+                            **fields)
 
     def _passed(self, ctx: context.SampleContext, duration: float) -> SampleRecord:
         if ctx.budget_refusal is not None:

@@ -56,6 +56,9 @@ class RunSpec:
     fault_plan: Any = None
     """The :class:`~llmcheck.injection.catalogue.FaultPlan` injected into every sample's
     model requests (None: no faults). The caller installs the interception."""
+    keep_io: int = 2000
+    """Characters kept of each message sent and of the answer of a failing sample's last
+    calls (``--llm-keep-io``; 0 keeps none)."""
 
     @property
     def runs(self) -> int:

@@ -21,7 +21,8 @@ a copy of what it does:
   simulator and local servers, ``None`` when unknown);
 - **call record**: :func:`record_call` adds the one
   :class:`~llmcheck.records.schema.CallRecord` of a call to the sample that made it,
-  its error text redacted, and notes a usable answer for the fault blame
+  its error text redacted, with the messages sent and the answer (kept only if the
+  sample fails), and notes a usable answer for the fault blame
   (:meth:`~llmcheck.core.context.SampleContext.note_answer`).
 
 Under pytest-xdist each worker holds an even share of ``--llm-max-calls``,
@@ -177,9 +178,13 @@ def record_call(ctx: context.SampleContext | None, *, model: str, latency: float
                 retries: int = 0, cached: bool = False,
                 time_to_first_token: float | None = None, via: str | None = None,
                 fault: str | None = None, params: dict[str, Any] | None = None,
-                answered: int | None = None, usable: bool = True) -> CallRecord | None:
+                answered: int | None = None, usable: bool = True, messages: Any = None,
+                answer: str | None = None) -> CallRecord | None:
     """Add one call's record to the sample that made it (``None`` outside a sample).
 
+    ``messages`` (what the request sent) and ``answer`` (the answer's text, None if none
+    came) go with it, as they are: the runner keeps them, redacted and cut, only if the
+    sample fails (:mod:`llmcheck.core.exchanges`).
     ``error`` is redacted here (a provider may echo the request, key included). A call
     without an error that was not damaged by a fault (``usable``) is noted as an
     answer the app could use, for request ``answered`` (the proxy knows its request
@@ -194,7 +199,7 @@ def record_call(ctx: context.SampleContext | None, *, model: str, latency: float
         time_to_first_token=time_to_first_token,
         error=None if error is None else redact(error), via=via, fault=fault,
         params=params or {})
-    ctx.calls.append(record)
+    ctx.add_call(record, messages, answer)
     if error is None and usable:
         ctx.note_answer(answered)
     return record

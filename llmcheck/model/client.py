@@ -44,6 +44,7 @@ from typing import Any
 import tenacity
 
 from llmcheck.core import context
+from llmcheck.core.exchanges import answer_text
 from llmcheck.errors import BudgetSpent, CallsStopped, ModelCallError, UsageError
 from llmcheck.model.accounting import (
     Budget,
@@ -346,7 +347,7 @@ class LLMClient:
                         request: _Request) -> None:
         record_call(context.current_sample(), model=self.model, error=message,
                     retries=attempts - 1, latency=time.perf_counter() - started,
-                    params=request.params)
+                    params=request.params, messages=request.kwargs.get("messages"))
 
     def _finish(self, request: _Request, completion: Completion, attempts: int,
                 started: float) -> Completion:
@@ -439,7 +440,9 @@ def _record(completion: Completion, request: _Request) -> None:
                 completion_tokens=completion.usage.completion_tokens, cost=completion.cost,
                 retries=completion.retries, cached=completion.cached,
                 time_to_first_token=completion.time_to_first_token, params=request.params,
-                usable=not completion.cached)
+                usable=not completion.cached, messages=request.kwargs.get("messages"),
+                answer=answer_text(completion.text,
+                                   ((c.name, c.arguments) for c in completion.tool_calls)))
 
 
 # --------------------------------------------------------------------------

@@ -87,7 +87,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from llmcheck.core.context import SampleContext
-from llmcheck.model.relay import Relay, _Exchange
+from llmcheck.model.relay import Relay, _Exchange, answer_of
 from llmcheck.model.wire import (
     _CHAT_SUFFIX,
     _NOT_FORWARDED,
@@ -343,6 +343,7 @@ class FaultProxy(Relay, LoopbackServer):
         from llmcheck.records.schema import sampling_params
 
         ex.params = sampling_params(body)
+        ex.messages = body.get("messages")
         stream = body.get("stream") is True
         try:
             if kind is None:
@@ -401,6 +402,8 @@ class FaultProxy(Relay, LoopbackServer):
             fault = render(fault.kind, plan, body, key, call, upstream=answer)
         usage = (fault.body or {}).get("usage") if fault.status == 200 else None
         error = None if fault.status < 400 else f"injected {fault.kind}: {fault.status}"
+        if fault.status == 200 and fault.body:
+            ex.answer = answer_of(_answer_of(fault.body)) or _dumps(fault.body).decode()
         ex.touch()
         self._record(ex, usage=usage if fault.kind == "truncated" else None, error=error,
                      spent=fault.kind == "truncated")
@@ -460,6 +463,7 @@ class FaultProxy(Relay, LoopbackServer):
                     return
                 answer = _answer_of(doc) if doc is not None else None
                 usage = doc.get("usage") if doc is not None else None
+            ex.answer = answer_of(answer)
             cost = self._record(ex, usage=usage)
             if cache_key is not None and answer is not None:
                 payload = _completion_dict(answer, ex, cost)

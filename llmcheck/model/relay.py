@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from llmcheck.core.exchanges import answer_text
 from llmcheck.injection.catalogue import (
     NEEDS_UPSTREAM,
     cut_point,
@@ -38,11 +39,20 @@ from llmcheck.model.wire import (
 )
 
 
+def answer_of(answer: Mapping[str, Any] | None) -> str | None:
+    """The text of an answer in the proxy's plain form (:func:`~llmcheck.model.wire.
+    _answer_of`): its content and tool calls; None for no answer."""
+    if answer is None:
+        return None
+    return answer_text(answer.get("content"), ((c["name"], c["arguments"])
+                                               for c in answer.get("tool_calls") or []))
+
+
 class _Exchange:
     """One chat completion passing through: what to record about it, and where."""
 
     __slots__ = ("ctx", "model", "wire_model", "started", "fault", "first_byte", "recorded",
-                 "record", "params", "call")
+                 "record", "params", "call", "messages", "answer")
 
     def __init__(self, ctx: SampleContext | None, model: str, wire_model: str,
                  fault: str | None, call: int) -> None:
@@ -60,6 +70,10 @@ class _Exchange:
         """The CallRecord added to the sample, if any."""
         self.params: dict[str, Any] = {}
         """The sampling parameters the request carried (seed included)."""
+        self.messages: Any = None
+        """The messages the request carried (kept if the sample fails)."""
+        self.answer: str | None = None
+        """The answer's text the client got, once read (see :func:`answer_of`)."""
 
     def touch(self) -> None:
         if self.first_byte is None:
@@ -307,7 +321,8 @@ class Relay:
             prompt_tokens=prompt if spent else None,
             completion_tokens=completion if spent else None, cost=cost,
             time_to_first_token=ex.first_byte, error=error, via="proxy", fault=ex.fault,
-            params=ex.params, answered=ex.call, usable=ex.fault in (None, "slow"))
+            params=ex.params, answered=ex.call, usable=ex.fault in (None, "slow"),
+            messages=ex.messages, answer=ex.answer)
         return cost
 
     def _record_cached(self, ex: _Exchange, payload: Mapping[str, Any]) -> None:
@@ -317,7 +332,10 @@ class Relay:
                     prompt_tokens=usage.get("prompt_tokens"),
                     completion_tokens=usage.get("completion_tokens"), cost=payload.get("cost"),
                     cached=True, time_to_first_token=payload.get("time_to_first_token"),
-                    via="proxy", params=ex.params, answered=ex.call)
+                    via="proxy", params=ex.params, answered=ex.call, messages=ex.messages,
+                    answer=answer_text(payload.get("text"), (
+                        (c.get("name", ""), c.get("arguments", ""))
+                        for c in payload.get("tool_calls") or [] if isinstance(c, dict))))
 
     def _cache_key(self, ex: _Exchange, body: Mapping[str, Any]) -> str | None:
         """The replay key of a sample's clean chat completion, or None (no cache, no

@@ -8,7 +8,8 @@ The plugin writes it as ``llmcheck.md`` beside the JSON and appends it to
 ``$GITHUB_STEP_SUMMARY``; ``llmcheck report PATH.json`` prints it. Sections: the
 session (model, runs, seed, duration, usage, verdict counts), one row per test, the
 pooled case rates, the per-check breakdowns, the pass rates per injected fault kind
-(only when faults were injected) and the most frequent failure messages.
+(only when faults were injected), the most frequent failure messages and what the
+first failing sample of each sent to the model and got back.
 
 Test names, check names and messages come from test code and model output, so every
 such text is escaped (:func:`md_text`, :func:`md_code`): a ``|``, a newline, a backtick
@@ -47,6 +48,15 @@ def md_code(value: str, *, in_table: bool = True) -> str:
     if in_table:
         value = value.replace("|", "\\|")
     return f"{fence}{pad}{value}{pad}{fence}"
+
+
+def md_fence(value: str) -> str:
+    """``value`` as a fenced code block, shown verbatim: the fence is a run of backticks
+    longer than any inside, so no line of ``value`` can close it, and nothing inside
+    (pipes, ``<script>``, markdown) is read as markup."""
+    longest = max((len(m) for m in re.findall(r"`+", value)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{value}\n{fence}"
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -207,6 +217,33 @@ def failures_section(view: SessionView) -> list[str]:
     return lines
 
 
+def io_section(view: SessionView) -> list[str]:
+    """What the first failing sample of each failure group (the most frequent groups
+    first) sent to the model and got back: what a person debugging a flaky prompt looks
+    at first. Model text is untrusted: each text is a fenced block (:func:`md_fence`)."""
+    lines: list[str] = []
+    for t, g in view.failure_groups()[:TOP_MESSAGES]:
+        example = next((ex for ex in g.examples if ex.exchanges), None)
+        if example is None:
+            continue
+        kind = f"{g.error_type}: " if g.error_type else ""
+        message = md_text(kind + g.message.split("\n", 1)[0][:300])
+        lines += ["", f"#### {g.count}× {md_code(t.nodeid, in_table=False)}: {message}"]
+        for x in example.exchanges:
+            left_out = (f" ({x.left_out} in the middle of the conversation left out)"
+                        if x.left_out else "")
+            prompt = "\n".join(f"[{role}]\n{content}" for role, content in x.messages)
+            lines += ["", f"sample {example.index} (seed {example.seed}, {example.outcome}), "
+                          f"{md_text(x.title)}: the messages sent{left_out}", "",
+                      md_fence(prompt), "", "the answer:", "", md_fence(x.answer)]
+    if not lines:
+        return []
+    return ["", "### Prompts and answers of failing samples", "",
+            "What the first failing sample of each failure group sent and got back (its "
+            "last calls), redacted and cut to `--llm-keep-io` characters a text; the HTML "
+            "report shows more samples, the JSON report every failing one."] + lines
+
+
 def render_markdown(session: SessionRecord, *, max_rows: int | None = None) -> str:
     """The markdown report of ``session``.
 
@@ -221,4 +258,5 @@ def render_markdown(session: SessionRecord, *, max_rows: int | None = None) -> s
     lines += checks_section(view, max_rows)
     lines += faults_section(view, max_rows)
     lines += failures_section(view)
+    lines += io_section(view)
     return "\n".join(lines) + "\n"
