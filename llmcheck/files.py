@@ -141,6 +141,15 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISSOCK, "a socket"))
 
 
+def write_error(exc: OSError) -> str:
+    """A failed write in words, with the OS's name for it, for a warning that already
+    names the path: ``No space left on device (ENOSPC)``."""
+    if isinstance(exc, NotARegularFile) or not exc.strerror:
+        return exc.strerror or str(exc)
+    code = errno.errorcode.get(exc.errno or 0)
+    return f"{exc.strerror} ({code})" if code else exc.strerror
+
+
 def _refuse_unless_regular(path: Path, mode: int) -> None:
     if not stat.S_ISREG(mode):
         kind = next((what for test, what in _KINDS if test(mode)), "not a regular file")

@@ -59,6 +59,18 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_output(path: str, text: str) -> None:
+    """Write a file the user named (``-o``) through llmcheck's one writer: a regular file
+    or a new path only (a symlink followed), owner-only, atomic. Anything that cannot be
+    written (a FIFO, a device, a folder, a full disk) is one error line, exit 2."""
+    from llmcheck.files import write_atomic, write_error
+
+    try:
+        write_atomic(Path(path), text)
+    except OSError as exc:
+        raise LLMCheckError(f"cannot write {path}: {write_error(exc)}") from None
+
+
 def _report(args: argparse.Namespace) -> int:
     """``llmcheck report``: the markdown or HTML report of a saved JSON report."""
     from llmcheck.records.schema import load_session
@@ -84,12 +96,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    from llmcheck.files import write_atomic
-
-    try:
-        write_atomic(Path(args.output), text)
-    except OSError as exc:
-        raise LLMCheckError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    write_output(args.output, text)
     print(f"llmcheck report: {fmt} report of {len(session.tests)} test(s) -> {args.output}")
     return 0
 
@@ -160,11 +167,10 @@ def _add_plan_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from llmcheck.files import write_atomic
     from llmcheck.gate.merge import merge_reports
 
     merged = merge_reports(args.reports)
-    write_atomic(Path(args.output), merged.model_dump_json(indent=2) + "\n")
+    write_output(args.output, merged.model_dump_json(indent=2) + "\n")
     print(f"llmcheck merge: {len(merged.tests)} test(s) from {len(args.reports)} reports "
           f"-> {args.output}")
     return 0
