@@ -8,13 +8,22 @@ event loop with an aiohttp ``AppRunner`` in a daemon thread until :meth:`stop`.
 A subclass builds its app in :meth:`_make_app` and may open and close resources
 in the loop with :meth:`_on_start` and :meth:`_on_stop`. aiohttp is imported only
 when a server starts.
+
+Hostile or broken clients are bounded here, for every server: a connection that has
+not sent a whole request's headers within ``header_timeout_s`` is closed (slow
+headers cannot hold it); past ``max_connections`` open connections a new one gets
+a 503 at once (default: half the process's open-file limit, at most 512, so
+connections cannot use up the files the server needs); a malformed request or a
+handler's failure is one log line (``llmcheck.server``), not a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -26,6 +35,16 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 _S = TypeVar("_S", bound="LoopbackServer")
+
+DEFAULT_HEADER_TIMEOUT_S = 30.0
+"""Seconds a connection has to send a request's headers (after connecting, or after
+the previous answer on a kept-alive connection) before it is closed."""
+_LOG = logging.getLogger("llmcheck.server")
+_BUSY_BODY = (b'{"error":{"message":"llmcheck: too many open connections; try again '
+              b'shortly.","type":"server_error","param":null,"code":"too_many_connections"}}')
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+         b"Retry-After: 1\r\nConnection: close\r\nContent-Length: "
+         + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
 
 
 class LoopbackServer:
@@ -39,7 +58,19 @@ class LoopbackServer:
     _kind = "server"
     """What messages and the thread name call this server, e.g. ``simulator``."""
 
-    def __init__(self, host: str, port: int, shutdown_grace_s: float) -> None:
+    def __init__(self, host: str, port: int, shutdown_grace_s: float, *,
+                 max_connections: int | None = None,
+                 header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S) -> None:
+        if max_connections is not None and (isinstance(max_connections, bool)
+                                            or not isinstance(max_connections, int)
+                                            or max_connections < 1):
+            raise UsageError(f"max_connections must be a whole number of at least 1, "
+                             f"got {max_connections!r}")
+        if not isinstance(header_timeout_s, (int, float)) or not header_timeout_s > 0:
+            raise UsageError(f"header_timeout_s must be a number of seconds above 0, "
+                             f"got {header_timeout_s!r}")
+        self.max_connections = max_connections or default_max_connections()
+        self.header_timeout_s = float(header_timeout_s)
         self.host = host
         self._requested_port = port
         self._port: int | None = None
@@ -143,11 +174,15 @@ class LoopbackServer:
             access_log=None,
             shutdown_timeout=self._grace,
             handler_cancellation=True,  # a client that hangs up cancels its request
+            # aiohttp closes an idle connection (one still sending its headers too)
+            # this long after it connected or was last answered
+            keepalive_timeout=self.header_timeout_s,
+            logger=_OneLineLog(_LOG, {"server": self._kind}),
         )
         try:
             loop.run_until_complete(self._on_start())
             loop.run_until_complete(runner.setup())
-            site = web.SockSite(runner, sock, backlog=1024)
+            site = _limited_site(runner, sock, self.max_connections)
             loop.run_until_complete(site.start())
         except BaseException as exc:  # reported to start() in the caller's thread
             self._startup_error = exc
@@ -224,6 +259,73 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+def default_max_connections() -> int:
+    """Half the process's soft open-file limit (the rest serves upstream connections,
+    files and the cache), between 8 and 512."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 512
+    if soft == resource.RLIM_INFINITY:
+        return 512
+    return max(8, min(512, (soft - 32) // 2))
+
+
+class _OneLineLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server logger, one line per failure: a malformed request or a
+    handler's exception is logged as a warning naming the exception, without the
+    traceback aiohttp would print for each."""
+
+    def exception(self, msg: object, *args: object, exc_info: object = True,
+                  **kwargs: object) -> None:
+        exc = exc_info if isinstance(exc_info, BaseException) else (
+            sys.exc_info()[1] if exc_info else None)
+        text = str(msg) % args if args else str(msg)
+        if exc is not None:
+            detail = " ".join(str(exc).split())[:200]
+            text += f": {type(exc).__name__}" + (f": {detail}" if detail else "")
+        self.warning("%s %s", self.extra["server"] if self.extra else "server", text)
+
+
+class _Busy(asyncio.Protocol):
+    """A connection past the limit: a 503 at once, then closed (after the client's
+    request has had a moment to arrive, so it reads the answer, not a reset)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(_BUSY)
+        self._close = asyncio.get_running_loop().call_later(1.0, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._close.cancel()
+
+
+def _limited_site(runner: web.AppRunner, sock: socket.socket, limit: int) -> web.SockSite:
+    """aiohttp's SockSite, whose connections past ``limit`` get :class:`_Busy`."""
+    from aiohttp import web
+
+    class LimitedSite(web.SockSite):
+        async def start(self) -> None:
+            await web.BaseSite.start(self)
+            server = self._runner.server
+            assert server is not None
+
+            def protocol() -> asyncio.Protocol:
+                if len(server.connections) >= limit:
+                    return _Busy()
+                return server()
+
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(protocol, sock=sock, backlog=1024)
+
+    return LimitedSite(runner, sock, backlog=1024)
+
+
 # ------------------------------------------------------------------------------ CLI
 
 
@@ -244,7 +346,8 @@ def _port(text: str) -> int:
 _port.__name__ = "port"  # argparse's message: "invalid port value: '99999'"
 
 
-__all__ = ["LoopbackServer", "add_listen_arguments"]
+__all__ = ["DEFAULT_HEADER_TIMEOUT_S", "LoopbackServer", "add_listen_arguments",
+           "default_max_connections"]
 
 
 class Stoppable(Protocol):

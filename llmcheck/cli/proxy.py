@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llmcheck.errors import UsageError
 from llmcheck.injection.catalogue import (
     FaultPlan,
 )
 from llmcheck.loopback import add_listen_arguments, serve_until_interrupted
-
-if TYPE_CHECKING:
-
-    pass
+from llmcheck.model.guard import DEFAULT_MAX_BODY_BYTES, DEFAULT_READ_TIMEOUT_S, TOKEN_ENV
 from llmcheck.model.proxy import FaultProxy
 from llmcheck.model.wire import _shown
 
@@ -40,9 +38,23 @@ def add_proxy_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_listen_arguments(parser, port=8001,
                          port_help="port to listen on (0 picks a free one; default 8001)")
     parser.add_argument("--upstream-key-env", metavar="NAME", default=None,
-                        help="environment variable holding the upstream's API key; it "
-                             "replaces the key clients send (default: their key is "
-                             "forwarded)")
+                        help="environment variable holding the upstream's API key; the "
+                             "proxy sends it upstream, clients never see it (default: no "
+                             "key, for a local upstream)")
+    parser.add_argument("--token", default=None, metavar="TOKEN",
+                        help=f"the key clients must present (Authorization: Bearer, api-key "
+                             f"or x-api-key); default: ${TOKEN_ENV} if set, else a new "
+                             "random one, printed at start. Prefer the variable: a "
+                             "command-line token shows in ps")
+    parser.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20,
+                        metavar="MB", help="largest request body accepted, in MiB (larger: "
+                        f"413; default {DEFAULT_MAX_BODY_BYTES / 2**20:g})")
+    parser.add_argument("--max-connections", type=int, default=None, metavar="N",
+                        help="open client connections served at once (more: 503 at once; "
+                             "default: half the open-file limit, at most 512)")
+    parser.add_argument("--read-timeout-s", type=float, default=DEFAULT_READ_TIMEOUT_S,
+                        metavar="S", help="seconds a client has to send a request's headers, "
+                        f"and again its body (default {DEFAULT_READ_TIMEOUT_S:g})")
     parser.add_argument("--retry-after", type=float, default=1.0, metavar="S",
                         help="Retry-After of an injected rate_limit (default 1)")
     parser.add_argument("--slow-s", type=float, default=2.0, metavar="S",
@@ -67,8 +79,15 @@ def proxy_command(args: argparse.Namespace) -> int:
             if not key:
                 raise UsageError(f"--upstream-key-env {args.upstream_key_env}: that "
                                  "environment variable is not set or empty")
+        token = _token(args.token)
+        if not args.max_body_mb > 0:
+            raise UsageError(f"--max-body-mb must be above 0, got {args.max_body_mb:g}")
         proxy = FaultProxy(args.upstream, plan, host=args.host, port=args.port,
-                           upstream_api_key=key)
+                           upstream_api_key=key, accept_key=token,
+                           max_body_bytes=max(1, int(args.max_body_mb * 2**20)),
+                           max_connections=args.max_connections,
+                           read_timeout_s=args.read_timeout_s,
+                           header_timeout_s=args.read_timeout_s)
         proxy.start()
     except UsageError as exc:
         print(f"llmcheck proxy: error: {printable(str(exc), newlines=True)}", file=sys.stderr)
@@ -78,7 +97,8 @@ def proxy_command(args: argparse.Namespace) -> int:
         print(f"  upstream: {printable(_shown(proxy.upstream))}"
               + (f" (key from ${args.upstream_key_env})" if key else ""), flush=True)
         print(f"  faults:   {plan.spec() or 'none'} (seed {plan.seed})", flush=True)
-        print(f"  env:      OPENAI_BASE_URL={proxy.url}", flush=True)
+        print(f"  token:    {token} (the API key to give clients)", flush=True)
+        print(f"  env:      OPENAI_BASE_URL={proxy.url} OPENAI_API_KEY={token}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
 
     serve_until_interrupted(proxy, banner)
@@ -86,6 +106,19 @@ def proxy_command(args: argparse.Namespace) -> int:
     print(f"llmcheck proxy stopped after {proxy.request_count} requests, "
           f"{sum(served.values())} faults injected", flush=True)
     return 0
+
+
+def _token(given: str | None) -> str:
+    """The proxy's token: ``--token``, else ``$LLMCHECK_PROXY_TOKEN``, else a new one."""
+    token = given if given is not None else os.environ.get(TOKEN_ENV)
+    if token is None:
+        return "llmcheck-proxy-" + secrets.token_urlsafe(24)
+    if len(token) < 16 or not token.isprintable() or " " in token:
+        where = "--token" if given is not None else f"${TOKEN_ENV}"
+        raise UsageError(f"{where}: a token is at least 16 printable characters without "
+                         f"spaces (a guessable token lets any local program spend the "
+                         f"upstream's key), got {len(token)} characters")
+    return token
 
 
 def main(argv: Sequence[str] | None = None) -> int:

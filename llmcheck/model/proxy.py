@@ -32,12 +32,15 @@ sample, the proxy's plan applies with the key of the request header
 ``X-Llmcheck-Key`` (default ``"proxy"``) and a proxy-wide counter of chat
 completions as call number.
 
-**Keys.** ``upstream_api_key`` replaces whatever ``Authorization`` the client
-sent; ``accept_key`` makes the proxy answer 401 to requests without
-``Authorization: Bearer <accept_key>``, so a client can be given a throwaway
-key while the real one stays in this process. The upstream key goes to the
-upstream only, the accept key nowhere (it is taken off forwarded requests);
-neither is logged or echoed.
+**Keys and clients.** ``upstream_api_key`` replaces whatever ``Authorization`` the
+client sent; ``accept_key`` (a token) makes the proxy answer 401 to requests that do
+not present it (``Authorization: Bearer``, ``api-key`` or ``x-api-key``), so a
+client is given a throwaway key while the real one stays in this process. The
+upstream key goes to the upstream only, the token nowhere (it is taken off
+forwarded requests); neither is logged or echoed. Every request is also checked
+by :mod:`llmcheck.model.guard` (its Host, no browser, a path under ``/v1``) and its
+body read within ``max_body_bytes`` and ``read_timeout_s``; connections are bounded
+by :class:`~llmcheck.loopback.LoopbackServer`.
 
 **Cache.** With a :class:`~llmcheck.model.cache.ResponseCache` and a sample, a
 chat completion without a fault is looked up under a key built the way
@@ -61,7 +64,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import hmac
 import itertools
 import json
 import threading
@@ -78,7 +80,8 @@ from llmcheck.injection.catalogue import (
     FaultResponse,
     render,
 )
-from llmcheck.loopback import LoopbackServer
+from llmcheck.loopback import DEFAULT_HEADER_TIMEOUT_S, LoopbackServer
+from llmcheck.model import guard
 from llmcheck.model.accounting import ModelSession
 from llmcheck.redact import register_secret
 
@@ -90,7 +93,6 @@ if TYPE_CHECKING:
 from llmcheck.model.relay import Relay, _Exchange, answer_of
 from llmcheck.model.wire import (
     _CHAT_SUFFIX,
-    _NOT_FORWARDED,
     CACHE_HEADER,
     FAULT_HEADER,
     KEY_HEADER,
@@ -111,6 +113,7 @@ from llmcheck.model.wire import (
     _route,
     _sample,
     _shown,
+    _with_seed,
 )
 
 
@@ -133,6 +136,9 @@ class FaultProxy(Relay, LoopbackServer):
     :func:`~llmcheck.injection.attribution.register_proxy` while it runs, so
     in-process injection leaves its requests alone. ``upstream_timeout`` is how
     many seconds the upstream may stay silent before the client gets a 504.
+    ``max_body_bytes`` bounds a request's body (413 beyond), ``read_timeout_s`` the
+    time to send it (408); ``max_connections`` and ``header_timeout_s``: see
+    :class:`~llmcheck.loopback.LoopbackServer`.
     """
 
     _kind = "proxy"
@@ -154,18 +160,25 @@ class FaultProxy(Relay, LoopbackServer):
         register: bool = False,
         upstream_timeout: float = 600.0,
         shutdown_grace_s: float = 1.0,
+        max_body_bytes: int = guard.DEFAULT_MAX_BODY_BYTES,
+        read_timeout_s: float = guard.DEFAULT_READ_TIMEOUT_S,
+        max_connections: int | None = None,
+        header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
     ) -> None:
         self.upstream = _check_upstream(upstream)
         if plan is not None and not isinstance(plan, FaultPlan):
             raise UsageError(f"plan must be a FaultPlan, got {type(plan).__name__}")
         self.plan = plan if plan is not None else FaultPlan()
-        super().__init__(host, port, shutdown_grace_s)
+        super().__init__(host, port, shutdown_grace_s, max_connections=max_connections,
+                         header_timeout_s=header_timeout_s)
+        self.max_body_bytes = guard.check_limit("max_body_bytes", max_body_bytes)
+        self._read_timeout = float(read_timeout_s)
         self._upstream_key = upstream_api_key or None
         if self._upstream_key is not None:
             # an upstream that echoes the key (in an error, say) must not get it into a
             # record: every record and report redacts registered secrets
             register_secret(self._upstream_key)
-        self._accept = f"Bearer {accept_key}".encode() if accept_key else None
+        self._accept = accept_key or None
         self._accounts = accounts
         self.cache = cache if cache is not None or accounts is None else accounts.cache
         self._timeout_s = timeout_s
@@ -202,7 +215,7 @@ class FaultProxy(Relay, LoopbackServer):
     def _make_app(self) -> web.Application:
         from aiohttp import web
 
-        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app = web.Application(client_max_size=self.max_body_bytes)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         return app
 
@@ -263,45 +276,32 @@ class FaultProxy(Relay, LoopbackServer):
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         with self._stats_lock:
             self._request_count += 1
+        try:
+            guard.check_request(request.method, request.raw_path, request.headers,
+                                self.host, self.port, self._accept)
+            return await self._dispatch(request)
+        except guard.Refusal as exc:
+            return guard.respond(exc)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         route = _route(request.raw_path)
         if route is None:
             return _error(404, f"Invalid URL ({request.method} {request.path}): the llmcheck "
                           "proxy serves /v1/... and /s/<sample token>/v1/...",
                           "invalid_request_error", "unknown_url")
-        if self._accept is not None and not hmac.compare_digest(
-                request.headers.get("Authorization", "").encode(), self._accept):
-            return _error(401, "Incorrect API key provided to the llmcheck proxy (it expects "
-                          "the key it was started with).", "invalid_request_error",
-                          "invalid_api_key")
         token, suffix = route
         token = token or request.headers.get(SAMPLE_HEADER)
         ctx = _sample(token)
         if request.method == "POST" and suffix.split("?", 1)[0].rstrip("/").endswith(
                 _CHAT_SUFFIX):
             return await self._chat(request, suffix, ctx)
-        raw = await request.read()
+        raw = await guard.read_body(request, self.max_body_bytes, self._read_timeout)
         if request.method == "POST" and suffix.split("?", 1)[0].rstrip("/").endswith(
                 "/embeddings"):
             refused = self._refusal(ctx)  # an embedding is a model call: the budget holds
             if refused is not None:
                 return refused
         return await self._passthrough(request, suffix, raw, self._headers(request))
-
-    def _headers(self, request: web.Request, *, chat: bool = False) -> Any:
-        from multidict import CIMultiDict
-
-        out: CIMultiDict[str] = CIMultiDict()
-        for name, value in request.headers.items():
-            if name.lower() not in _NOT_FORWARDED:
-                out.add(name, value)
-        if self._upstream_key is not None:
-            out.popall("api-key", None)
-            out["Authorization"] = f"Bearer {self._upstream_key}"
-        elif self._accept is not None:
-            out.popall("Authorization", None)  # the proxy's own key, not the provider's
-        if chat:
-            out["Accept-Encoding"] = "identity"  # the proxy reads these answers
-        return out
 
     def _draw(self, request: web.Request, ctx: SampleContext | None
               ) -> tuple[FaultPlan, Any, int, str | None]:
@@ -321,12 +321,15 @@ class FaultProxy(Relay, LoopbackServer):
 
     async def _chat(self, request: web.Request, suffix: str,
                     ctx: SampleContext | None) -> web.StreamResponse:
-        raw = await request.read()
+        raw = await guard.read_body(request, self.max_body_bytes, self._read_timeout)
         headers = self._headers(request, chat=True)
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             body = None
+        except RecursionError:
+            raise guard.Refusal(400, "llmcheck proxy: the request's JSON nests too deeply "
+                                "to read.", "invalid_json") from None
         if not isinstance(body, dict):  # the upstream says what is wrong with it
             return await self._passthrough(request, suffix, raw, headers)
         plan, key, call, kind = self._draw(request, ctx)
@@ -339,7 +342,7 @@ class FaultProxy(Relay, LoopbackServer):
                 ctx.note_fault(call, kind, "proxy")
         if ctx is not None and "seed" not in body:
             body = {**body, "seed": ctx.seed}
-            raw = _dumps(body)
+            raw = _with_seed(raw, ctx.seed)
         from llmcheck.records.schema import sampling_params
 
         ex.params = sampling_params(body)
@@ -354,8 +357,9 @@ class FaultProxy(Relay, LoopbackServer):
             self._record(ex, error="the client closed the connection")
             raise
 
-    async def _fault(self, request: web.Request, suffix: str, raw: bytes, headers: Any,
-                     body: dict[str, Any], ex: _Exchange, stream: bool, fault: FaultResponse,
+    async def _fault(self, request: web.Request, suffix: str, raw: bytes | bytearray,
+                     headers: Any, body: dict[str, Any], ex: _Exchange, stream: bool,
+                     fault: FaultResponse,
                      plan: FaultPlan, key: Any, call: int) -> web.StreamResponse:
         from aiohttp import web
 
@@ -411,8 +415,9 @@ class FaultProxy(Relay, LoopbackServer):
                               {**fault.headers, FAULT_HEADER: f"{fault.kind}; proxy"},
                               stream and fault.status == 200)
 
-    async def _clean(self, request: web.Request, suffix: str, raw: bytes, headers: Any,
-                     body: dict[str, Any], ex: _Exchange, stream: bool) -> web.StreamResponse:
+    async def _clean(self, request: web.Request, suffix: str, raw: bytes | bytearray,
+                     headers: Any, body: dict[str, Any], ex: _Exchange, stream: bool
+                     ) -> web.StreamResponse:
         """A chat completion without a fault: from the cache, or forwarded (and stored)."""
         cache_key = self._cache_key(ex, body)
         if cache_key is not None:
@@ -431,7 +436,7 @@ class FaultProxy(Relay, LoopbackServer):
             return refused
         return await self._forward_chat(request, suffix, raw, headers, ex, stream, cache_key)
 
-    async def _forward_chat(self, request: web.Request, suffix: str, raw: bytes,
+    async def _forward_chat(self, request: web.Request, suffix: str, raw: bytes | bytearray,
                             headers: Any, ex: _Exchange, stream: bool,
                             cache_key: str | None = None) -> web.StreamResponse:
         """Forward a chat completion as it comes, reading what it says on the way. The

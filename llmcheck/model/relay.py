@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from llmcheck.core.context import SampleContext
 from llmcheck.model.wire import (
+    _NOT_FORWARDED,
     _NOT_IN_CACHE_KEY,
     FAULT_HEADER,
     _describe,
@@ -86,12 +87,33 @@ class Relay:
 
     upstream: str
     cache: Any
+    _accept: str | None
+    _upstream_key: str | None
     _session: aiohttp.ClientSession | None
     _stats_lock: threading.Lock
     _upstream_failures: int
     _accounts: ModelSession | None
     _model_name: Callable[[str], str] | None
     _cost: Callable[[str, int | None, int | None], float | None] | None
+
+    def _headers(self, request: web.Request, *, chat: bool = False) -> Any:
+        """The headers forwarded upstream: the client's, less hop-by-hop ones and the
+        proxy's own (its token, llmcheck's), with the upstream's key when it has one."""
+        from multidict import CIMultiDict
+
+        out: CIMultiDict[str] = CIMultiDict()
+        for name, value in request.headers.items():
+            if name.lower() not in _NOT_FORWARDED:
+                out.add(name, value)
+        if self._accept is not None:  # the proxy's own key, not the provider's
+            for name in ("Authorization", "api-key", "x-api-key"):
+                out.popall(name, None)
+        if self._upstream_key is not None:
+            out.popall("api-key", None)
+            out["Authorization"] = f"Bearer {self._upstream_key}"
+        if chat:
+            out["Accept-Encoding"] = "identity"  # the proxy reads these answers
+        return out
 
     async def _admit(self, ex: _Exchange) -> web.Response | None:
         """Admit a chat completion about to go upstream to the session's budget and
@@ -119,8 +141,8 @@ class Relay:
         response.headers["x-should-retry"] = "false"
         return response
 
-    async def _cut(self, request: web.Request, suffix: str, raw: bytes, headers: Any,
-                   ex: _Exchange, stream: bool) -> web.StreamResponse:
+    async def _cut(self, request: web.Request, suffix: str, raw: bytes | bytearray,
+                   headers: Any, ex: _Exchange, stream: bool) -> web.StreamResponse:
         """``stream_cut``: the first half of the upstream's answer, then a closed connection."""
         from aiohttp import web
 
@@ -152,7 +174,7 @@ class Relay:
 
     # ------------------------------------------------------------- upstream I/O
 
-    def _request(self, method: str, suffix: str, raw: bytes, headers: Any) -> Any:
+    def _request(self, method: str, suffix: str, raw: bytes | bytearray, headers: Any) -> Any:
         from yarl import URL
 
         assert self._session is not None
@@ -161,7 +183,8 @@ class Relay:
                                      skip_auto_headers=("Accept-Encoding", "User-Agent",
                                                         "Content-Type"))
 
-    async def _fetch(self, suffix: str, raw: bytes, headers: Any, ex: _Exchange
+    async def _fetch(self, suffix: str, raw: bytes | bytearray,
+                     headers: Any, ex: _Exchange
                      ) -> tuple[int, Any, bytes] | web.StreamResponse:
         """The upstream's whole answer (status, headers, body), or the error to send."""
         import aiohttp
@@ -182,7 +205,7 @@ class Relay:
                      provider=status == 429 or status >= 500)
         return resp
 
-    async def _passthrough(self, request: web.Request, suffix: str, raw: bytes,
+    async def _passthrough(self, request: web.Request, suffix: str, raw: bytes | bytearray,
                            headers: Any) -> web.StreamResponse:
         """Any other request: forwarded, its answer streamed back untouched."""
         import aiohttp

@@ -52,6 +52,21 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _with_seed(raw: bytes | bytearray, seed: int) -> bytearray:
+    """A JSON object's text with ``"seed": seed`` added before its closing brace, for
+    an object that has no seed: one copy of a large body, not a re-serialization."""
+    space = b" \t\r\n"
+    end = len(raw) - 1
+    while end > 0 and raw[end] in space:
+        end -= 1  # the closing brace
+    last = end - 1
+    while last > 0 and raw[last] in space:
+        last -= 1
+    out = bytearray(memoryview(raw)[:last + 1])
+    out += (b"" if raw[last] == ord("{") else b",") + b'"seed":%d}' % int(seed)
+    return out
+
+
 
 
 def _shown(url: str) -> str:
