@@ -20,18 +20,21 @@ stays cheap.
   a session's :func:`false_fail_chance`.
 * :mod:`llmcheck.stats.bootstrap`: the percentile bootstrap over the cases of a
   parametrized test.
+* :mod:`llmcheck.stats.settle`: :func:`samples_to_conclusive`, the samples that would
+  settle an inconclusive verdict under any policy.
 
-Every public name of these six modules is re-exported here.
+Every public name of these seven modules is re-exported here.
 """
 
 from __future__ import annotations
 
-from llmcheck.stats import bootstrap, design, intervals, policies, sequential, stopping
+from llmcheck.stats import bootstrap, design, intervals, policies, sequential, settle, stopping
 from llmcheck.stats.bootstrap import *  # noqa: F403
 from llmcheck.stats.design import *  # noqa: F403
 from llmcheck.stats.intervals import *  # noqa: F403
 from llmcheck.stats.policies import *  # noqa: F403
 from llmcheck.stats.sequential import *  # noqa: F403
+from llmcheck.stats.settle import *  # noqa: F403
 from llmcheck.stats.stopping import *  # noqa: F403
 
 # each module's __all__ is the one list of its public names
@@ -42,3 +45,4 @@ __all__ += sequential.__all__
 __all__ += stopping.__all__
 __all__ += design.__all__
 __all__ += bootstrap.__all__
+__all__ += settle.__all__

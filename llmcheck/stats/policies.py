@@ -30,6 +30,7 @@ from llmcheck.stats.intervals import (
     samples_for_conclusive,
     wilson_interval,
 )
+from llmcheck.stats.settle import samples_to_conclusive
 
 if TYPE_CHECKING:
     pass
@@ -283,9 +284,7 @@ class ThresholdPolicy(_RatePolicy):
             reason = f"{passes}/{scored} = {_fmt(rate, m)} {sign} {_fmt(m)} required"
         low, high = wilson_interval(passes, scored, self.confidence)
         conclusive = low >= m if passed else high < m
-        needed = None
-        if not conclusive and passes * self._m.denominator != self._m.numerator * scored:
-            needed = samples_for_conclusive(rate, m, self.confidence)
+        needed = None if conclusive else samples_to_conclusive(self, passes, failures)
         return Decision(passed, conclusive, reason, needed)
 
 
@@ -351,9 +350,7 @@ class IntervalPolicy(_RatePolicy):
                 f"{_fmt(low, m)} {sign} {_fmt(m)} required"
             )
         conclusive = passed or high < m
-        needed = None
-        if not conclusive and passes / scored != m:
-            needed = samples_for_conclusive(passes / scored, m, self.confidence)
+        needed = None if conclusive else samples_to_conclusive(self, passes, failures)
         return Decision(passed, conclusive, reason, needed)
 
 

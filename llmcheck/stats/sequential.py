@@ -21,6 +21,7 @@ from llmcheck.stats.intervals import (
     _check_unit,
 )
 from llmcheck.stats.policies import Decision, Policy, _fmt, stopping_run_oc
+from llmcheck.stats.settle import samples_to_conclusive
 
 __all__ = [
     "SequentialPolicy",
@@ -360,12 +361,18 @@ class SequentialPolicy(Policy):
         return not outcomes & _ANY_PASS or not outcomes & _ANY_FAIL
 
     def decide(self, passes: int, failures: int, remaining: int = 0) -> Decision:
-        """The SPRT verdict; conclusive iff it comes from a boundary, not truncation.
+        """The SPRT verdict; conclusive at a boundary, or when curtailed (see below).
 
-        After curtailment (``remaining > 0``) the verdict is certain but the
-        path to it is not: it is called conclusive only if every future
-        reaches it at a boundary. Called on an unsettled state, it gives the
-        verdict of stopping right there (the scaled fixed-test rule).
+        A curtailed verdict (``remaining > 0``, settled before N) is the full run's
+        verdict on every path: curtailment only skips samples that cannot change it.
+        So the curtailed test has the full design's operating characteristic, and a
+        curtailed PASS at p0 is a subset of the design's passes there (at most
+        ``alpha``; a FAIL at p1 at most ``beta``). It is called conclusive where those
+        error rates hold (the design keeps alpha and beta: no :attr:`warning`) and the
+        full run could still reach the verdict's boundary; a verdict every future
+        reaches only by the truncated test at N is no stronger than that test's, and
+        stays inconclusive like a run that reached N. Called on an unsettled state,
+        it gives the verdict of stopping right there (the scaled fixed-test rule).
         """
         self._check_state(passes, failures, remaining)
         if passes + failures == 0 and remaining == 0:
@@ -375,14 +382,20 @@ class SequentialPolicy(Policy):
             outcomes = self._forced_outcome(passes, failures)
             remaining = 0
         passed = bool(outcomes & _ANY_PASS)
-        conclusive = not outcomes & ~_ANY_BOUNDARY  # every reachable outcome is at a boundary
-        reason = self._reason(passes, failures, remaining, passed, conclusive)
-        return Decision(passed, conclusive, reason)
+        stop_outcome = self._stop_outcome(passes, failures, self.upper, self.lower)
+        boundary = _PASS_AT_BOUNDARY if passed else _FAIL_AT_BOUNDARY
+        curtailed = remaining > 0 and not stop_outcome
+        conclusive = bool(stop_outcome & _ANY_BOUNDARY) or (
+            curtailed and self.warning is None and bool(outcomes & boundary))
+        reason = self._reason(passes, failures, remaining, passed, conclusive,
+                              reachable=bool(outcomes & boundary))
+        needed = None if conclusive else samples_to_conclusive(self, passes, failures)
+        return Decision(passed, conclusive, reason, needed)
 
-    def _reason(
-        self, passes: int, failures: int, remaining: int, passed: bool, conclusive: bool
-    ) -> str:
-        """How :meth:`decide` got its verdict: at a boundary, curtailed, or by the fixed test."""
+    def _reason(self, passes: int, failures: int, remaining: int, passed: bool,
+                conclusive: bool, *, reachable: bool) -> str:
+        """How :meth:`decide` got its verdict: at a boundary, curtailed, or by the fixed
+        test (``reachable``: the full run could still reach the verdict's boundary)."""
         n = passes + failures
         stop_outcome = self._stop_outcome(passes, failures, self.upper, self.lower)
         # What the boundary does promise: not that p >= p1, but that a model at p0 or
@@ -395,9 +408,21 @@ class SequentialPolicy(Policy):
         if stop_outcome & _ANY_BOUNDARY:
             return (f"the SPRT's {side} boundary was crossed after {n} samples "
                     f"({passes}/{n} passed): {promise}")
-        if conclusive:
-            return (f"the SPRT will reach its {side} boundary whatever the {remaining} "
-                    f"remaining samples do ({passes}/{n} passed): {promise}")
+        if remaining and not stop_outcome:
+            c, cap = self.critical_value, self.max_samples
+            samples = "sample" if remaining == 1 else "samples"
+            head = (f"the remaining {remaining} {samples} could not change the outcome: "
+                    f"{passes}/{n} passed, and however they went the run would "
+                    f"{side}")
+            at_n = f"at N={cap} with {'at least' if passed else 'fewer than'} {c} passes"
+            if conclusive:
+                return (f"{head} (at the SPRT's {side} boundary, or {at_n}), as the full "
+                        f"run would: {promise}")
+            if reachable:  # the design is too small to keep alpha and beta
+                return (f"{head} (at the SPRT's {side} boundary, or {at_n}); not "
+                        f"conclusive: N={cap} is too small to keep alpha and beta")
+            return (f"{head} {at_n}, never at an SPRT boundary: as inconclusive as the "
+                    "full run")
         # not at a boundary, so a stop outcome here can only be truncation at N
         at_truncation = bool(stop_outcome)
         return self._fixed_test_reason(passes, failures, remaining, passed, at_truncation)
@@ -405,18 +430,13 @@ class SequentialPolicy(Policy):
     def _fixed_test_reason(
         self, passes: int, failures: int, remaining: int, passed: bool, at_truncation: bool
     ) -> str:
-        """The reason for a verdict of the fixed-test rule: at N, curtailed, or scaled."""
+        """The reason for a verdict of the fixed-test rule: at N, or scaled (samples ran
+        out)."""
         n = passes + failures
         c, cap = self.critical_value, self.max_samples
         sign = ">=" if passed else "<"
         if at_truncation:
             return f"no SPRT boundary reached by N={cap}: {passes}/{n} passed, {sign} {c} needed"
-        if remaining:
-            return (
-                f"no SPRT boundary reachable; {passes}/{n} passed, and the truncated "
-                f"test ({c}/{cap} needed) {'passes' if passed else 'fails'} whatever "
-                f"the {remaining} remaining samples do"
-            )
         if n == 0:
             return "no scored samples"
         return (
