@@ -41,17 +41,27 @@ class Journal:
         self.header = {"token": session_token, **(header or {})}
         self._file: Any = None
         self._lock = threading.Lock()
+        self.problem: str | None = None
+        """Why journaling stopped (the first write the disk refused), else None."""
 
     def _write(self, entry: dict[str, Any]) -> None:
-        from llmcheck.files import open_private
+        from llmcheck.files import open_private, write_error
 
         line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
         with self._lock:
-            if self._file is None:
-                self._file = open_private(self.path, "a")
-                self._file.write(json.dumps({"session": self.header}, default=str) + "\n")
-            self._file.write(line)
-            self._file.flush()  # in the OS's hands now: survives the process dying
+            if self.problem is not None:
+                return
+            try:
+                if self._file is None:
+                    self._file = open_private(self.path, "a")
+                    self._file.write(json.dumps({"session": self.header}, default=str) + "\n")
+                self._file.write(line)
+                self._file.flush()  # in the OS's hands now: survives the process dying
+            except OSError as exc:
+                # A full disk stops the journal, not the test: the samples still count,
+                # they are only no longer safe from a crash, and the session says so.
+                self.problem = f"{write_error(exc)}; samples after it were not journaled"
+                self._close()
 
     def start(self, nodeid: str, settings: Any, *, model: str | None,
               simulated: bool) -> None:
@@ -66,9 +76,17 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            self._close()
+
+    def _close(self) -> None:
+        from llmcheck.files import write_error
+
+        if self._file is not None:
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError as exc:  # what was still buffered could not be written
+                self.problem = self.problem or write_error(exc)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from llmcheck.model.offline import OfflineBeforeImport, go_offline
 from llmcheck.redact import redact
 from llmcheck_pytest import gate, options
 from llmcheck_pytest.progress import LiveProgress
-from llmcheck_pytest.session import REPORT_ATTR, SESSION_KEY, SessionState
+from llmcheck_pytest.session import REPORT_ATTR, SESSION_KEY, UNWRITTEN_ATTR, SessionState
 
 LITELLM_WARNING_FILTERS = (
     "ignore::DeprecationWarning:litellm.*",
@@ -333,6 +333,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if record is not None:
             setattr(report, REPORT_ATTR, record.model_dump_json())
             report.llmcheck_outcome = record.verdict.outcome
+        state = item.config.stash.get(SESSION_KEY, None)
+        if state is not None and state.is_worker and state.writes_failed():
+            setattr(report, UNWRITTEN_ATTR, dict(state.unwritten))  # to the controller
     return report
 
 

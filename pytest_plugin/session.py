@@ -22,6 +22,8 @@ SAVE_EVERY = 0.5  # seconds: the JSON file is rewritten at most this often durin
 SESSION_KEY = pytest.StashKey["SessionState"]()
 REPORT_ATTR = "llmcheck_record"
 """The test report attribute carrying a TestRecord as JSON (survives xdist)."""
+UNWRITTEN_ATTR = "llmcheck_unwritten"
+"""The test report attribute carrying a worker's files that could not be written."""
 
 
 class SessionState:
@@ -43,6 +45,8 @@ class SessionState:
         self.started = datetime.now(timezone.utc)
         self.token = token or uuid.uuid4().hex[:12]
         self.recovered: list[Any] = []
+        self.unwritten: dict[str, str] = {}
+        """Files that could not be written (a full disk...), by path: why, as a warning."""
         self.views: Any = None
         """The markdown and HTML reports written at the end (llmcheck.reports.files.Views)."""
         self.llm_tests = 1
@@ -171,7 +175,33 @@ class SessionState:
             session.duration = now_t - self._t0
             session.exit_status = exitstatus
             session.interrupted = exitstatus == int(pytest.ExitCode.INTERRUPTED)
-        return save_session(session, self.report_path)
+        try:
+            saved = save_session(session, self.report_path)
+        except OSError as exc:  # a full disk fails the file, never the session
+            self.note_unwritten("the JSON report", self.report_path, exc)
+            return None
+        self.unwritten.pop(str(self.report_path), None)  # an earlier snapshot's problem
+        return saved
+
+    # -- files that could not be written -------------------------------------
+    def note_unwritten(self, what: str, path: Path, why: OSError | str) -> None:
+        """Keep why ``path`` could not be written, for the report's and the summary's
+        warnings: the tests go on and keep their verdicts."""
+        from llmcheck.files import write_error
+
+        reason = write_error(why) if isinstance(why, OSError) else why
+        self.unwritten[str(path)] = f"could not write {what} {path}: {reason}"
+
+    def writes_failed(self) -> dict[str, str]:
+        """Every file of this process that could not be written (the journal and the
+        cache stop at their first failed write; the reports are noted as they fail)."""
+        if self.journal.problem is not None:
+            self.note_unwritten("the sample journal", self.journal.path, self.journal.problem)
+        accounts = self.models.accounts
+        cache = accounts.cache if accounts is not None else None
+        if cache is not None and cache.write_problem is not None:
+            self.note_unwritten("the replay cache", cache.path, cache.write_problem)
+        return self.unwritten
 
     def session_record(self) -> Any:
         from llmcheck.records.schema import SessionRecord
@@ -181,7 +211,9 @@ class SessionState:
             model=self.setting("model"), local_model=self.models.local_record(),
             options={name: {"value": r.value, "source": r.source}
                      for name, r in self.resolved.items()},
-            warnings=self.warnings + self.error_share_warnings(), cache=self.cache_stats(),
+            warnings=(self.warnings + self.error_share_warnings()
+                      + list(self.writes_failed().values())),
+            cache=self.cache_stats(),
             shard=None if self.setting("shard") is None else "/".join(
                 map(str, self.setting("shard"))))
 
@@ -240,13 +272,7 @@ class SessionState:
                                      "the samples journaled")
         except (OSError, ValueError, TypeError) as exc:
             self.warnings.append(f"could not read the sample journal: {exc}")
-        try:
-            saved = self.save(final=True, exitstatus=exitstatus)
-        except OSError as exc:
-            tr = self.config.pluginmanager.get_plugin("terminalreporter")
-            if tr is not None:
-                tr.write_line(f"llmcheck: could not write {self.report_path}: {exc}", red=True)
-            return
+        saved = self.save(final=True, exitstatus=exitstatus)
         if saved is not None or not self.records:
             journal.clear(self.report_dir, self.token)
         if saved is not None:  # llmcheck.md, llmcheck.html, $GITHUB_STEP_SUMMARY
@@ -284,6 +310,9 @@ class SessionState:
 
     # -- hooks (this object is registered as a plugin) ---------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        unwritten = getattr(report, UNWRITTEN_ATTR, None)  # a worker's failed writes
+        if isinstance(unwritten, dict) and not self.is_worker:
+            self.unwritten.update(unwritten)
         raw = getattr(report, REPORT_ATTR, None)
         if raw is not None and report.when == "call":
             self.add_report(report, raw)

@@ -107,6 +107,10 @@ def write_summary(state: SessionState, tr: Any) -> None:
             "simulator; to test a real model pass --llm-model=openai/gpt-4o-mini "
             "--llm-api-key-env=OPENAI_API_KEY (or any litellm model, with --llm-api-base "
             "for a local server)", cyan=True)
-    say(f"llmcheck report: {state.report_path}")
+    if str(state.report_path) in state.unwritten:
+        say("llmcheck report: not written (see the warning above); the verdicts above and "
+            "the exit status stand", red=True)
+    else:
+        say(f"llmcheck report: {state.report_path}")
     for line, trouble in state.views.lines() if state.views is not None else ():
         say(line, yellow=trouble)

@@ -104,6 +104,8 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
         self.writes = 0
+        self.write_problem: str | None = None
+        """Why recording stopped (the first write the disk refused), else None."""
         self._lock = threading.Lock()
         self._closed_models: list[str] | None = None
         self._db = self._open()
@@ -181,14 +183,21 @@ class ResponseCache:
         return payload
 
     def put(self, key: str, model: str, payload: dict[str, Any]) -> None:
-        if not self.writes_enabled:
+        """Store an answer. A write the disk refuses (full, read-only, gone) is no failure
+        of the sample that made the call: recording stops, and :attr:`write_problem` says
+        why, for the session's warnings."""
+        if not self.writes_enabled or self.write_problem is not None:
             return
         from llmcheck.redact import scrub
 
         text = json.dumps(scrub(payload), ensure_ascii=False)  # never a key on disk
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO answers (key, model, payload) "
-                             "VALUES (?, ?, ?)", (key, model, text))
+            try:
+                self._db.execute("INSERT OR REPLACE INTO answers (key, model, payload) "
+                                 "VALUES (?, ?, ?)", (key, model, text))
+            except (sqlite3.Error, OSError) as exc:
+                self.write_problem = f"{exc}; answers after it were not recorded"
+                return
             self.writes += 1
 
     def recorded_models(self) -> list[str]:

@@ -71,7 +71,7 @@ def write_views(json_path: Path, environ: Mapping[str, str] | None = None) -> Vi
     """Render the report saved at ``json_path`` as ``llmcheck.md`` and ``llmcheck.html``
     in its folder and, when ``$GITHUB_STEP_SUMMARY`` is set, append the markdown there.
     Never raises: whatever could not be done is in :attr:`Views.warnings`."""
-    from llmcheck.files import write_atomic
+    from llmcheck.files import write_atomic, write_error
     from llmcheck.reports.html import render_html
     from llmcheck.reports.markdown import render_markdown
 
@@ -89,8 +89,11 @@ def write_views(json_path: Path, environ: Mapping[str, str] | None = None) -> Vi
         try:
             text = render(session)
             write_atomic(path, text)
+        except OSError as exc:  # a full disk, a FIFO in its place: the file, not the session
+            views.warnings.append(f"could not write {path}: {write_error(exc)}")
+            continue
         except Exception as exc:
-            views.warnings.append(f"could not write {path}: {exc}")
+            views.warnings.append(f"could not render {path}: {exc}")
             continue
         if name.endswith(".md"):
             views.markdown, markdown = path, text
@@ -105,7 +108,7 @@ def write_views(json_path: Path, environ: Mapping[str, str] | None = None) -> Vi
             append_step_summary(path, markdown)
             views.step_summary = path
         except Exception as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            why = write_error(exc) if isinstance(exc, OSError) else exc
             views.warnings.append(f"could not append the report to ${STEP_SUMMARY_ENV} "
                                   f"({path}): {why}")
     return views
