@@ -61,3 +61,19 @@ def clip(text: str, width: int) -> str:
 
 
 __all__ = ["ELLIPSIS", "UNPRINTABLE", "clip", "ellipsize", "printable"]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8_json(value: object, indent: int | None = None) -> str:
+    """``value`` (plain JSON data) as JSON text that UTF-8 can always encode: other
+    characters as they are, a lone surrogate (model output may hold one: ``"\\ud800"``
+    in a provider's valid JSON) as its ``\\uXXXX`` escape, which reads back as the same
+    code point. Compact without ``indent``."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, indent=indent,
+                      separators=(",", ": ") if indent is not None else (",", ":"))
+    # a surrogate can only stand inside a string literal, where its escape is the same
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

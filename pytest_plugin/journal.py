@@ -47,7 +47,9 @@ class Journal:
     def _write(self, entry: dict[str, Any]) -> None:
         from llmcheck.files import open_private, write_error
 
-        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+        # ASCII JSON: model text may hold any code point, a lone surrogate included,
+        # which UTF-8 cannot encode; \u escapes keep it whole
+        line = json.dumps(entry, default=str) + "\n"
         with self._lock:
             if self.problem is not None:
                 return

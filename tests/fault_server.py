@@ -4,7 +4,8 @@
 ``POST /v1/chat/completions`` the way its current ``mode`` says (or the next
 mode of ``script``), counting every request it receives:
 
-- ``ok``: a normal answer (an SSE stream when the request asks for one);
+- ``ok``: a normal answer, the server's ``text`` (an SSE stream when the request asks
+  for one);
 - ``trickle``: the normal JSON answer, ``trickle_bytes`` bytes every
   ``trickle_every`` seconds (each read is quick, the whole body is slow);
 - ``trickle_sse``: an SSE stream of 50 small events, one every ``trickle_every`` s;
@@ -101,9 +102,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _ok(self, model: str, stream: bool) -> None:
         if stream:
-            self._sse(sse_events(model), pause=0.0)
+            self._sse(sse_events(model, self.server.text), pause=0.0)
         else:
-            self._send(200, json.dumps(answer(model)).encode())
+            self._send(200, json.dumps(answer(model, self.server.text)).encode())
 
     def _sse(self, events: list[bytes], pause: float) -> None:
         self.send_response(200)
@@ -173,7 +174,7 @@ class FaultServer(ThreadingHTTPServer):
 
     def __init__(self, mode: str = "ok", *, script: list[str] | None = None,
                  trickle_bytes: int = 10, trickle_every: float = 0.5,
-                 retry_after: str = "3600") -> None:
+                 retry_after: str = "3600", text: str = "fine") -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.mode = mode
         self.retry_after = retry_after
@@ -215,3 +216,5 @@ class FaultServer(ThreadingHTTPServer):
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+        self.text = text
+        """What ``ok`` answers (JSON-escaped: it may hold lone surrogates, NUL, ...)."""

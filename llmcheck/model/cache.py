@@ -48,7 +48,9 @@ def cache_key(model: str, messages: Any, params: dict[str, Any], sample_index: i
          "ordinal": ordinal},
         sort_keys=True, default=str, ensure_ascii=False,
     )
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    # surrogatepass: a prompt quoting a lone surrogate still has a key (valid text
+    # encodes as before, so recorded keys stay the same)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 _NUMBER = (int, float)
@@ -190,7 +192,9 @@ class ResponseCache:
             return
         from llmcheck.redact import scrub
 
-        text = json.dumps(scrub(payload), ensure_ascii=False)  # never a key on disk
+        # never a key on disk; ASCII JSON, so that an answer with a lone surrogate
+        # (which sqlite's UTF-8 cannot hold) is stored and replayed unchanged
+        text = json.dumps(scrub(payload))
         with self._lock:
             try:
                 self._db.execute("INSERT OR REPLACE INTO answers (key, model, payload) "

@@ -49,7 +49,9 @@ _DATA = re.compile(rb"^data:[ \t]?(.*?)\r?$", re.MULTILINE)
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    from llmcheck.text import utf8_json
+
+    return utf8_json(obj).encode()  # an answer may hold a lone surrogate
 
 
 def _with_seed(raw: bytes | bytearray, seed: int) -> bytearray:
