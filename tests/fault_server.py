@@ -177,6 +177,8 @@ class FaultServer(ThreadingHTTPServer):
                  retry_after: str = "3600", text: str = "fine") -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.mode = mode
+        self.text = text
+        """What ``ok`` answers (JSON-escaped: it may hold lone surrogates, NUL, ...)."""
         self.retry_after = retry_after
         self.script = list(script or [])
         self.trickle_bytes = trickle_bytes
@@ -216,5 +218,3 @@ class FaultServer(ThreadingHTTPServer):
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-        self.text = text
-        """What ``ok`` answers (JSON-escaped: it may hold lone surrogates, NUL, ...)."""
