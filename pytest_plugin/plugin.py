@@ -26,6 +26,7 @@ from llmcheck.model.offline import OfflineBeforeImport, go_offline
 from llmcheck.redact import redact
 from llmcheck_pytest import gate, options
 from llmcheck_pytest.progress import LiveProgress
+from llmcheck_pytest.redaction import junit_properties, redact_report
 from llmcheck_pytest.session import REPORT_ATTR, SESSION_KEY, UNWRITTEN_ATTR, SessionState
 
 LITELLM_WARNING_FILTERS = (
@@ -287,24 +288,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     pyfuncitem.stash[ITEM_RECORD] = record
     pyfuncitem.user_properties.extend(junit_properties(record))
     if record.run == 0 and record.budget_stopped:
-        pytest.skip(f"llmcheck: {record.verdict.reason}")
+        pytest.skip(redact(f"llmcheck: {record.verdict.reason}"))
     if record.verdict.outcome != "passed":
         from llmcheck.reports.terminal import explain
 
         pytest.fail(redact(explain(record)), pytrace=False)
     return True
-
-
-def junit_properties(record: Any) -> list[tuple[str, str]]:
-    """The pass rate and verdict as ``--junitxml`` properties, so CI dashboards show
-    them for passing tests too (pytest writes an item's user_properties there)."""
-    rate = "" if record.pass_rate is None else f"{record.pass_rate:.6g}"
-    return [("pass_rate", rate), ("interval_low", f"{record.interval.low:.6g}"),
-            ("interval_high", f"{record.interval.high:.6g}"),
-            ("required", f"{record.min_pass_rate:g}"),
-            ("samples", str(record.passed + record.failed + record.errors)),
-            ("verdict", record.verdict.outcome),
-            ("conclusive", str(record.verdict.conclusive).lower())]
 
 
 def fingerprint(item: pytest.Function) -> str:
@@ -328,6 +317,8 @@ def fingerprint(item: pytest.Function) -> str:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if item.stash.get(ITEM_SETTINGS, None) is not None:
+        redact_report(report)  # before pytest prints it or writes it into the JUnit XML
     if call.when == "call":
         record = item.stash.get(ITEM_RECORD, None)
         if record is not None:

@@ -15,7 +15,10 @@ mode of ``script``), counting every request it receives:
 - ``plain_for_stream``: a plain JSON answer, even when a stream was asked for;
 - ``not_json``: 200 with an HTML body;
 - ``cut``: 200 with a JSON body cut in the middle (a consistent content-length);
-- ``cut_connection``: promises the whole body, sends half, closes the connection.
+- ``cut_connection``: promises the whole body, sends half, closes the connection;
+- ``echo_key``: hostile: quotes the request's bearer key in every answer, plain and
+  encoded (:func:`key_forms`), three times over so that any cut lands inside one;
+  a 500 whose error message does so when the last message asks to ``fail``.
 
 Nothing llmcheck wrote answers these requests: the tests run litellm's real HTTP
 stack against it. ``stop()`` (or leaving the ``with`` block) releases hung
@@ -24,14 +27,28 @@ handlers and closes the socket.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote
 
 MODES = ("ok", "trickle", "trickle_sse", "hang", "retry_after", "no_choices",
-         "plain_for_stream", "not_json", "cut", "cut_connection")
+         "plain_for_stream", "not_json", "cut", "cut_connection", "echo_key")
+
+
+def key_forms(key: str) -> dict[str, str]:
+    """How a hostile provider may quote ``key``: as is, in base64 (standard, URL-safe
+    unpadded, after ``Bearer `` and after ``user:``: the three alignments of base64),
+    percent-encoded and in hex."""
+    raw = key.encode()
+    return {"plain": key, "base64": base64.b64encode(raw).decode(),
+            "base64url": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+            "bearer_base64": base64.b64encode(b"Bearer " + raw).decode(),
+            "basic_base64": base64.b64encode(b"user:" + raw).decode(),
+            "percent": quote(key, safe=""), "hex": raw.hex()}
 
 
 def answer(model: str, text: str = "fine", choices: list | None = None) -> dict[str, Any]:
@@ -68,6 +85,7 @@ def sse_events(model: str, text: str = "fine") -> list[bytes]:
 
 class _Handler(BaseHTTPRequestHandler):
     server: FaultServer
+    body: dict[str, Any]
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args: Any) -> None:  # keep test output clean
@@ -81,6 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = {}
         mode = self.server.next_mode(self.path, body)
+        self.body = body
         model = body.get("model", "x")
         stream = bool(body.get("stream"))
         try:
@@ -155,6 +174,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_json(self, model: str, stream: bool) -> None:
         self._send(200, b"<html><body>502 upstream hiccup</body></html>", ctype="text/html")
+
+    def _echo_key(self, model: str, stream: bool) -> None:
+        key = self.headers.get("authorization", "").removeprefix("Bearer ")
+        echo = " ".join(f"you sent {form}" for form in key_forms(key).values()) * 3
+        messages = self.body.get("messages") or [{}]
+        if "fail" in str(messages[-1].get("content", "")):
+            error = {"error": {"message": echo, "type": "server_error"}}
+            self._send(500, json.dumps(error).encode())
+        else:
+            self._send(200, json.dumps(answer(model, echo)).encode())
 
     def _cut(self, model: str, stream: bool) -> None:
         data = json.dumps(answer(model)).encode()

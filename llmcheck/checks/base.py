@@ -28,6 +28,7 @@ from llmcheck.core.context import current_sample
 from llmcheck.errors import UsageError
 from llmcheck.model.completion import Completion
 from llmcheck.records.schema import CheckResult
+from llmcheck.redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,28 +70,36 @@ def excerpt(text: str, limit: int = 160) -> str:
     """``repr`` of ``text`` cut in the middle to about ``limit`` characters.
 
     Model output is untrusted and can be huge; ``repr`` escapes newlines and
-    control characters so a message stays one readable line.
+    control characters so a message stays one readable line. Secrets are masked
+    before the cut (a provider may echo the key into an answer): a cut key would
+    no longer match.
     """
+    size = len(text)
+    text = redact(text)
     if len(text) <= limit:
         return repr(text)
     head = max(limit * 2 // 3, 1)
     tail = max(limit - head, 1)
-    return f"{text[:head]!r}...{text[-tail:]!r} ({len(text):,} chars)"
+    return f"{text[:head]!r}...{text[-tail:]!r} ({size:,} chars)"
 
 
 def excerpt_around(text: str, start: int, end: int, width: int = 40, *,
                    position: bool = True) -> str:
-    """``repr`` of ``text[start:end]`` with up to ``width`` characters of context."""
-    lo = max(0, start - width)
-    hi = min(len(text), end + width)
-    snippet = f"{'...' if lo else ''}{text[lo:hi]!r}{'...' if hi < len(text) else ''}"
+    """``repr`` of ``text[start:end]`` with up to ``width`` characters of context,
+    secrets masked in each part before it is cut."""
+    before, middle, after = (redact(part) for part in (text[:start], text[start:end],
+                                                       text[end:]))
+    snippet = (f"{'...' if len(before) > width else ''}"
+               f"{before[len(before) - min(width, len(before)):] + middle + after[:width]!r}"
+               f"{'...' if len(after) > width else ''}")
     return f"{snippet} (at char {start:,})" if position else snippet
 
 
 def short_repr(value: Any, limit: int = NAME_ARG_LIMIT) -> str:
-    """``repr(value)`` truncated to ``limit`` characters (for names and messages)."""
+    """``repr(value)`` truncated to ``limit`` characters (for names and messages),
+    secrets masked first."""
     try:
-        text = repr(value)
+        text = redact(repr(value))
     except Exception:  # a user object with a broken __repr__ must not break a check
         text = f"<{type(value).__name__}>"
     if len(text) <= limit:
@@ -108,7 +117,8 @@ def type_label(tp: Any, limit: int = NAME_ARG_LIMIT) -> str:
 
 
 def clip(message: str, limit: int = MESSAGE_LIMIT) -> str:
-    """Cut a message in the middle so records stay small."""
+    """Cut a message in the middle so records stay small (secrets masked first)."""
+    message = redact(message)
     if len(message) <= limit:
         return message
     half = limit // 2

@@ -8,6 +8,7 @@ from typing import Any
 
 from llmcheck.errors import PUBLIC_NAMES
 from llmcheck.records.schema import FaultRecord
+from llmcheck.redact import redact
 
 MAX_MESSAGE = 2000
 MAX_TRACEBACK = 8000
@@ -70,6 +71,9 @@ def type_name(exc: BaseException) -> str:
 
 
 def clip(text: str, limit: int) -> str:
+    """``text`` cut at ``limit`` characters, secrets masked first (a sample's message
+    is pytest's assertion text, which may quote a key the model or provider echoed)."""
+    text = redact(text)
     if len(text) <= limit:
         return text
     return text[: limit - 20] + f"... [{len(text) - limit + 20} chars cut]"

@@ -11,12 +11,10 @@ from typing import TYPE_CHECKING, Any
 from llmcheck.errors import UsageError
 from llmcheck.model.deadline import CallsStopped, DeadlineExceeded
 from llmcheck.model.provider import import_litellm
+from llmcheck.redact import redact
 
 if TYPE_CHECKING:
     from llmcheck.model.client import ModelConfig
-
-
-
 
 
 class MalformedResponse(Exception):
@@ -151,7 +149,9 @@ def describe(exc: BaseException) -> str:
 
 
 def short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+    """``text`` on one line, redacted and then cut to ``limit`` characters (in that
+    order: a key cut first would no longer match the whole secret)."""
+    text = " ".join(redact(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -21,6 +21,7 @@ from llmcheck.injection.catalogue import (
     error_body,
     sse_events,
 )
+from llmcheck.redact import redact
 
 if TYPE_CHECKING:
     import aiohttp
@@ -200,13 +201,18 @@ def _json_object(data: bytes) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+_ERROR_BODY_READ = 65536
+"""Bytes of a non-JSON error body read for its message (redacted, then cut to 160)."""
+
+
 def _failure_message(status: int, data: bytes) -> str:
     doc = _json_object(data)
     error = doc.get("error") if doc is not None else None
     message = error.get("message") if isinstance(error, dict) else None
     if not isinstance(message, str):
-        message = data[:120].decode("utf-8", "replace")
-    message = " ".join(message.split())
+        message = data[:_ERROR_BODY_READ].decode("utf-8", "replace")
+    # redacted before it is cut: a cut key would no longer match the whole secret
+    message = " ".join(redact(message).split())
     if len(message) > 160:
         message = message[:157] + "..."
     return f"upstream answered {status}" + (f": {message}" if message else "")

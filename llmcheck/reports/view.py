@@ -23,6 +23,7 @@ from llmcheck.records.schema import (
     SessionRecord,
     TestRecord,
 )
+from llmcheck.redact import redact
 from llmcheck.reports.cells import (
     NO_VERDICT,
     conclusive_text,
@@ -54,8 +55,8 @@ tests still gives a file a browser opens at once."""
 
 def text(value: Any, *, newlines: bool = True, limit: int = MAX_TEXT) -> str:
     """``value`` as printable text (control characters shown as escapes), cut at
-    ``limit`` characters with the number cut said."""
-    s = printable(str(value), newlines=newlines)
+    ``limit`` characters with the number cut said; secrets masked before the cut."""
+    s = printable(redact(str(value)), newlines=newlines)
     if len(s) > limit:
         s = s[:limit] + f"… ({len(s) - limit} more characters)"
     return s
