@@ -80,6 +80,7 @@ class LoopbackServer:
         self._startup_error: BaseException | None = None
         self._sleepers: set[asyncio.Future[None]] = set()
         self._closing = False
+        self._runner: web.AppRunner | None = None
 
     # ----------------------------------------------------------------- hooks
 
@@ -179,6 +180,7 @@ class LoopbackServer:
             keepalive_timeout=self.header_timeout_s,
             logger=_OneLineLog(_LOG, {"server": self._kind}),
         )
+        self._runner = runner
         try:
             loop.run_until_complete(self._on_start())
             loop.run_until_complete(runner.setup())
@@ -247,6 +249,12 @@ class LoopbackServer:
     def url(self) -> str:
         """The base URL to give an OpenAI client as ``api_base``, e.g. ``http://127.0.0.1:5000/v1``."""
         return self.root_url + "/v1"
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open now (those past ``max_connections`` not counted)."""
+        server = self._runner.server if self._runner is not None else None
+        return 0 if server is None else len(server.connections)
 
     @property
     def running(self) -> bool:

@@ -709,8 +709,10 @@ def test_cli_serves_until_terminated(sim):
         first = proc.stdout.readline()
         assert first.startswith("llmcheck proxy listening on http://127.0.0.1:")
         url = first.rsplit(" ", 1)[-1].strip()
+        banner = "".join(proc.stdout.readline() for _ in range(3))
+        token = banner.split("token:", 1)[1].split()[0]  # clients present the proxy's token
         with pytest.raises(openai.RateLimitError):
-            create(sdk(url))
+            create(openai.OpenAI(base_url=url, api_key=token, max_retries=0))
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=120)
