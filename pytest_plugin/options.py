@@ -11,11 +11,14 @@ except ``runs``, where the command line and the environment win (so
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pytest
 
+from llmcheck.config.names import did_you_mean
 from llmcheck.config.settings import SETTINGS, Resolved, Setting, validate
-from llmcheck.errors import UsageError
+from llmcheck.errors import LLMCheckWarning, UsageError
 
 # Settings exposed as options (early_stop is the marker keyword; the option is
 # --llm-no-early-stop, as users expect a flag to turn the default off).
@@ -64,3 +67,57 @@ def _resolve_one(config: pytest.Config, spec: Setting) -> Resolved:
     if isinstance(ini, str) and ini.strip() != "":
         return Resolved(validate(spec.name, ini, f"ini key {spec.ini}"), "ini")
     return Resolved(spec.default, "default")
+
+
+def check_command_line(args: Sequence[str], parser: pytest.Parser) -> None:
+    """A misspelt ``--llm-*`` option is a usage error that names the nearest real one
+    (``--llm-run=20``: did you mean --llm-runs?), where pytest would only say
+    "unrecognized arguments". Options other plugins and conftests add count as known."""
+    known = {name for argument in _arguments(parser) for name in argument.names()}
+    ours = sorted(name for name in known if name.startswith("--llm"))
+    for arg in args:
+        if arg == "--":  # what follows is not an option
+            break
+        name = arg.split("=", 1)[0]
+        if not name.startswith("--llm") or name in known:
+            continue
+        hint = did_you_mean(name, ours, _stem)
+        raise pytest.UsageError(
+            f"unrecognized option {arg}{hint}: llmcheck has no option {name}; "
+            "`pytest --help` lists llmcheck's options in its 'llmcheck' section")
+
+
+def check_ini_keys(config: pytest.Config) -> None:
+    """An ``llm_*`` key in the ini file that no option reads (``llm_run = 20``): a
+    warning naming the nearest real key, beside pytest's own "Unknown config option";
+    a usage error under ``--strict-config``, as pytest makes its own."""
+    unknown = getattr(config, "_get_unknown_ini_keys", None)  # pytest's own test
+    if unknown is None:
+        return
+    keys = sorted(key for key in unknown() if key.lower().startswith("llm"))
+    ours = [SETTINGS[name].ini for name in OPTION_SETTINGS]
+    for key in keys:
+        hint = did_you_mean(key, ours, _stem)
+        message = (f"ini key {key} in {config.inipath or 'the ini file'} is not an llmcheck "
+                   f"setting{hint}; the keys are the --llm-* options' names with llm_ and "
+                   "underscores, e.g. llm_runs = 20")
+        strict = config.getini("strict_config")
+        if strict is None:  # pytest 9: --strict covers --strict-config
+            strict = config.getini("strict")
+        if strict:
+            raise pytest.UsageError(message)
+        config.issue_config_time_warning(LLMCheckWarning(message), stacklevel=2)
+
+
+def _stem(name: str) -> str:
+    """``run`` of ``--llm-run``, ``--llm_run``, ``--llmrun`` or ``llm_run``: what is
+    compared when looking for the nearest name (the shared prefix would make every
+    llmcheck name look near)."""
+    stem = name.lstrip("-")[3:].replace("_", "-")
+    return stem[1:] if stem.startswith("-") else stem
+
+
+def _arguments(parser: pytest.Parser) -> Iterable[Any]:
+    """Every option the parser knows (pytest's, plugins', conftests')."""
+    for group in [parser._anonymous, *parser._groups]:
+        yield from group.options

@@ -56,9 +56,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.addoptions(parser)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
-    _offline_if_used(early_config, args)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str],
+                                  parser: pytest.Parser) -> Any:
+    _offline_if_used(early_config, args)  # before any conftest runs
+    result = yield
+    options.check_command_line(args, parser)  # conftests' options are known by now
+    return result
 
 
 def _offline_if_used(config: pytest.Config, args: Sequence[str]) -> None:
@@ -88,6 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # say nothing about the user's code; keep them out of the warnings summary.
     for line in LITELLM_WARNING_FILTERS:
         config.addinivalue_line("filterwarnings", line)
+    if getattr(config, "workerinput", None) is None:  # said once, by the controller
+        options.check_ini_keys(config)
     resolved = options.resolve(config)
     inprocess = sys.modules.get("llmcheck.injection.inprocess")
     config.stash[PATCHED_BEFORE] = inprocess is not None and inprocess.installed()
@@ -105,6 +111,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = state
     config.pluginmanager.register(state, "llmcheck-session")
     gate.register(config, state)  # --llm-baseline: the pre-merge gate
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker's usage error found at collection (see preflight) stops the
+    session with it, once, as it would without xdist."""
+    from llmcheck_pytest.preflight import raise_worker_problem
+
+    raise_worker_problem(node)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -175,8 +190,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     # skipped by a mark takes no share of --llm-session-alpha
     state.llm_tests = max(1, sum(not _skipped(item) for item in llm_items))
     shard = state.setting("shard")
-    if shard is None:
-        return
+    if shard is not None:
+        _keep_shard(config, items, llm_items, shard)
+    from llmcheck_pytest.preflight import check_session_model
+
+    check_session_model(config, items, [item for item in items if not _skipped(item)],
+                        state.resolved)
+
+
+def _keep_shard(config: pytest.Config, items: list[pytest.Item],
+                llm_items: list[pytest.Item], shard: tuple[int, int]) -> None:
+    """Deselect the LLM tests of the other shards (--llm-shard=i/n)."""
     i, n = shard
     mine = set(_shard(sorted(item.nodeid for item in llm_items), i, n))
     other = [item for item in llm_items if item.nodeid not in mine]

@@ -215,7 +215,8 @@ def test_the_typed_names_are_the_exported_names():
 
 def test_repeat_keeps_a_clear_error_for_a_keyword_its_signature_lacks():
     with pytest.raises(llmcheck.UsageError, match=re.escape(
-            "@llmcheck.repeat: unknown keyword runz=5; accepted keywords: runs, ")):
+            "@llmcheck.repeat: unknown keyword runz=5 (did you mean runs?); accepted keywords: "
+            "runs, ")):
         llmcheck.repeat(runz=5)  # type: ignore[call-overload]
     with pytest.raises(llmcheck.UsageError, match="unknown fault kind 'rate_limt'"):
         llmcheck.faults(rate_limt=0.3)  # type: ignore[call-overload]

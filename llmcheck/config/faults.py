@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from llmcheck.config.names import did_you_mean
 from llmcheck.errors import UsageError
 
 FAULT_KINDS: dict[str, str] = {
@@ -47,8 +48,8 @@ def check_fault_rates(rates: Mapping[str, Any]) -> dict[str, float]:
     gets at most one fault)."""
     for kind, rate in rates.items():
         if kind not in FAULT_KINDS:
-            raise UsageError(f"unknown fault kind {kind!r}; the kinds are "
-                             + ", ".join(FAULT_KINDS))
+            raise UsageError(f"unknown fault kind {kind!r}{did_you_mean(kind, FAULT_KINDS)}; "
+                             "the kinds are " + ", ".join(FAULT_KINDS))
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) \
                 or not 0.0 <= float(rate) <= 1.0 or math.isnan(float(rate)):
             raise UsageError(f"fault rate {kind}={rate!r} must be a number from 0 to 1")

@@ -7,6 +7,8 @@ here, so no layer needs a higher one to know what a valid name is.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable, Iterable
 from typing import Literal, get_args
 
 PolicyName = Literal["threshold", "sequential", "interval"]
@@ -21,3 +23,13 @@ INTERVAL_METHODS: tuple[str, ...] = get_args(IntervalMethod)
 DEFAULT_VERDICT: PolicyName = "sequential"
 """The verdict policy when nobody sets one. It used to be ``threshold`` at 10 runs,
 which passes a model at 0.80 against a required 0.9 38% of the time."""
+
+
+def did_you_mean(name: str, known: Iterable[str],
+                 stem: Callable[[str], str] = str) -> str:
+    """`` (did you mean runs?)``: the nearest of ``known`` to a misspelt ``name`` (by
+    difflib's ratio between their ``stem`` s), or "" when none is close; for every
+    "unknown name" message."""
+    by_stem = {stem(k): k for k in known}
+    close = difflib.get_close_matches(stem(name), list(by_stem), n=1, cutoff=0.6)
+    return f" (did you mean {by_stem[close[0]]}?)" if close else ""

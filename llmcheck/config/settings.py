@@ -11,13 +11,15 @@ value, and what would be accepted.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from llmcheck.config.faults import fault_spec, parse_fault_rates
-from llmcheck.config.names import DEFAULT_VERDICT, INTERVAL_METHODS, POLICY_NAMES
+from llmcheck.config.names import DEFAULT_VERDICT, INTERVAL_METHODS, POLICY_NAMES, did_you_mean
 from llmcheck.errors import UsageError
 
 MAX_RUNS = 100_000
@@ -28,7 +30,7 @@ MAX_CONCURRENCY = 1_000
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: str  # "int", "float", "bool", "choice", "str"
+    kind: str  # "int", "float", "bool", "choice", "str", "url", "envname", "shard", "faults"
     help: str
     default: Any = None
     low: float | None = None
@@ -56,6 +58,8 @@ class Setting:
             return "true or false"
         if self.kind == "str":
             return "a non-empty string"
+        if self.kind == "url":
+            return "an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080/v1"
         if self.kind == "envname":
             return "the name of an environment variable, e.g. OPENAI_API_KEY"
         if self.kind == "shard":
@@ -125,7 +129,7 @@ SETTINGS: dict[str, Setting] = {
                 "llmcheck starts for local/NAME and gguf:PATH (default 2048)", 2048, low=16),
         Setting("local_threads", "int", "CPU threads of that server (default: the cores, "
                 "split between xdist workers, each of which starts its own)", None, low=1),
-        Setting("api_base", "str", "base URL of the model's API, e.g. "
+        Setting("api_base", "url", "base URL of the model's API, e.g. "
                 "http://127.0.0.1:8080/v1 for a local server"),
         Setting("api_key_env", "envname", "NAME of the environment variable that holds the "
                 "API key (never the key itself)"),
@@ -257,6 +261,16 @@ def validate(name: str, value: Any, source: str, *, shown: str | None = None) ->
         if isinstance(value, str) and value.strip():
             return value.strip()
         raise bad()
+    if spec.kind == "url":
+        url = value.strip() if isinstance(value, str) else ""
+        try:
+            parts = urlsplit(url)
+            fine = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port that is not a number, a bracket left open
+            fine = False
+        if fine:
+            return url
+        raise bad()
     if spec.kind == "envname":
         name = value.strip() if isinstance(value, str) else ""
         if _ENV_NAME.fullmatch(name) and not looks_like_a_key(name):
@@ -320,13 +334,36 @@ def validate_marker_kwargs(kwargs: dict[str, Any], where: str) -> dict[str, Any]
     for key, value in kwargs.items():
         if key not in MARKER_SETTINGS:
             raise UsageError(
-                f"{where}: unknown keyword {key}={value!r}; accepted keywords: "
-                + ", ".join(MARKER_SETTINGS)
+                f"{where}: unknown keyword {key}={value!r}{did_you_mean(key, MARKER_SETTINGS)}; "
+                "accepted keywords: " + ", ".join(MARKER_SETTINGS)
             )
         if value is None:
             continue
-        out[key] = validate(key, value, where, shown=f"{where}({key}={value!r})")
+        shown = f"{where}({key}={value!r})"
+        check_python_type(key, value, shown)
+        out[key] = validate(key, value, where, shown=shown)
     return out
+
+
+def check_python_type(name: str, value: Any, shown: str) -> None:
+    """A value given in Python (a decorator or marker keyword) has its setting's own type:
+    no string is read as a number (``runs="20"`` is a mistake that a quote hides), a bool
+    is not a number (``runs=True``), and a number is not a bool (``early_stop=1``). Text
+    from the command line, the environment and ini files is parsed by :func:`validate`."""
+    __tracebackhide__ = True  # a usage error points at the user's line, not ours
+    spec = SETTINGS[name]
+    if spec.kind == "int":
+        fits = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    elif spec.kind == "float":
+        fits = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    elif spec.kind == "bool":
+        fits = isinstance(value, bool)
+    else:
+        fits = isinstance(value, str)
+    if not fits:
+        raise UsageError(f"{shown} is invalid: expected {spec.accepted()} "
+                         f"(got {type(value).__name__})")
+
 
 
 @dataclass(frozen=True)

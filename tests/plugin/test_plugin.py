@@ -540,7 +540,8 @@ def test_bad_decorator_arguments_fail_at_import_naming_the_value(pytester):
             pass
     """)
     result = pytester.runpytest()
-    result.stdout.fnmatch_lines(["*unknown keyword runz=5; accepted keywords: runs, *"])
+    result.stdout.fnmatch_lines(["*unknown keyword runz=5 (did you mean runs?); accepted "
+                                 "keywords: runs, *"])
 
 
 def test_bad_marker_arguments_error_the_item_only(pytester):
