@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llmcheck.records.schema import ExchangeRecord, MessageRecord
 from llmcheck.redact import redact
+
+if TYPE_CHECKING:
+    from llmcheck.records.schema import ExchangeRecord
 
 KEEP_CALLS = 3
 """Calls kept per failing sample: the last ones (a tool loop's last call carries the
@@ -96,6 +98,9 @@ def _message(message: Any) -> tuple[str, str]:
 
 
 def _record(exchange: Exchange, limit: int) -> ExchangeRecord:
+    # imported here: the call path imports this module, and loads no records with it
+    from llmcheck.records.schema import ExchangeRecord, MessageRecord
+
     messages = exchange.messages
     if isinstance(messages, str):
         messages = [{"role": "user", "content": messages}]

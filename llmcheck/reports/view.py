@@ -36,6 +36,7 @@ from llmcheck.reports.cells import (
     verdict_cell,
     verdict_word,
 )
+from llmcheck.reports.io_view import MAX_IO_EXAMPLES, ExchangeView, exchange_views
 from llmcheck.text import printable
 
 MAX_EXAMPLES = 5
@@ -45,8 +46,6 @@ MAX_SAMPLE_INDICES = 20
 MAX_TEXT = 2000
 """Characters kept of one message or check value."""
 MAX_TRACEBACK_LINES = 40
-MAX_IO_EXAMPLES = 3
-"""Example samples per failure group whose prompt and answer are shown."""
 EXAMPLE_BUDGET = 2_000_000
 """Characters of example text (tracebacks, messages) a whole report may hold: past it,
 failure groups show their message and counts only, so a session of thousands of failing
@@ -175,25 +174,6 @@ class FaultView:
             notes.append(f"{self.recovered} recovered")
         notes_text = f" ({', '.join(notes)})" if notes else ""
         return f"{self.passed}/{self.scored} {fault_phrase(self.kind)}{notes_text}"
-
-
-@dataclass
-class ExchangeView:
-    """What one model call of a failing sample sent and got back (as the record kept it:
-    redacted and cut to ``--llm-keep-io``)."""
-
-    title: str
-    """e.g. "call 2 of 3 (through llm_endpoint)"."""
-    messages: list[tuple[str, str]]
-    """(role, text) of each message kept."""
-    left_out: int
-    """messages of a long conversation not kept"""
-    answer: str
-    """the answer's text, or why there was none"""
-
-    @property
-    def texts(self) -> list[str]:
-        return [self.answer, *(t for _, t in self.messages)]
 
 
 @dataclass
@@ -374,7 +354,7 @@ def _group_view(g: FailureGroup, by_index: dict[int, SampleRecord],
                   for c in s.checks if not c.passed]
         example = ExampleView(index=s.index, seed=s.seed, outcome=s.outcome,
                               message=text(s.message or ""), checks=checks,
-                              exchanges=_exchange_views(s) if len(view.examples) <
+                              exchanges=exchange_views(s) if len(view.examples) <
                               MAX_IO_EXAMPLES else [])
         if not budget.take(example.message, *(a + b + c for a, b, c in checks),
                            *(t for x in example.exchanges for t in x.texts)):
@@ -383,29 +363,6 @@ def _group_view(g: FailureGroup, by_index: dict[int, SampleRecord],
         view.examples.append(example)
     view.not_shown = len(g.samples) - len(view.examples)
     return view
-
-
-def _exchange_views(s: SampleRecord) -> list[ExchangeView]:
-    """The prompt and answer the sample's record kept, as text safe to show (already cut
-    to ``--llm-keep-io`` when recorded: not cut again)."""
-    views = []
-    for x in s.exchanges:
-        call = s.calls[x.call] if 0 <= x.call < len(s.calls) else None
-        if x.answer is not None:
-            answer = x.answer
-        else:
-            answer = "(no answer" + (f": {call.error})" if call and call.error else ")")
-        via = " (through llm_endpoint)" if x.via == "proxy" else ""
-        views.append(ExchangeView(
-            title=f"call {x.call + 1} of {len(s.calls)}{via}", left_out=x.messages_left_out,
-            messages=[(text(m.role, newlines=False, limit=40), _kept(m.content))
-                      for m in x.messages],
-            answer=_kept(answer)))
-    return views
-
-
-def _kept(value: str) -> str:
-    return printable(value, newlines=True)
 
 
 def _check_view(test: str, c: CheckStat) -> CheckView:

@@ -14,8 +14,9 @@ from helpers import by_name
 
 HEAD = "</script><script>alert('io')</script>\n```` ``` fence\n| a | b |\n| --- | --- |\n"
 TAIL = "\n| c | d |\n~~~ END-OF-ANSWER ````"
-ANSWER = HEAD + "M" * 5000 + TAIL
-"""6,0xx characters: cut in the middle at the default 2000, keeping HEAD and TAIL."""
+ANSWER = HEAD + "M" * 2100 + TAIL
+"""2,2xx characters: cut in the middle at the default 2000, keeping HEAD and TAIL (not
+longer: the provider streams it two characters an event)."""
 KEY = "sk-proj-KeptIoKey0123456789abcdefXYZ"
 
 SUITE = """
@@ -40,7 +41,18 @@ def test_app(llm_endpoint, llm_sample):
                         max_retries=0)
     app.chat.completions.create(model=llm_endpoint.model, messages=prompt(llm_sample.index))
     assert llm_sample.index % 2 == 1, "even samples fail"
+
+@llmcheck.repeat(runs=2, min_pass_rate=0.1, concurrency=2, verdict="threshold",
+                 early_stop=False)
+def test_app_stream(llm_endpoint, llm_sample):
+    app = openai.OpenAI(base_url=llm_endpoint.base_url, api_key=llm_endpoint.api_key,
+                        max_retries=0)
+    for _ in app.chat.completions.create(model=llm_endpoint.model, stream=True,
+                                         messages=prompt(llm_sample.index)):
+        pass
+    assert llm_sample.index % 2 == 1, "even samples fail"
 """
+TESTS = (("test_fixture", None), ("test_app", "proxy"), ("test_app_stream", "proxy"))
 
 
 @pytest.fixture
@@ -65,12 +77,12 @@ def _read(pytester, name):
 def test_a_failing_samples_prompt_and_answer_are_kept_and_a_passing_ones_are_not(
         pytester, report, provider, monkeypatch):
     result = _run(pytester, provider, monkeypatch)
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=len(TESTS))
     tests = by_name(report())
     raw = _read(pytester, "llmcheck.json")
-    for name, via in (("test_fixture", None), ("test_app", "proxy")):
+    for name, via in TESTS:
         samples = tests[name]["samples"]
-        assert len(samples) == 6
+        assert len(samples) == (2 if name == "test_app_stream" else 6)
         for s in samples:
             if s["outcome"] == "passed":
                 assert s["exchanges"] == []
@@ -100,7 +112,7 @@ def test_a_failing_samples_prompt_and_answer_are_kept_and_a_passing_ones_are_not
 def test_the_markdown_and_html_failure_groups_show_them_inert(
         pytester, provider, monkeypatch):
     markdown_it = pytest.importorskip("markdown_it")
-    _run(pytester, provider, monkeypatch).assert_outcomes(passed=2)
+    _run(pytester, provider, monkeypatch).assert_outcomes(passed=len(TESTS))
     md = _read(pytester, "llmcheck.md")
     html = _read(pytester, "llmcheck.html")
     assert KEY not in md and KEY not in html
@@ -111,7 +123,7 @@ def test_the_markdown_and_html_failure_groups_show_them_inert(
     fences = [t.content for t in parser.parse(md) if t.type == "fence"]
     answers = [f for f in fences if f.startswith(HEAD)]
     prompts = [f for f in fences if f.startswith("[system]\nYou label reviews.")]
-    assert len(answers) == 2 and len(prompts) == 2  # one failing sample of each test
+    assert len(answers) == len(prompts) == len(TESTS)  # one failing sample of each test
     assert all(TAIL.strip() in f for f in answers)
     assert {re.search(r"Label review number (\d+)", p).group(1) for p in prompts} == {"0"}
     rendered = parser.render(md)
@@ -134,7 +146,7 @@ def test_the_markdown_and_html_failure_groups_show_them_inert(
 
 
 def test_the_cap_holds_and_zero_keeps_nothing(pytester, report, provider, monkeypatch):
-    _run(pytester, provider, monkeypatch, "--llm-keep-io=100").assert_outcomes(passed=2)
+    _run(pytester, provider, monkeypatch, "--llm-keep-io=100").assert_outcomes(passed=len(TESTS))
     for test in report()["tests"]:
         failing = [s for s in test["samples"] if s["outcome"] != "passed"]
         assert failing
@@ -146,7 +158,7 @@ def test_the_cap_holds_and_zero_keeps_nothing(pytester, report, provider, monkey
                 assert kept <= 100, value
             assert x["answer"].startswith(HEAD[:50])
 
-    _run(pytester, provider, monkeypatch, "--llm-keep-io=0").assert_outcomes(passed=2)
+    _run(pytester, provider, monkeypatch, "--llm-keep-io=0").assert_outcomes(passed=len(TESTS))
     data = report()
     assert all(s["exchanges"] == [] for t in data["tests"] for s in t["samples"])
     assert "Prompts and answers" not in _read(pytester, "llmcheck.md")
@@ -156,3 +168,47 @@ def test_a_bad_keep_io_is_a_usage_error(pytester, provider, monkeypatch):
     result = _run(pytester, provider, monkeypatch, "--llm-keep-io=lots")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--llm-keep-io=lots is invalid*an integer >= 0*"])
+
+
+ERROR_SUITE = """
+import llmcheck
+import openai
+
+PROMPT = [{"role": "user", "content": "Label this review: unreachable."}]
+
+@llmcheck.repeat(runs=2, concurrency=1)
+def test_fixture(llm):
+    llm.chat(PROMPT)
+
+@llmcheck.repeat(runs=2, concurrency=1)
+def test_app(llm_endpoint):
+    app = openai.OpenAI(base_url=llm_endpoint.base_url, api_key=llm_endpoint.api_key,
+                        max_retries=0)
+    app.chat.completions.create(model=llm_endpoint.model, messages=PROMPT)
+"""
+
+
+def test_an_errored_sample_keeps_its_prompt_and_says_no_answer_came(pytester, report,
+                                                                     model_stack):
+    """A provider that only rate-limits: every sample is an error, and each keeps the
+    prompt it could not get answered; the HTML says why no answer came."""
+    pytester.makepyfile(ERROR_SUITE)
+    with FaultServer("retry_after") as provider:
+        pytester.runpytest("--llm-model=openai/provider-model",
+                           f"--llm-api-base={provider.url}", "--llm-retries=0",
+                           "-p", "no:randomly", "-p", "no:xdist")
+    tests = by_name(report())
+    for name, via in (("test_fixture", None), ("test_app", "proxy")):
+        samples = tests[name]["samples"]
+        assert samples and all(s["outcome"] == "error" for s in samples)
+        for s in samples:
+            [x] = s["exchanges"]
+            assert x["via"] == via and x["answer"] is None
+            assert x["messages"] == [{"role": "user",
+                                      "content": "Label this review: unreachable."}]
+            assert s["calls"][x["call"]]["error"]
+    html = _read(pytester, "llmcheck.html")
+    assert html.count("Label this review: unreachable.") >= 2
+    assert "(no answer: " in html
+    md = _read(pytester, "llmcheck.md")
+    assert "the answer:\n\n```text\n(no answer: " in md
