@@ -28,6 +28,7 @@ from llmcheck_pytest import gate, options
 from llmcheck_pytest.progress import LiveProgress
 from llmcheck_pytest.redaction import junit_properties, redact_report
 from llmcheck_pytest.session import REPORT_ATTR, SESSION_KEY, UNWRITTEN_ATTR, SessionState
+from llmcheck_pytest.summary import add_start_up
 
 LITELLM_WARNING_FILTERS = (
     "ignore::DeprecationWarning:litellm.*",
@@ -270,6 +271,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         body = functools.partial(testfunction, **funcargs)
 
     client = pyfuncitem.stash.get(ITEM_CLIENT, None)
+    start_up(pyfuncitem)  # before the first sample's clock starts
     progress = LiveProgress.maybe(pyfuncitem.config, state, settings.runs)
     spec = RunSpec(
         test_id=pyfuncitem.nodeid,
@@ -318,6 +320,24 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
         pytest.fail(redact(explain(record)), pytrace=False)
     return True
+
+
+def start_up(item: pytest.Function) -> None:
+    """The session's one-time start-up, done before a test's first sample starts its clock
+    and timed apart (the summary shows it once): litellm's import (seconds, which the
+    first samples' durations used to carry, skewing the duration histogram). Only for a
+    test that talks to a model (the ``llm`` or ``llm_endpoint`` fixture)."""
+    provider = sys.modules.get("llmcheck.model.provider")
+    if (provider is not None and provider._litellm is not None) or not {
+            "llm", "llm_endpoint"}.intersection(getattr(item, "fixturenames", ())):
+        return
+    import time
+
+    from llmcheck.model.provider import import_litellm
+
+    began = time.perf_counter()
+    import_litellm()
+    add_start_up(item.config, time.perf_counter() - began)
 
 
 def fingerprint(item: pytest.Function) -> str:
@@ -408,8 +428,12 @@ def llm_endpoint(request: pytest.FixtureRequest) -> Any:
     ``.model`` (the name to send there), ``.api_key`` (a key the proxy accepts), and
     ``.litellm_model`` / ``.api_base`` for litellm. The simulator, when no model is
     configured, starts on first use and stops at the end."""
+    import time
+
     state: SessionState = request.config.stash[SESSION_KEY]
-    endpoint = state.models.endpoint()
+    began = time.perf_counter()
+    endpoint = state.models.endpoint()  # starts the simulator (or local model) once
+    add_start_up(request.config, time.perf_counter() - began)
     yield endpoint
     state.models.stop()
 

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 if TYPE_CHECKING:
     from llmcheck_pytest.session import SessionState
+
+START_UP = pytest.StashKey[float]()
+"""Seconds of the session's one-time start-up (litellm's import, the simulator's or local
+model's start), spent before any sample's clock started: shown once in the summary."""
+
+
+def add_start_up(config: pytest.Config, seconds: float) -> None:
+    config.stash[START_UP] = config.stash.get(START_UP, 0.0) + seconds
+
+
+def start_up_line(config: pytest.Config) -> str | None:
+    """``llmcheck start-up: 3.4 s ...``, or None when this process started nothing (under
+    pytest-xdist the workers start their own)."""
+    seconds = config.stash.get(START_UP, 0.0)
+    if seconds < 0.05:
+        return None
+    return (f"llmcheck start-up: {seconds:.1f} s (litellm import, simulator or local model "
+            "start), once, before the first sample: in no sample's duration")
 
 
 def false_fail_line(session: Any) -> str:
@@ -23,12 +42,12 @@ def false_fail_line(session: Any) -> str:
 
 
 def table_width(tr: Any) -> int | None:
-    """The width to fit the summary into: the terminal's on a terminal, or the one
-    COLUMNS sets; a log or file with no width set gets the whole table, because a
-    node id cut in a CI log cannot be rerun."""
-    if tr.isatty() or os.environ.get("COLUMNS", "").strip().isdigit():
-        return int(tr._tw.fullwidth)
-    return None
+    """The width to fit the summary into, by the rule ``llmcheck show`` follows too
+    (:func:`llmcheck.reports.table.fit_width`): COLUMNS, else the terminal's, else none
+    (a log or file gets the whole table: a node id cut in a CI log cannot be rerun)."""
+    from llmcheck.reports.table import fit_width
+
+    return fit_width(tr.isatty(), lambda: int(tr._tw.fullwidth))
 
 
 def write_summary(state: SessionState, tr: Any) -> None:
@@ -85,6 +104,9 @@ def write_summary(state: SessionState, tr: Any) -> None:
         say(false_fail_line(session), yellow=session.false_fail_chance > 0.2)
     if session.usage.calls:
         say(render.usage_line(session.usage, "llmcheck model usage"))
+    started = start_up_line(state.config)
+    if started:
+        say(started)
     if session.local_model is not None:
         say(render.local_model_line(session.local_model))
     if session.cache is not None:

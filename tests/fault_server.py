@@ -18,7 +18,9 @@ mode of ``script``), counting every request it receives:
 - ``cut_connection``: promises the whole body, sends half, closes the connection;
 - ``echo_key``: hostile: quotes the request's bearer key in every answer, plain and
   encoded (:func:`key_forms`), three times over so that any cut lands inside one;
-  a 500 whose error message does so when the last message asks to ``fail``.
+  a 500 whose error message does so when the last message asks to ``fail``;
+- ``fail_on_ask``: a 500 server error when the last message asks to ``fail``, else the
+  normal answer (a provider whose errors land exactly on the samples a test picks).
 
 Nothing llmcheck wrote answers these requests: the tests run litellm's real HTTP
 stack against it. ``stop()`` (or leaving the ``with`` block) releases hung
@@ -36,7 +38,7 @@ from typing import Any
 from urllib.parse import quote
 
 MODES = ("ok", "trickle", "trickle_sse", "hang", "retry_after", "no_choices",
-         "plain_for_stream", "not_json", "cut", "cut_connection", "echo_key")
+         "plain_for_stream", "not_json", "cut", "cut_connection", "echo_key", "fail_on_ask")
 
 
 def key_forms(key: str) -> dict[str, str]:
@@ -184,6 +186,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, json.dumps(error).encode())
         else:
             self._send(200, json.dumps(answer(model, echo)).encode())
+
+    def _fail_on_ask(self, model: str, stream: bool) -> None:
+        messages = self.body.get("messages") or [{}]
+        if "fail" in str(messages[-1].get("content", "")):
+            error = {"error": {"message": "the provider is overloaded", "type": "server_error"}}
+            self._send(500, json.dumps(error).encode())
+        else:
+            self._ok(model, stream)
 
     def _cut(self, model: str, stream: bool) -> None:
         data = json.dumps(answer(model)).encode()

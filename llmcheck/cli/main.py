@@ -23,12 +23,15 @@ from llmcheck.errors import LLMCheckError
 
 
 def output_width(wide: bool = False) -> int | None:
-    """The width to fit tables into: the terminal's when stdout is one, else None (every
-    column, nothing shortened): a file or a pipe has no width, and cutting what goes
-    into it would lose data for good."""
-    if wide or not sys.stdout.isatty():
+    """The width to fit tables into, by the rule pytest's summary follows too
+    (:func:`llmcheck.reports.table.fit_width`): ``COLUMNS`` when set, else the
+    terminal's when stdout is one, else None (every column: a file or a pipe with no
+    width set keeps what a cut would lose). ``--wide``: every column, always."""
+    from llmcheck.reports.table import fit_width
+
+    if wide:
         return None
-    return shutil.get_terminal_size().columns  # honours $COLUMNS, like other CLIs
+    return fit_width(sys.stdout.isatty(), lambda: shutil.get_terminal_size().columns)
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -424,21 +424,23 @@ class SampleRunner:
         remaining = self.spec.runs - t.next if frozen else 0
         decision = t.decision if frozen else self.policy.decide(t.passed, t.failed, 0)
         assert decision is not None
-        outcome = "passed" if decision.passed else "failed"
+        outcome = decision_outcome = "passed" if decision.passed else "failed"
         reason, conclusive = decision.reason, decision.conclusive
         if self.policy.name in ("threshold", "interval") and t.passed + t.failed:
             m = self.spec.settings.min_pass_rate
             conclusive = interval.low >= m if decision.passed else interval.high < m
         if decision.passed and t.errors:
             # errors may never push a verdict toward pass: the worst case counts them
-            # as failures, and a pass it would overturn is not conclusive
+            # as failures, and a pass it would overturn is no pass but an error (errors
+            # that land on the samples that would have failed must not turn a run green)
             worst = self.policy.decide(t.passed, t.failed + t.errors, remaining)
             if not worst.passed:
-                conclusive = False
+                outcome, conclusive = "error", False
                 n = t.passed + t.failed + t.errors
-                reason += (f"; but counting the {t.errors} infrastructure error(s) as "
-                           f"failures it would fail ({t.passed}/{n} = {t.passed / n:.2f}), so "
-                           "this pass is not conclusive")
+                reason = (f"no verdict: the samples that got an answer pass ({reason}), but "
+                          f"counting the {t.errors} infrastructure error(s) as failures the "
+                          f"test would fail ({t.passed}/{n} = {t.passed / n:.2f}): the errors "
+                          "may be hiding failures, so this is not a pass")
         if t.finished == 0 and self._interrupted:
             outcome, conclusive = "interrupted", False
             reason = "interrupted before any sample finished: no verdict"
@@ -453,12 +455,20 @@ class SampleRunner:
             outcome=outcome,
             conclusive=conclusive,
             reason=reason,
-            samples_to_conclusive=None if conclusive else decision.samples_to_conclusive,
-            stopped_early=t.finished < self.spec.runs,
+            samples_to_conclusive=None if conclusive or outcome != decision_outcome
+            else decision.samples_to_conclusive,
+            stopped_early=self._stopped_early(),
             stop_reason=self._stop_reason() if ended is None else
             f"{ended} after {t.finished} of {self.spec.runs} samples",
             decided_after=t.decided_after,
         )
+
+    def _stopped_early(self) -> bool:
+        """Settled before the last planned sample and frozen there, under every policy,
+        however many samples were already launched (at high concurrency, all may be)."""
+        t = self._tally
+        return (self.spec.settings.early_stop and t.decided_after is not None
+                and t.decided_after < self.spec.runs and not self._interrupted)
 
     def _stop_reason(self) -> str | None:
         t, runs = self._tally, self.spec.runs
@@ -466,8 +476,11 @@ class SampleRunner:
             return f"interrupted after {t.finished} of {runs} samples"
         if self._budget_reason is not None and t.decision is None:
             return f"budget spent after {t.finished} of {runs} samples: {self._budget_reason}"
-        if t.finished < runs and t.decision is not None:
-            return (f"verdict settled after {t.decided_after} of {runs} samples: "
+        if self._stopped_early() and t.decision is not None:
+            started = t.finished + len(t.refused)  # every sample launched has finished
+            running = (f"all {runs} were already running" if started >= runs else
+                       f"{started - t.counted} more had started, {runs - started} never did")
+            return (f"decided at sample {t.decided_after} of {runs} ({running}): "
                     f"{t.decision.reason}")
         return None
 

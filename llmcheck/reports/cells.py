@@ -9,6 +9,7 @@ and the shortening of node ids and check names to a width.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -91,6 +92,13 @@ def fmt_interval(record: TestRecord) -> str:
     if record.passed + record.failed == 0:
         return "-"
     return f"[{record.interval.low:.2f}, {record.interval.high:.2f}]"
+
+
+def interval_level(records: Iterable[TestRecord]) -> str | None:
+    """``95%``: the confidence level of every record's interval, when they share one
+    (None when they differ, or there are none)."""
+    levels = {f"{r.confidence:.0%}" for r in records}
+    return levels.pop() if len(levels) == 1 else None
 
 
 INTERVAL_NAMES = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson",

@@ -8,7 +8,8 @@ shortens node ids in the middle, so it fits without wrapping.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,12 +22,24 @@ from llmcheck.reports.cells import (
     fmt_count,
     fmt_interval,
     fmt_rate,
+    interval_level,
     interval_text,
     printable_record,
     shorten_nodeid,
     verdict_cell,
 )
 from llmcheck.text import clip, ellipsize
+
+
+def fit_width(is_tty: bool, terminal_columns: Callable[[], int]) -> int | None:
+    """The one width rule of every table llmcheck prints (pytest's summary and ``llmcheck
+    show``): ``COLUMNS`` when it is set to a positive integer, else the terminal's width
+    (``terminal_columns()``) when the output is a terminal, else None: a log or a pipe with
+    no width set gets every column, since a node id cut there cannot be rerun."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return terminal_columns() if is_tty else None
 
 
 def aggregates_table(aggregates: Iterable[Aggregate], width: int | None = None) -> str:
@@ -69,9 +82,17 @@ SUMMARY_HEADERS = ["test", "run/planned", "passed", "failed", "errors", "rate", 
 USAGE_HEADERS = ["calls", "tokens", "cost"]
 
 
+def summary_headers(records: Iterable[TestRecord]) -> list[str]:
+    """:data:`SUMMARY_HEADERS`, the interval's saying its confidence level (``95%
+    interval``) when every test shares one; else each interval cell says it."""
+    level = interval_level(records)
+    return [f"{level} interval" if h == "interval" and level else h for h in SUMMARY_HEADERS]
+
+
 def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
     records = [printable_record(r) for r in records]
     with_usage = any(r.usage.calls for r in records)
+    mixed = interval_level(records) is None
     rows = []
     for r in records:
         early = early_stop_cell(r)
@@ -81,7 +102,8 @@ def summary_rows(records: Iterable[TestRecord]) -> list[list[str]]:
             r.nodeid, f"{counted}/{r.planned}", str(r.passed), str(r.failed), str(r.errors),
             fmt_rate(r.pass_rate) + ("" if r.worst_case_rate is None
                                      else f" ({r.worst_case_rate:.2f})"),
-            fmt_interval(r), f"{r.min_pass_rate:.2f}", verdict, early,
+            (f"{r.confidence:.0%} " if mixed and r.scored else "") + fmt_interval(r),
+            f"{r.min_pass_rate:.2f}", verdict, early,
         ]
         if with_usage:
             u = r.usage
@@ -121,7 +143,7 @@ def _summary_table(records: list[TestRecord], width: int | None = None) -> str:
 
     records = [printable_record(r) for r in records]
     rows = summary_rows(records)
-    headers = list(SUMMARY_HEADERS)
+    headers = summary_headers(records)
     if rows and len(rows[0]) > len(headers):
         headers += USAGE_HEADERS
     full = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
@@ -136,7 +158,8 @@ class SummaryLayout:
     """What a fitted summary table shows (see :data:`SUMMARY_FIT_STEPS`)."""
 
     short: bool = False
-    """short headers (run/planned -> n, required -> req, ...), token counts as 12k"""
+    """short headers (run/planned -> n, 95% interval -> 95% CI, required -> req, ...),
+    token counts as 12k"""
     drop: frozenset[str] = frozenset()
     verdict: int = 0
     """the form of :func:`verdict_label`"""
@@ -151,7 +174,7 @@ class SummaryLayout:
 
 SUMMARY_FIT_STEPS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("all columns, headers not padded", {}),
-    ("short headers (run/planned -> n, required -> req, ...), token counts as 12k",
+    ("short headers (run/planned -> n, 95% interval -> 95% CI, ...), token counts as 12k",
      {"short": True}),
     ("drop calls", {"drop": {"calls"}}),
     ("drop tokens", {"drop": {"tokens"}}),
@@ -191,14 +214,18 @@ INCONCLUSIVE_NOTE = "?: inconclusive verdict; n≈: samples that would settle it
 
 
 def _summary_tables(records: list[TestRecord], with_usage: bool) -> Iterator[_Table]:
-    long_headers = dict(zip(_SUMMARY_COLUMNS, SUMMARY_HEADERS + USAGE_HEADERS, strict=True))
+    long_headers = dict(zip(_SUMMARY_COLUMNS, summary_headers(records) + USAGE_HEADERS,
+                            strict=True))
+    level = interval_level(records)
+    mixed = level is None
+    short = {**_SHORT_HEADERS, "interval": f"{level} CI" if level else "interval"}
     full_rows = [dict(zip(_SUMMARY_COLUMNS, row, strict=False)) for row in summary_rows(records)]
     inconclusive = any(not r.verdict.conclusive and r.verdict.outcome not in NO_VERDICT
                        for r in records)
     for layout in summary_layouts():
         columns = [c for c in _SUMMARY_COLUMNS
                    if c not in layout.drop and (with_usage or c not in _USAGE_COLUMNS)]
-        headers = [_SHORT_HEADERS.get(c, long_headers[c]) if layout.short else long_headers[c]
+        headers = [short.get(c, long_headers[c]) if layout.short else long_headers[c]
                    for c in columns]
         rows = []
         for r, full in zip(records, full_rows, strict=True):
@@ -207,7 +234,8 @@ def _summary_tables(records: list[TestRecord], with_usage: bool) -> Iterator[_Ta
                 cells["tokens"] = fmt_count(r.usage.prompt_tokens + r.usage.completion_tokens)
             cells["verdict"] = verdict_cell(r, layout.verdict)
             if layout.compact_interval:
-                cells["interval"] = interval_text(r.interval, r.scored, compact=True)
+                cells["interval"] = (f"{r.confidence:.0%} " if mixed and r.scored else ""
+                                     ) + interval_text(r.interval, r.scored, compact=True)
             rows.append([cells[c] for c in columns])
         notes = []
         if inconclusive and layout.verdict >= 2:

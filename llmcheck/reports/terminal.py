@@ -249,19 +249,23 @@ def _clip_lines(text: str) -> list[str]:
 
 
 def usage_line(usage: UsageTotals, label: str = "model usage") -> str:
-    """Calls, retries, tokens and cost in one line."""
-    parts = [f"{usage.calls} call(s)"]
-    if usage.cached_calls:
-        parts.append(f"{usage.cached_calls} from cache")
-    if usage.failed_calls:
-        parts.append(f"{usage.failed_calls} failed after retries")
-    parts.append(f"{usage.retries} retries")
+    """Calls, retries, tokens and cost in one line: ``42 call(s): 22 answered, 20 failed;
+    no call was retried; ...``. Answered and failed add up to the calls, and retries are
+    counted apart, so a failed call is never said to have failed "after retries" that
+    did not happen."""
+    answered = usage.calls - usage.failed_calls
+    calls = f"{usage.calls} call(s): {answered} answered" + (
+        f" ({usage.cached_calls} from cache)" if usage.cached_calls else "") + (
+        f", {usage.failed_calls} failed" if usage.failed_calls else "")
+    retries = ("no call was retried" if not usage.retries else
+               f"{usage.retries} retr{'y' if usage.retries == 1 else 'ies'} in all")
+    parts = [calls, retries]
     parts.append(f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens")
     cost = fmt_cost(usage.cost, usage.unpriced_calls)
     if usage.unpriced_calls:
         cost += f" ({usage.unpriced_calls} call(s) with no known price)"
     parts.append(f"cost {cost}")
-    return f"{label}: " + ", ".join(parts)
+    return f"{label}: " + "; ".join(parts)
 
 
 def local_model_line(local: Any) -> str:

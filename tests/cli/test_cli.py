@@ -81,11 +81,29 @@ def test_show_wide_prints_every_column(tmp_path, capsys, monkeypatch):
 
 
 def test_show_into_a_pipe_or_file_prints_every_column(tmp_path, capsys, monkeypatch):
-    # a pipe or a file has no width: cutting what goes into it would lose data for good
+    # a pipe or a file with no width set: cutting what goes into it would lose data for good
     path = save_report(tmp_path / "llmcheck.json", session_records())
-    lines = show(capsys, monkeypatch, str(path), tty=False, columns=80)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert main(["show", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
     assert max(map(len, lines)) > 100 and any(LONG in line for line in lines)
     assert not any("…" in line for line in lines)
+
+
+def test_show_into_a_pipe_honours_columns_as_pytest_does(tmp_path, capsys, monkeypatch):
+    """Issue 18, item 21: one width rule for ``llmcheck show`` and pytest's summary:
+    COLUMNS set means that width, a terminal or not (it printed 180-character rows)."""
+    from llmcheck.reports.table import fit_width
+
+    path = save_report(tmp_path / "llmcheck.json", session_records())
+    lines = show(capsys, monkeypatch, str(path), tty=False, columns=80)
+    assert max(map(len, lines)) <= 80, "\n".join(lines)
+    assert any("case-12-many-params]" in line and "…" in line for line in lines)
+    # the rule both use
+    assert fit_width(False, lambda: 999) == 80
+    monkeypatch.delenv("COLUMNS")
+    assert fit_width(False, lambda: 999) is None and fit_width(True, lambda: 999) == 999
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")

@@ -79,7 +79,7 @@ def test_every_width_keeps_n_rate_interval_required_and_verdict(width):
 
 def test_narrow_tables_shorten_test_ids_in_the_middle_and_explain_the_question_mark():
     lines = summary_table(session_records(), width=80).splitlines()
-    assert lines[0].split()[:6] == ["test", "n", "rate", "interval", "req", "verdict"]
+    assert lines[0].split()[:7] == ["test", "n", "rate", "95%", "CI", "req", "verdict"]
     long_row = lines[3]
     assert long_row.startswith("suites/test_") and "case-12-many-params]" in long_row
     assert "…" in long_row and LONG not in long_row
@@ -103,7 +103,7 @@ def test_the_verdict_is_abbreviated_only_when_its_full_text_does_not_fit():
 def test_wide_enough_tables_keep_columns_by_priority():
     lines = summary_table(session_records(), width=120).splitlines()
     header = lines[0].split()
-    for kept in ("test", "n", "rate", "interval", "req", "verdict"):
+    for kept in ("test", "n", "rate", "CI", "req", "verdict"):
         assert kept in header
     # the first to go: calls, tokens, early stop, cost, then passed and failed
     assert "calls" not in header and "tokens" not in header and "cost" not in header
