@@ -149,8 +149,9 @@ def _files(report_dir: Path, session_token: str = "") -> list[Path]:
 
 def recover(report_dir: Path, session_token: str, have: set[str],
             reason: str = DIED) -> list[Any]:
-    """Records of this session's tests that journaled samples but never reported
-    (``reason`` says why: a worker died, or the session was interrupted)."""
+    """Records of this session's tests that started but never reported (``reason`` says
+    why: a worker died, or the session was interrupted); one that had no sample finished
+    yet is recorded too, with no verdict, so that no test that ran goes missing."""
     paths = _files(report_dir, session_token + "-")
     if not paths:
         return []  # the common case: no LLM test ran, or every one reported
@@ -158,8 +159,7 @@ def recover(report_dir: Path, session_token: str, have: set[str],
     # A test its worker finished ("done") can still be missing here: the session was
     # interrupted before its report reached this process. Rebuild it as finished.
     return [_rebuild(contents, nodeid, None if nodeid in contents.done else reason)
-            for nodeid in contents.starts
-            if nodeid not in have and contents.samples[nodeid]]
+            for nodeid in contents.starts if nodeid not in have]
 
 
 def clear(report_dir: Path, session_token: str) -> None:

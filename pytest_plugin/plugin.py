@@ -24,7 +24,7 @@ from llmcheck.config.settings import SETTINGS, marker_signature
 from llmcheck.errors import LLMCheckWarning, UsageError
 from llmcheck.model.offline import OfflineBeforeImport, go_offline
 from llmcheck.redact import redact
-from llmcheck_pytest import gate, options
+from llmcheck_pytest import gate, options, signals
 from llmcheck_pytest.progress import LiveProgress
 from llmcheck_pytest.redaction import junit_properties, redact_report
 from llmcheck_pytest.session import REPORT_ATTR, SESSION_KEY, UNWRITTEN_ATTR, SessionState
@@ -41,6 +41,7 @@ ITEM_CLIENT = pytest.StashKey[Any]()
 ITEM_FAULTS = pytest.StashKey[Any]()
 OFFLINE_HOOK = pytest.StashKey[OfflineBeforeImport]()
 PATCHED_BEFORE = pytest.StashKey[bool]()
+SIGTERM_BEFORE = pytest.StashKey[Any]()
 LLM_FIXTURES = frozenset({"llm", "llm_endpoint", "llm_faults", "llm_sample"})
 
 MARKER_DOC = (f"llm({marker_signature()}): run this test many times and judge it by its "
@@ -112,6 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = state
     config.pluginmanager.register(state, "llmcheck-session")
     gate.register(config, state)  # --llm-baseline: the pre-merge gate
+    config.stash[SIGTERM_BEFORE] = signals.install()  # a CI cancel stops like Ctrl-C
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -141,10 +143,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def stop_model_calls() -> None:
-    """After Ctrl-C no request or retry starts, and calls in flight are abandoned."""
+    """After Ctrl-C (or SIGTERM) no request or retry starts, and calls in flight are
+    abandoned."""
     client = sys.modules.get("llmcheck.model.client")
     if client is not None:
-        client.stop_calls("interrupted (Ctrl-C)")
+        client.stop_calls(f"interrupted ({signals.interrupted_by()})")
 
 
 @pytest.hookimpl(tryfirst=True)  # before the terminal reporter renders the traceback
@@ -415,6 +418,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     hook = config.stash.get(OFFLINE_HOOK, None)
     if hook is not None:
         hook.remove()
+    signals.restore(config.stash.get(SIGTERM_BEFORE, None))
     inprocess = sys.modules.get("llmcheck.injection.inprocess")
     if inprocess is not None and not config.stash.get(PATCHED_BEFORE, False):
         inprocess.uninstall()
