@@ -22,10 +22,10 @@ from fault_server import FaultServer
 
 from llmcheck.model.client import ModelConfig
 from llmcheck.model.endpoint import Endpoint
-from llmcheck.model.guard import TOKEN_ENV
 from llmcheck.model.proxy import FaultProxy
 
 TOKEN = "tok-0123456789abcdef"
+TOKEN_ENV = "LLMCHECK_PROXY_TOKEN"  # the documented variable
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 
