@@ -28,28 +28,30 @@ def prompt(index):
     return [{"role": "system", "content": "You label reviews. Key: " + os.environ["IO_KEY"]},
             {"role": "user", "content": f"Label review number {index} |x| " + "P" * 3000}]
 
-@llmcheck.repeat(runs=6, min_pass_rate=0.1, concurrency=2, verdict="threshold",
-                 early_stop=False)
+def ask_as_an_app(endpoint, index, stream):
+    app = openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=0)
+    reply = app.chat.completions.create(model=endpoint.model, stream=stream,
+                                        messages=prompt(index))
+    if stream:
+        list(reply)
+
+repeat = llmcheck.repeat(min_pass_rate=0.1, concurrency=2, verdict="threshold",
+                         early_stop=False, runs=6)
+
+@repeat
 def test_fixture(llm, llm_sample):
     reply = llm.chat(prompt(llm_sample.index))
     assert llm_sample.index % 2 == 1, "even samples fail"
 
-@llmcheck.repeat(runs=6, min_pass_rate=0.1, concurrency=2, verdict="threshold",
-                 early_stop=False)
+@repeat
 def test_app(llm_endpoint, llm_sample):
-    app = openai.OpenAI(base_url=llm_endpoint.base_url, api_key=llm_endpoint.api_key,
-                        max_retries=0)
-    app.chat.completions.create(model=llm_endpoint.model, messages=prompt(llm_sample.index))
+    ask_as_an_app(llm_endpoint, llm_sample.index, stream=False)
     assert llm_sample.index % 2 == 1, "even samples fail"
 
 @llmcheck.repeat(runs=2, min_pass_rate=0.1, concurrency=2, verdict="threshold",
                  early_stop=False)
 def test_app_stream(llm_endpoint, llm_sample):
-    app = openai.OpenAI(base_url=llm_endpoint.base_url, api_key=llm_endpoint.api_key,
-                        max_retries=0)
-    for _ in app.chat.completions.create(model=llm_endpoint.model, stream=True,
-                                         messages=prompt(llm_sample.index)):
-        pass
+    ask_as_an_app(llm_endpoint, llm_sample.index, stream=True)
     assert llm_sample.index % 2 == 1, "even samples fail"
 """
 TESTS = (("test_fixture", None), ("test_app", "proxy"), ("test_app_stream", "proxy"))
