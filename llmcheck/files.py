@@ -36,10 +36,56 @@ class NotUTF8(ValueError):
         super().__init__(f"not UTF-8 text (byte 0x{byte:02x} on line {line})")
 
 
+MAX_READ_BYTES = 256 * 1024 * 1024
+"""The largest file llmcheck reads (a report, baseline, journal, case or scenario file):
+256 MiB, ten times a report of 100,000 samples with long failure messages. Beyond it a
+file is refused, never loaded into memory."""
+
+
+class CannotRead(OSError):
+    """A path llmcheck does not read: a folder, FIFO, device or socket (a FIFO would
+    block the read forever, ``/dev/zero`` never ends), or a file larger than
+    :data:`MAX_READ_BYTES`. An ``OSError``, so every reader's handler of an unreadable
+    file reports it; ``strerror`` says why and what is accepted."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(errno.EINVAL, reason, str(path))
+
+
+def read_bounded(path: Path) -> bytes:
+    """The bytes of the regular file at ``path``, at most :data:`MAX_READ_BYTES`;
+    :class:`CannotRead` for anything else. Opened without blocking, so a FIFO is refused
+    instead of waiting for a writer. Every file llmcheck reads comes through here."""
+    limit = MAX_READ_BYTES
+    too_big = (f"it is larger than {limit:,} bytes, the most llmcheck reads "
+               "(llmcheck.files.MAX_READ_BYTES)")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CannotRead(path, f"it is {_kind(info.st_mode)}, not a regular file; "
+                                   "llmcheck reads only regular files")
+        if info.st_size > limit:
+            raise CannotRead(path, too_big)
+        os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while size <= limit:  # a file that grows while it is read stops at the limit too
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise CannotRead(path, too_big)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_utf8(path: Path) -> str:
-    """The text of ``path`` (a UTF-8 BOM allowed); ``OSError`` if it cannot be read,
-    :class:`NotUTF8` if it is not UTF-8. Every file llmcheck reads comes through here."""
-    raw = path.read_bytes()
+    """The text of ``path`` (a UTF-8 BOM allowed), read by :func:`read_bounded`;
+    ``OSError`` if it cannot be read, :class:`NotUTF8` if it is not UTF-8."""
+    raw = read_bounded(path)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -55,6 +101,12 @@ class YAMLDocumentError(ValueError):
         self.line = line
 
 
+MAX_ALIAS_NODES = 1_000_000
+"""How many nodes YAML aliases may add to a document once expanded (a value an alias
+repeats counts each time). Far beyond what a case or scenario file reuses, and far below
+an alias bomb: a few lines of ten nested aliases expand to a billion nodes."""
+
+
 @lru_cache(maxsize=1)
 def _safe_loader() -> type[yaml.SafeLoader]:
     """PyYAML's SafeLoader, except that a scalar its tag rejects (``2020-13-01``,
@@ -64,6 +116,38 @@ def _safe_loader() -> type[yaml.SafeLoader]:
     import yaml
 
     class SafeLoader(yaml.SafeLoader):
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self.expanded: dict[int, int] = {}  # id(node) -> nodes once aliases expand
+            self.written = 0  # nodes composed from the text itself
+
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+            """The node, refused once aliases make the document grow by more than
+            :data:`MAX_ALIAS_NODES` nodes (an alias bomb: nine levels of ten aliases are
+            a billion nodes to whatever walks the value), or an alias refers to a node
+            that holds it (a structure that contains itself)."""
+            event = self.peek_event()
+            node = super().compose_node(parent, index)
+            if isinstance(event, yaml.AliasEvent):
+                if id(node) not in self.expanded:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"alias *{event.anchor} refers to a node that holds it "
+                        "(a structure that contains itself)", event.start_mark)
+                size = self.expanded[id(node)]
+            else:
+                self.written += 1
+                children = node.value if isinstance(node, yaml.SequenceNode) else [
+                    n for pair in node.value for n in pair] if isinstance(
+                        node, yaml.MappingNode) else []
+                size = 1 + sum(self.expanded[id(c)] for c in children)
+                self.expanded[id(node)] = size
+            if size - self.written > MAX_ALIAS_NODES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"aliases expand the document by more than "
+                    f"{MAX_ALIAS_NODES:,} nodes (an alias bomb?); write the values out or "
+                    "use fewer aliases", event.start_mark)
+            return node
+
         def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
             try:
                 return super().construct_object(node, deep)
@@ -150,10 +234,14 @@ def write_error(exc: OSError) -> str:
     return f"{exc.strerror} ({code})" if code else exc.strerror
 
 
+def _kind(mode: int) -> str:
+    """What a file of ``mode`` is, in words: ``a FIFO (named pipe)``."""
+    return next((what for test, what in _KINDS if test(mode)), "not a regular file")
+
+
 def _refuse_unless_regular(path: Path, mode: int) -> None:
     if not stat.S_ISREG(mode):
-        kind = next((what for test, what in _KINDS if test(mode)), "not a regular file")
-        raise NotARegularFile(path, kind)
+        raise NotARegularFile(path, _kind(mode))
 
 
 def output_target(path: Path) -> Path:

@@ -104,12 +104,14 @@ class _Contents:
 def _read(paths: list[Path]) -> _Contents:
     """What the files say; a line that is not a journal entry (cut short by a crash,
     or garbage) is skipped, a sample that does not validate is a ValueError."""
+    from llmcheck.files import read_bounded
+
     out = _Contents()
     for path in paths:
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in read_bounded(path).decode("utf-8", "replace").splitlines():
             try:
                 entry = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
+            except (ValueError, RecursionError):  # not JSON, or an integer of 5000 digits
                 continue
             if isinstance(entry, dict):
                 _take(out, entry)
@@ -117,6 +119,7 @@ def _read(paths: list[Path]) -> _Contents:
 
 
 def _take(out: _Contents, entry: dict[str, Any]) -> None:
+    from llmcheck.records.base import LOADED
     from llmcheck.records.schema import SampleRecord
 
     if isinstance(entry.get("session"), dict):
@@ -127,17 +130,37 @@ def _take(out: _Contents, entry: dict[str, Any]) -> None:
     elif isinstance(entry.get("done"), str):
         out.done.add(entry["done"])
     elif entry.get("nodeid") in out.samples and "sample" in entry:
-        out.samples[entry["nodeid"]].append(SampleRecord.model_validate(entry["sample"]))
+        out.samples[entry["nodeid"]].append(SampleRecord.model_validate(entry["sample"],
+                                                                        context=LOADED))
 
 
 def _rebuild(contents: _Contents, nodeid: str, reason: str | None) -> Any:
     from llmcheck.core.runner import RunSpec, rebuild_record
+    from llmcheck.records.base import LOADED
     from llmcheck.records.schema import TestSettings
 
     start = contents.starts[nodeid]
-    spec = RunSpec(test_id=nodeid, settings=TestSettings.model_validate(start["settings"]),
-                   model=start.get("model"), simulated=bool(start.get("simulated")))
+    settings = TestSettings.model_validate(start["settings"], context=LOADED)
+    spec = RunSpec(test_id=nodeid, settings=settings, model=start.get("model"),
+                   simulated=bool(start.get("simulated")))
     return rebuild_record(spec, contents.samples[nodeid], reason)
+
+
+def read_journal(path: Path) -> list[Any]:
+    """The records of the tests the journal file ``path`` rebuilds, as a later session
+    recovers them; a one-line ReportError for a file that cannot be read or holds an
+    entry no run writes (a sample or settings out of range). The journal's entry in the
+    registry of file readers (:data:`llmcheck.records.readers.READERS`)."""
+    from llmcheck.errors import ReportError
+
+    try:
+        contents = _read([path])
+        return [_rebuild(contents, nodeid, KILLED) for nodeid in contents.starts
+                if contents.samples[nodeid]]
+    except OSError as exc:
+        raise ReportError(f"cannot read journal {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a ValidationError: the first problem, on one line
+        raise ReportError(f"journal {path}: {' '.join(str(exc).split())[:300]}") from None
 
 
 def _files(report_dir: Path, session_token: str = "") -> list[Path]:

@@ -170,7 +170,8 @@ def test_bad_scenario_files_are_usage_errors(tmp_path, name, content, expected):
 
 
 def test_a_directory_or_a_missing_file_is_no_scenario(tmp_path):
-    with pytest.raises(UsageError, match=r"^cannot read scenario file '\S+': Is a directory$"):
+    with pytest.raises(UsageError, match=r"^cannot read scenario file '\S+': it is a folder, not a "
+                                         r"regular file; llmcheck reads only regular files$"):
         load_scenario(tmp_path)
     with pytest.raises(UsageError, match=r"^cannot read scenario file '\S+nope\.yaml': No such"):
         load_scenario(tmp_path / "nope.yaml")

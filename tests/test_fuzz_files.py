@@ -1,15 +1,19 @@
-"""Fuzzing every file llmcheck reads: reports (``load_session`` and ``llmcheck show``),
-scenario files (``load_scenario``, what ``--llm-scenario`` and ``llmcheck serve`` load)
-and cases files (``load_cases``, each format).
+"""Fuzzing every file llmcheck reads: each reader of the registry
+:data:`llmcheck.records.readers.READERS` (reports, baselines, what ``compare`` and
+``history`` read, case files of each format, scenario files, cache rows, journal files),
+so a reader joins by being registered there.
 
 Each file is arbitrary bytes, arbitrary text, JSON or YAML built from nested values, or a
 valid file mutated (truncated, bytes flipped, values swapped for values of the wrong
-type or edge values, YAML tags and anchors inserted, values nested hundreds to a hundred
-thousand deep: at random, and at every field in turn). Exactly one outcome is allowed:
-the file is accepted (and then usable: the report renders, the scenario serves, the
-cases validate), or the loader raises its own error (ReportError, UsageError) with a
-message. Any other exception fails the test. Derandomized, with bounded example counts:
-the same examples on every run, in seconds.
+type or edge values such as -1, 10^30, inf and NaN, YAML tags, anchors and aliases
+inserted, values nested hundreds to a hundred thousand deep: at random, and at every
+field in turn). Exactly one outcome is allowed: the file is accepted, and then what the
+reader returns satisfies the reader's invariants (counts >= 0, run <= planned, intervals
+ordered, each test once, ...) and is usable (the report renders, the scenario serves); or
+the reader raises its own error with a message, on one line. Any other exception fails
+the test, and so does a reader that waits: a FIFO, a device or a folder is refused.
+Derandomized, with bounded example counts: the same examples on every run, in seconds.
+A reader with no valid example below still gets the generated files.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from report_data import check_stat, make_record, save_report
 
-from llmcheck.checks.cases import Case, load_cases
 from llmcheck.cli.main import main
-from llmcheck.errors import ReportError, UsageError
-from llmcheck.records.schema import FailureGroup, SampleRecord, SessionRecord, load_session
+from llmcheck.records.readers import READERS, READERS_BY_NAME, Reader
+from llmcheck.records.schema import FailureGroup, SampleRecord, load_session
 from llmcheck.reports.terminal import (
     UNPRINTABLE,
     aggregates_table,
@@ -42,10 +44,10 @@ from llmcheck.reports.terminal import (
     summary_table,
 )
 from llmcheck.simulator.engine import Engine
-from llmcheck.simulator.scenario import Scenario, load_scenario
 
-EXAMPLES = int(os.environ.get("LLMCHECK_FUZZ_EXAMPLES", "300"))
-"""Examples per test; a longer hunt: LLMCHECK_FUZZ_EXAMPLES=5000 pytest tests/test_fuzz_files.py"""
+EXAMPLES = int(os.environ.get("LLMCHECK_FUZZ_EXAMPLES", "60"))
+"""Examples per reader and file type; a longer hunt:
+LLMCHECK_FUZZ_EXAMPLES=5000 pytest tests/test_fuzz_files.py"""
 FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=EXAMPLES,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -227,14 +229,7 @@ def files(valid: bytes, valid_data: Any, fmt: str) -> st.SearchStrategy[bytes]:
     return st.one_of(kinds)
 
 
-def one_outcome(load: Callable[[Path], Any], path: Path, error: type[Exception]) -> Any:
-    """What ``load(path)`` returns, or None when it raised ``error`` with a message;
-    anything else it raises propagates and fails the test."""
-    try:
-        return load(path)
-    except error as exc:
-        assert str(exc).strip(), f"{type(exc).__name__} with no message"
-        return None
+# ------------------------------------------------------------------ one outcome per file
 
 
 def no_control_characters(text: str) -> None:
@@ -242,7 +237,51 @@ def no_control_characters(text: str) -> None:
     assert found is None, f"{found.group()!r} printed"
 
 
-# --------------------------------------------------------------------------- reports
+def report_renders(session: Any, path: Path) -> None:
+    """An accepted report renders in every view, with nothing a terminal acts on."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["show", str(path), "--failures"]) == 0
+    no_control_characters(out.getvalue())
+    out.getvalue().encode("utf-8")  # what a UTF-8 terminal or pipe takes
+    for width in (None, 30, 80):
+        for text in [summary_table(session.tests, width=width),
+                     aggregates_table(session.aggregates, width=width),
+                     *failing_checks_lines(session.tests, width=width)]:
+            no_control_characters(text)
+    for test in session.tests:
+        no_control_characters(explain(test))
+
+
+REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hello world"}]}
+
+USABLE = {
+    "report": report_renders,
+    "scenario": lambda scenario, path: (scenario.model_dump_json(),
+                                        Engine(scenario).decide(REQUEST)),
+}
+"""What an accepted value must also be good for, beyond the reader's invariants."""
+
+
+def check(reader: Reader, path: Path) -> Any:
+    """Read ``path`` with ``reader``: accepted, with every invariant holding, or refused
+    with the reader's error and a message (one line where the reader promises it). Any
+    other exception propagates and fails the test. Returns what was accepted, or None."""
+    try:
+        value = reader.load(path)
+    except reader.error_type as exc:
+        message = str(exc)
+        assert message.strip(), f"{type(exc).__name__} with no message"
+        assert not reader.one_line or "\n" not in message, message
+        return None
+    problem = reader.problem(value)
+    assert problem is None, f"{reader.name} accepted a file that breaks an invariant: {problem}"
+    if reader.name in USABLE:
+        USABLE[reader.name](value, path)
+    return value
+
+
+# ------------------------------------------------------------ valid files of each reader
 
 
 def valid_report(tmp: Path) -> tuple[bytes, Any]:
@@ -263,95 +302,36 @@ def valid_report(tmp: Path) -> tuple[bytes, Any]:
     return json.dumps(data).encode(), data
 
 
-@pytest.fixture(scope="module")
-def report_example(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Any]:
-    return valid_report(tmp_path_factory.mktemp("report"))
+def valid_baseline(tmp: Path, report: bytes) -> tuple[bytes, Any]:
+    from llmcheck.gate.baseline import baseline_from_session, save_baseline
+
+    (tmp / "for-baseline.json").write_bytes(report)
+    path = save_baseline(baseline_from_session(load_session(tmp / "for-baseline.json")),
+                         tmp / "baseline.json")
+    return path.read_bytes(), json.loads(path.read_bytes())
 
 
-def check_report(path: Path) -> None:
-    """Load the report; an accepted one must render in every view."""
-    session = one_outcome(load_session, path, ReportError)
-    if session is None:
-        return
-    assert isinstance(session, SessionRecord)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["show", str(path), "--failures"]) == 0
-    no_control_characters(out.getvalue())
-    out.getvalue().encode("utf-8")  # what a UTF-8 terminal or pipe takes
-    for width in (None, 30, 80):
-        texts = [summary_table(session.tests, width=width),
-                 aggregates_table(session.aggregates, width=width),
-                 *failing_checks_lines(session.tests, width=width)]
-        for text in texts:
-            no_control_characters(text)
-    for test in session.tests:
-        no_control_characters(explain(test))
+def valid_journal(tmp: Path) -> tuple[bytes, Any]:
+    """A journal file as a worker writes it: the session, a test's start with its
+    settings, two samples and the end of the test."""
+    from llmcheck_pytest.journal import Journal
+
+    record = make_record("tests/test_j.py::test_j", run=4, planned=4, passed=2, failed=0)
+    journal = Journal(tmp, "tok", "gw0", header={"seed": 7, "started": "2026-01-01T00:00:00"})
+    journal.start(record.nodeid, record.settings, model="openai/m", simulated=False)
+    for index, outcome in enumerate(["passed", "failed"]):
+        journal.sample(record.nodeid, SampleRecord(index=index, seed=index, outcome=outcome,
+                                                   duration=0.25, message="bad"))
+    journal.done(record.nodeid)
+    journal.close()
+    data = journal.path.read_bytes()
+    return data, [json.loads(line) for line in data.splitlines()]
 
 
-def test_report_fuzz(tmp_path: Path, report_example: tuple[bytes, Any]) -> None:
-    valid, data = report_example
-
-    @FUZZ
-    @given(content=files(valid, data, "json"))
-    def fuzz(content: bytes) -> None:
-        path = tmp_path / "llmcheck.json"
-        path.write_bytes(content)
-        check_report(path)
-
-    fuzz()
-
-
-@st.composite
-def wrong_v2_fields(draw: st.DrawFn, valid: dict[str, Any]) -> dict[str, Any]:
-    """``valid`` with values of any type in the fields a version 2 report had and the
-    migration to version 3 reads."""
-    data = copy.deepcopy(valid)
-    for _ in range(draw(st.integers(1, 3))):
-        test = draw(st.sampled_from(data["tests"]))
-        key = draw(st.sampled_from(["verdict", "interval", "planned", "min_pass_rate",
-                                    "confidence", "concurrency", "policy"]))
-        target = test["verdict"] if key == "policy" and isinstance(test["verdict"], dict) \
-            else test
-        target[key] = draw(values)
-    if draw(st.booleans()):
-        data[draw(st.sampled_from(["warnings", "tests"]))] = draw(values)
-    return data
-
-
-def test_old_report_fuzz(tmp_path: Path, report_example: tuple[bytes, Any]) -> None:
-    """Reports of schema versions 1 and 2 go through the migration first."""
-    _, data = report_example
-
-    @FUZZ
-    @given(version=st.sampled_from([1, 2]),
-           report=wrong_types(data) | wrong_v2_fields(data))
-    def fuzz(version: int, report: Any) -> None:
-        if isinstance(report, dict):
-            report["schema_version"] = version
-        path = tmp_path / "llmcheck.json"
-        path.write_text(json.dumps(report))
-        check_report(path)
-
-    fuzz()
-
-
-def test_deep_nesting_in_every_report_field(tmp_path: Path,
-                                            report_example: tuple[bytes, Any]) -> None:
-    path = tmp_path / "llmcheck.json"
-    for content in every_deep_variant(report_example[1]):
-        path.write_bytes(content)
-        check_report(path)
-
-
-def test_the_valid_report_example_loads(tmp_path: Path,
-                                        report_example: tuple[bytes, Any]) -> None:
-    path = tmp_path / "r.json"
-    path.write_bytes(report_example[0])
-    assert len(load_session(path).tests) == 2
-
-
-# ------------------------------------------------------------------------- scenarios
+CACHE_ROW = {"text": "Paris", "model": "openai/m", "finish_reason": "stop", "tool_calls": [
+    {"name": "f", "arguments": "{}", "id": "c1"}], "usage": {"prompt_tokens": 3,
+    "completion_tokens": 2}, "cost": 0.001, "latency": 0.2, "time_to_first_token": None,
+    "retries": 0, "cached": False}
 
 SCENARIO = {
     "name": "fuzz", "seed": 3, "latency": {"median_ms": 5, "p95_ms": 9},
@@ -366,63 +346,6 @@ SCENARIO = {
     ],
     "default": {"answers": ["A short answer."]},
 }
-REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hello world"}]}
-
-
-def check_scenario(path: Path) -> None:
-    """Load the scenario; an accepted one must be servable: the server fingerprints it
-    and its engine answers a request."""
-    scenario = one_outcome(load_scenario, path, UsageError)
-    if scenario is None:
-        return
-    assert isinstance(scenario, Scenario)
-    scenario.model_dump_json()
-    Engine(scenario).decide(REQUEST)
-
-
-@pytest.mark.parametrize("fmt", ["yaml", "json"])
-def test_scenario_fuzz(tmp_path: Path, fmt: str) -> None:
-    valid = serialized(SCENARIO, fmt)
-
-    @FUZZ
-    @given(content=files(valid, SCENARIO, fmt))
-    def fuzz(content: bytes) -> None:
-        path = tmp_path / f"scenario.{fmt}"
-        path.write_bytes(content)
-        check_scenario(path)
-
-    fuzz()
-
-
-def test_shipped_scenario_fuzz(tmp_path: Path) -> None:
-    """Mutations of the shipped default scenario: long, with every feature."""
-    valid = (Path(__file__).parents[1] / "llmcheck" / "simulator" / "default.yaml").read_bytes()
-
-    @FEW
-    @given(content=byte_mutations(valid) | yaml_mutations(valid.decode()).map(str.encode))
-    def fuzz(content: bytes) -> None:
-        path = tmp_path / "scenario.yaml"
-        path.write_bytes(content)
-        check_scenario(path)
-
-    fuzz()
-
-
-def test_deep_nesting_in_every_scenario_field(tmp_path: Path) -> None:
-    path = tmp_path / "scenario.json"
-    for content in every_deep_variant(SCENARIO):
-        path.write_bytes(content)
-        check_scenario(path)
-
-
-def test_the_valid_scenario_example_loads(tmp_path: Path) -> None:
-    for fmt in ("yaml", "json"):
-        path = tmp_path / f"s.{fmt}"
-        path.write_bytes(serialized(SCENARIO, fmt))
-        assert load_scenario(path).routes[0].name == "greet"
-
-
-# ----------------------------------------------------------------------------- cases
 
 CASES = [
     {"name": "ada", "input": "Who wrote the first algorithm?", "expected": "Ada Lovelace",
@@ -448,46 +371,173 @@ def cases_file(fmt: str) -> tuple[bytes, Any]:
     return CSV.encode(), [row.split(",") for row in CSV.splitlines()]
 
 
-def cases_content(fmt: str) -> st.SearchStrategy[bytes]:
-    valid, data = cases_file(fmt)
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Any]:
+    """A valid file (bytes, the value it holds) per reader and suffix."""
+    tmp = tmp_path_factory.mktemp("examples")
+    report = valid_report(tmp)
+    out: dict[tuple[str, str], Any] = {
+        ("report", ".json"): report, ("compare input", ".json"): report,
+        ("history", ".json"): report, ("baseline", ".json"): valid_baseline(tmp, report[0]),
+        ("journal", ".jsonl"): valid_journal(tmp),
+        ("cache row", ".row"): (json.dumps(CACHE_ROW).encode(), CACHE_ROW),
+        ("scenario", ".yaml"): (serialized(SCENARIO, "yaml"), SCENARIO),
+        ("scenario", ".json"): (serialized(SCENARIO, "json"), SCENARIO),
+    }
+    for fmt in ("yaml", "json", "jsonl", "csv"):
+        out[("cases", "." + fmt)] = cases_file(fmt)
+    return out
+
+
+def jsonl_content(valid: bytes, lines: list[Any]) -> st.SearchStrategy[bytes]:
+    """JSON-lines files: the valid one mutated, and lines with values of wrong types."""
+    return st.one_of(
+        files(valid, lines, "json"),
+        st.lists(st.sampled_from(lines).flatmap(wrong_types) | values, max_size=6).map(
+            lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()),
+        st.lists(st.sampled_from(lines), min_size=1, max_size=8).flatmap(
+            lambda rows: st.lists(wrong_types(rows), min_size=1, max_size=1)).map(
+            lambda rows: "".join(json.dumps(r) + "\n" for r in rows[0]).encode()))
+
+
+def csv_content(valid: bytes) -> st.SearchStrategy[bytes]:
+    cells = any_text | st.sampled_from(["", '"', '""', '"a"b', '"open', "a,b", "x\ny"])
+    rows = st.lists(st.lists(cells, max_size=6), max_size=5)
+    return st.one_of(
+        st.binary(max_size=300), byte_mutations(valid),
+        rows.map(lambda rs: "\n".join(",".join(r) for r in rs).encode("utf-8",
+                                                                       "surrogatepass")))
+
+
+def content_for(suffix: str, example: Any) -> st.SearchStrategy[bytes]:
+    """Generated files for a reader of ``suffix`` files with a valid ``example``
+    (``None``: no example, generated files only)."""
+    fmt = {".yaml": "yaml", ".yml": "yaml", ".jsonl": "jsonl", ".csv": "csv"}.get(suffix, "json")
+    if example is None:
+        return st.one_of(st.binary(max_size=300),
+                         any_text.map(lambda t: t.encode("utf-8", "surrogatepass")),
+                         values.map(lambda v: serialized(v, "yaml" if fmt == "yaml" else "json")))
+    valid, data = example
     if fmt == "jsonl":
-        return st.one_of(
-            files(valid, data, "json"),
-            st.lists(wrong_types(CASES[0]) | values, max_size=4).map(
-                lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()))
+        return jsonl_content(valid, data)
     if fmt == "csv":
-        cells = any_text | st.sampled_from(["", '"', '""', '"a"b', '"open', "a,b", "x\ny"])
-        rows = st.lists(st.lists(cells, max_size=6), max_size=5)
-        return st.one_of(
-            st.binary(max_size=300), byte_mutations(valid),
-            rows.map(lambda rs: "\n".join(",".join(r) for r in rs).encode("utf-8",
-                                                                           "surrogatepass")))
+        return csv_content(valid)
     return files(valid, data, fmt)
 
 
-@pytest.mark.parametrize("fmt", ["yaml", "json", "jsonl", "csv"])
-def test_cases_fuzz(tmp_path: Path, fmt: str) -> None:
+REGISTERED = [pytest.param(r, s, id=f"{r.name}{s}") for r in READERS for s in r.suffixes]
+
+
+# -------------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize(("reader", "suffix"), REGISTERED)
+def test_reader_fuzz(tmp_path: Path, examples: dict[tuple[str, str], Any], reader: Reader,
+                     suffix: str) -> None:
     @FUZZ
-    @given(content=cases_content(fmt))
+    @given(content=content_for(suffix, examples.get((reader.name, suffix))))
     def fuzz(content: bytes) -> None:
-        path = tmp_path / f"cases.{fmt}"
+        path = tmp_path / f"file{suffix}"
         path.write_bytes(content)
-        loaded = one_outcome(load_cases, path, UsageError)
-        if loaded is not None:
-            assert loaded and all(isinstance(c, Case) and c.name for c in loaded)
+        check(reader, path)
 
     fuzz()
 
 
-def test_deep_nesting_in_every_cases_field(tmp_path: Path) -> None:
-    path = tmp_path / "cases.json"
-    for content in every_deep_variant({"cases": CASES}):
+@pytest.mark.parametrize(("reader", "suffix"), REGISTERED)
+def test_every_valid_example_is_accepted(tmp_path: Path, examples: dict[tuple[str, str], Any],
+                                         reader: Reader, suffix: str) -> None:
+    """The examples the mutations start from are accepted: a mutation of a file every
+    reader refuses would test the first check only."""
+    if (reader.name, suffix) not in examples:
+        pytest.skip(f"no valid example of {reader.name} {suffix}: generated files only")
+    path = tmp_path / f"file{suffix}"
+    path.write_bytes(examples[(reader.name, suffix)][0])
+    assert check(reader, path) is not None
+
+
+@pytest.mark.parametrize(("reader", "suffix"), [p for p in REGISTERED
+                                                if p.values[0].takes != "text"])
+def test_special_files_are_refused_at_once(tmp_path: Path, reader: Reader, suffix: str) -> None:
+    """A FIFO (reading it would wait for a writer forever), a device (``/dev/zero`` never
+    ends; here through a link with the reader's suffix) and a folder are refused with the
+    reader's error, saying what they are (a folder given to ``history`` is a folder of
+    reports, and this one holds none)."""
+    fifo = tmp_path / f"fifo{suffix}"
+    os.mkfifo(fifo)
+    zero = tmp_path / f"zero{suffix}"
+    zero.symlink_to("/dev/zero")
+    folder = tmp_path / f"folder{suffix}"
+    folder.mkdir()
+    folder_says = "holds no .json report" if reader.takes == "paths" else "it is a folder"
+    for path, says in [(fifo, "it is a FIFO"), (zero, "it is a character device"),
+                       (folder, folder_says)]:
+        with pytest.raises(reader.error_type, match=says):
+            reader.load(path)
+
+
+@pytest.mark.parametrize(("reader", "suffix"), [p for p in REGISTERED
+                                                if p.values[1] in (".json", ".jsonl")])
+def test_deep_nesting_in_every_field(tmp_path: Path, examples: dict[tuple[str, str], Any],
+                                     reader: Reader, suffix: str) -> None:
+    """Each value of the reader's example down to 3 levels nested deep in turn; a reader
+    whose example an earlier reader has (compare and history read the report's) gets the
+    whole file nested only: that example's every field is tried already."""
+    example = examples.get((reader.name, suffix))
+    earlier = [r.name for r in READERS[:READERS.index(reader)]]
+    shared = any(examples.get((name, suffix)) is example for name in earlier)
+    if example is None or suffix == ".jsonl" or shared:
+        variants = [nested(n, kind).encode() for n in (300, 900, 100_000) for kind in "[{"]
+    else:
+        variants = every_deep_variant(example[1])
+    path = tmp_path / f"file{suffix}"
+    for content in variants:
         path.write_bytes(content)
-        one_outcome(load_cases, path, UsageError)
+        check(reader, path)
 
 
-@pytest.mark.parametrize("fmt", ["yaml", "json", "jsonl", "csv"])
-def test_the_valid_cases_examples_load(tmp_path: Path, fmt: str) -> None:
-    path = tmp_path / f"cases.{fmt}"
-    path.write_bytes(cases_file(fmt)[0])
-    assert [c.name for c in load_cases(path)] == ["ada", "fr", "haiku"]
+@st.composite
+def wrong_v2_fields(draw: st.DrawFn, valid: dict[str, Any]) -> dict[str, Any]:
+    """``valid`` with values of any type in the fields a version 2 report had and the
+    migration to version 3 reads."""
+    data = copy.deepcopy(valid)
+    for _ in range(draw(st.integers(1, 3))):
+        test = draw(st.sampled_from(data["tests"]))
+        key = draw(st.sampled_from(["verdict", "interval", "planned", "min_pass_rate",
+                                    "confidence", "concurrency", "policy"]))
+        target = test["verdict"] if key == "policy" and isinstance(test["verdict"], dict) \
+            else test
+        target[key] = draw(values)
+    if draw(st.booleans()):
+        data[draw(st.sampled_from(["warnings", "tests"]))] = draw(values)
+    return data
+
+
+def test_old_report_fuzz(tmp_path: Path, examples: dict[tuple[str, str], Any]) -> None:
+    """Reports of schema versions 1 and 2 go through the migration first."""
+    data = examples[("report", ".json")][1]
+
+    @FUZZ
+    @given(version=st.sampled_from([1, 2]), report=wrong_types(data) | wrong_v2_fields(data))
+    def fuzz(version: int, report: Any) -> None:
+        if isinstance(report, dict):
+            report["schema_version"] = version
+        path = tmp_path / "llmcheck.json"
+        path.write_text(json.dumps(report))
+        check(READERS_BY_NAME["report"], path)
+
+    fuzz()
+
+
+def test_shipped_scenario_fuzz(tmp_path: Path) -> None:
+    """Mutations of the shipped default scenario: long, with every feature."""
+    valid = (Path(__file__).parents[1] / "llmcheck" / "simulator" / "default.yaml").read_bytes()
+
+    @FEW
+    @given(content=byte_mutations(valid) | yaml_mutations(valid.decode()).map(str.encode))
+    def fuzz(content: bytes) -> None:
+        path = tmp_path / "scenario.yaml"
+        path.write_bytes(content)
+        check(READERS_BY_NAME["scenario"], path)
+
+    fuzz()

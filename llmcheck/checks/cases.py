@@ -74,21 +74,22 @@ def _caller_dir(frame: FrameType | None) -> Path | None:
 
 def resolve_path(path: str | os.PathLike[str], caller: FrameType | None) -> Path:
     """An absolute path as is; a relative one first next to the calling file, then
-    in the current directory. Raises UsageError listing the places tried."""
+    in the current directory. Raises UsageError listing the places tried. Whatever
+    exists there is taken (a folder or a FIFO is refused when read, saying what it is)."""
     given = Path(path)
     if given.is_absolute():
-        if given.is_file():
+        if given.exists():
             return given
         raise UsageError(f"cases(): no such file: {given}")
     tried = []
     base = _caller_dir(caller)
     if base is not None:
         candidate = base / given
-        if candidate.is_file():
+        if candidate.exists():
             return candidate
         tried.append(str(candidate))
     candidate = Path.cwd() / given
-    if candidate.is_file():
+    if candidate.exists():
         return candidate
     tried.append(str(candidate))
     raise UsageError(f"cases(): no such file {str(path)!r}; looked in " + " and ".join(tried))

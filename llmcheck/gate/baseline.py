@@ -21,7 +21,6 @@ output, and every string passes :func:`llmcheck.redact.scrub` as report records 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 from datetime import datetime
@@ -37,8 +36,10 @@ from pydantic import (
     model_validator,
 )
 
+from llmcheck.config.settings import MAX_RUNS
 from llmcheck.errors import ReportError, UsageError
 from llmcheck.gate.compare import Counts, counts_of_session
+from llmcheck.records.io import json_file
 from llmcheck.redact import scrub
 
 BASELINE_VERSION = 1
@@ -60,8 +61,15 @@ class BaselineRun(_Strict):
 
     started: datetime = Field(description="when the run's session started")
     seed: int | None = Field(None, description="the run's session seed")
-    passed: int = Field(ge=0)
-    failed: int = Field(ge=0)
+    passed: int = Field(ge=0, le=MAX_RUNS)
+    failed: int = Field(ge=0, le=MAX_RUNS)
+
+    @model_validator(mode="after")
+    def _one_run(self) -> BaselineRun:
+        if self.passed + self.failed > MAX_RUNS:
+            raise ValueError(f"passed + failed is {self.passed + self.failed}, more than "
+                             f"{MAX_RUNS}, the most samples a run of a test may plan")
+        return self
 
 
 class BaselineTest(_Strict):
@@ -231,26 +239,10 @@ def save_baseline(baseline: Baseline, path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def _read_json(p: Path, what: str) -> Any:
-    from llmcheck.files import NotUTF8, read_utf8
-
-    try:
-        text = read_utf8(p)
-    except OSError as exc:
-        raise ReportError(f"cannot read {what} {p}: {exc.strerror or exc}") from exc
-    except NotUTF8 as exc:
-        why = "it is UTF-16" if exc.utf16 else f"byte 0x{exc.byte:02x} on line {exc.line}"
-        raise ReportError(f"{what} {p} is not UTF-8 text ({why})") from None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise ReportError(f"{what} {p} is not valid JSON: {exc}") from None
-
-
 def load_baseline(path: str | os.PathLike[str]) -> Baseline:
     """Read a baseline file, with a one-line :class:`ReportError` naming the problem."""
     p = Path(path)
-    return _baseline_of(_read_json(p, "baseline"), p)
+    return _baseline_of(json_file(p, "baseline"), p)
 
 
 def _baseline_of(data: Any, p: Path) -> Baseline:
@@ -281,7 +273,7 @@ def load_counts(path: str | os.PathLike[str]) -> tuple[str, list[Counts]]:
     from llmcheck.records.schema import load_session
 
     p = Path(path)
-    data = _read_json(p, "file")
+    data = json_file(p, "file")
     if isinstance(data, dict) and "baseline_version" in data:
         return "baseline", _baseline_of(data, p).counts()
     if isinstance(data, dict) and "schema_version" in data:

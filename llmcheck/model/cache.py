@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import threading
 from pathlib import Path
@@ -88,10 +89,30 @@ def _nested_problem(payload: dict[str, Any]) -> str | None:
             return "has a malformed tool call"
     usage = payload.get("usage", {})
     if not set(usage) <= {"prompt_tokens", "completion_tokens"} or not all(
-            v is None or (isinstance(v, int) and not isinstance(v, bool))
+            v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
             for v in usage.values()):
         return "has malformed usage"
+    for key in ("latency", "cost", "time_to_first_token", "retries"):
+        value = payload.get(key)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            return f"has {key} {value!r}; it is a finite number >= 0"
     return None
+
+
+def decode_payload(text: Any) -> dict[str, Any]:
+    """The stored answer of a cache row's payload text (JSON of ``Completion.to_dict()``);
+    a UsageError saying what is wrong with it."""
+    try:
+        payload = json.loads(text)
+    except (json.JSONDecodeError, TypeError, RecursionError):
+        problem: str | None = "is not valid JSON"
+    except ValueError as exc:  # an integer of more than 4300 digits
+        problem = f"is not valid JSON ({exc})"
+    else:
+        problem = payload_problem(payload)
+    if problem is not None:
+        raise UsageError(f"the recorded answer {problem}")
+    return payload  # type: ignore[no-any-return]
 
 
 class ResponseCache:
@@ -172,12 +193,9 @@ class ResponseCache:
             self.misses += 1
             return None
         try:
-            payload = json.loads(row[0])
-        except (json.JSONDecodeError, TypeError, RecursionError):
-            problem = "is not valid JSON"
-        else:
-            problem = payload_problem(payload)
-        if problem is not None:
+            payload = decode_payload(row[0])
+        except UsageError as exc:
+            problem = str(exc).removeprefix("the recorded answer ")
             raise UsageError(f"cache error: the recorded answer for key {key[:12]}... in "
                              f"{self.path} {problem}; delete the cache file or re-record it "
                              "with --llm-cache=write") from None

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmcheck.errors import ReportError
+from llmcheck.records.base import LOADED
 from llmcheck.records.models import SCHEMA_VERSION
 from llmcheck.records.session import SessionRecord
 
@@ -109,7 +110,7 @@ def load_session(path: str | os.PathLike[str]) -> SessionRecord:
         raise ReportError(f"report {p} has schema_version {version}, which this llmcheck "
                           f"cannot migrate to version {SCHEMA_VERSION}")
     try:
-        return SessionRecord.model_validate(data)
+        return SessionRecord.model_validate(data, context=LOADED)
     except ValidationError as exc:
         raise ReportError(_schema_problem(p, exc)) from None
     except RecursionError:  # a validator walking a value that json.loads could still read
@@ -117,27 +118,34 @@ def load_session(path: str | os.PathLike[str]) -> SessionRecord:
 
 
 def _report_json(p: Path) -> Any:
-    """The JSON value of the report file ``p``; a ReportError for a file that cannot be
-    read, is not UTF-8 text, or is not JSON."""
+    """The JSON value of the report file ``p`` (see :func:`json_file`)."""
+    return json_file(p, "report")
+
+
+def json_file(p: Path, what: str) -> Any:
+    """The JSON value of the file ``p``, a ``what`` (report, baseline, ...); a one-line
+    ReportError for a file that cannot be read (missing, not a regular file, too large:
+    :func:`llmcheck.files.read_bounded`), is not UTF-8 text, or is not JSON. Every JSON
+    file llmcheck reads back comes through here."""
     from llmcheck.files import NotUTF8, read_utf8
 
     try:
         text = read_utf8(p)
     except OSError as exc:
-        raise ReportError(f"cannot read report {p}: {exc.strerror or exc}") from exc
+        raise ReportError(f"cannot read {what} {p}: {exc.strerror or exc}") from exc
     except NotUTF8 as exc:
         why = ("it is UTF-16; save it as UTF-8" if exc.utf16 else
                f"byte 0x{exc.byte:02x} on line {exc.line}")
-        raise ReportError(f"report {p} is not UTF-8 text ({why}); llmcheck writes its "
-                          "reports as UTF-8 JSON") from None
+        raise ReportError(f"{what} {p} is not UTF-8 text ({why}); llmcheck writes its "
+                          f"{what}s as UTF-8 JSON") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ReportError(f"report {p} is not valid JSON: {exc}") from None
+        raise ReportError(f"{what} {p} is not valid JSON: {exc}") from None
     except RecursionError:
-        raise ReportError(f"report {p} is nested too deeply to be an llmcheck report") from None
+        raise ReportError(f"{what} {p} is nested too deeply to be an llmcheck {what}") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise ReportError(f"report {p} is not valid JSON: {exc}") from None
+        raise ReportError(f"{what} {p} is not valid JSON: {exc}") from None
 
 
 def _check_migratable(data: dict[str, Any], p: Path) -> None:
@@ -164,6 +172,10 @@ def _schema_problem(p: Path, exc: ValidationError) -> str:
     errors = exc.errors(include_url=False)
     first = errors[0]
     loc = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+    if first["type"] == "value_error":  # a number out of range (records.bounds): one line
+        field = loc.lstrip(".")
+        msg = first["msg"].removeprefix("Value error, ")
+        return f"report {p}: {field + '.' if field else ''}{msg}"
     got = f" (got {_clipped_repr(first['input'])})" if "input" in first else ""
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return (f"report {p} does not match the llmcheck schema: {loc.lstrip('.') or 'top level'}: "

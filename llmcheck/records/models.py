@@ -11,17 +11,13 @@ record is in :mod:`llmcheck.records.session`, statistics derived from samples in
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import PydanticSerializationError
+from pydantic import ConfigDict, Field
 
 from llmcheck import stats
 from llmcheck.config.names import IntervalMethod, PolicyName
-from llmcheck.redact import scrub
-from llmcheck.text import utf8_json
+from llmcheck.records.base import _Record
 
 SCHEMA_VERSION = 9
 """Bumped on every change of the JSON report's shape.
@@ -80,60 +76,6 @@ Outcome = Literal["passed", "failed", "error"]
 VerdictOutcome = Literal["passed", "failed", "error", "interrupted"]
 """``error``: most samples could not reach the model, or none could run (budget);
 ``interrupted``: stopped before any sample finished. Neither is a verdict."""
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_secrets(cls, value: Any) -> Any:
-        """Every string a record holds passes here: the boundary where secrets are
-        removed (see :mod:`llmcheck.redact`)."""
-        return scrub(value)
-
-    def model_dump_json(self, *, indent: int | None = None, **kwargs: Any) -> str:
-        """The record as JSON text, whatever code points its strings hold: model output
-        may hold a lone surrogate (``"\\ud800"`` in a provider's valid JSON), which
-        pydantic cannot encode; it is then written as the JSON escape it came as."""
-        try:
-            return super().model_dump_json(indent=indent, **kwargs)
-        except PydanticSerializationError as exc:
-            if "surrogates not allowed" not in str(exc):
-                raise
-        return escaped_json(self.model_dump(mode="json", **kwargs), indent)
-
-    @classmethod
-    def model_validate_json(cls, json_data: str | bytes | bytearray,
-                            **kwargs: Any) -> Any:
-        """The record of JSON text; pydantic's parser refuses the escape of a lone
-        surrogate that :meth:`model_dump_json` may write, so such a text is parsed by
-        :func:`json.loads` instead."""
-        try:
-            return super().model_validate_json(json_data, **kwargs)
-        except ValidationError as exc:
-            if exc.errors()[0]["type"] != "json_invalid":
-                raise
-            try:
-                data = json.loads(json_data)
-            except (ValueError, RecursionError):
-                raise exc from None
-        return cls.model_validate(data, **kwargs)
-
-
-def escaped_json(value: Any, indent: int | None = None) -> str:
-    """``value`` (plain JSON data) as :func:`llmcheck.text.utf8_json` text, an infinite
-    or NaN float written as null, as pydantic writes them."""
-    def finite(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: finite(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [finite(x) for x in v]
-        return v
-
-    return utf8_json(finite(value), indent)
 
 
 class CheckResult(_Record):
