@@ -26,6 +26,7 @@ from llmcheck.model.offline import OfflineBeforeImport, go_offline
 from llmcheck.redact import redact
 from llmcheck_pytest import gate, options, signals
 from llmcheck_pytest.progress import LiveProgress
+from llmcheck_pytest.recovery import SETTINGS_ATTR
 from llmcheck_pytest.redaction import junit_properties, redact_report
 from llmcheck_pytest.session import REPORT_ATTR, SESSION_KEY, UNWRITTEN_ATTR, SessionState
 from llmcheck_pytest.summary import add_start_up
@@ -374,6 +375,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         state = item.config.stash.get(SESSION_KEY, None)
         if state is not None and state.is_worker and state.writes_failed():
             setattr(report, UNWRITTEN_ATTR, dict(state.unwritten))  # to the controller
+    elif call.when == "setup" and item.stash.get(ITEM_SETTINGS, None) is not None:
+        # for the controller, should the test's worker die (llmcheck_pytest.recovery)
+        setattr(report, SETTINGS_ATTR, item.stash[ITEM_SETTINGS].model_dump_json())
     return report
 
 

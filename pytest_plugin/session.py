@@ -46,6 +46,10 @@ class SessionState:
         self.token = token or uuid.uuid4().hex[:12]
         self.recovered: list[Any] = []
         self.unwritten: dict[str, str] = {}
+        from llmcheck_pytest.recovery import Reconciler
+
+        self.reconciler = Reconciler()
+        """The LLM tests pytest ran, to list every one the records lack (a dead worker)."""
         """Files that could not be written (a full disk...), by path: why, as a warning."""
         self.views: Any = None
         """The markdown and HTML reports written at the end (llmcheck.reports.files.Views)."""
@@ -266,12 +270,15 @@ class SessionState:
             for record in journal.recover(self.report_dir, self.token, set(self.records),
                                           reason):
                 self.records[record.nodeid] = record
+                if record.nodeid in self.reconciler.lost:
+                    continue  # said below, with pytest's outcome
                 why = record.verdict.stop_reason if record.interrupted else \
                     "finished, but its report never reached the controller"
                 self.warnings.append(f"{record.nodeid}: {why}; its record was rebuilt from "
                                      "the samples journaled")
         except (OSError, ValueError, TypeError) as exc:
             self.warnings.append(f"could not read the sample journal: {exc}")
+        self.warnings += self.reconciler.reconcile(self.records)
         saved = self.save(final=True, exitstatus=exitstatus)
         if saved is not None or not self.records:
             journal.clear(self.report_dir, self.token)
@@ -314,5 +321,7 @@ class SessionState:
         if isinstance(unwritten, dict) and not self.is_worker:
             self.unwritten.update(unwritten)
         raw = getattr(report, REPORT_ATTR, None)
+        if not self.is_worker:
+            self.reconciler.see(report, has_record=raw is not None)
         if raw is not None and report.when == "call":
             self.add_report(report, raw)
