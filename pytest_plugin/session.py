@@ -270,8 +270,6 @@ class SessionState:
             for record in journal.recover(self.report_dir, self.token, set(self.records),
                                           reason):
                 self.records[record.nodeid] = record
-                if record.nodeid in self.reconciler.lost:
-                    continue  # said below, with pytest's outcome
                 why = record.verdict.stop_reason if record.interrupted else \
                     "finished, but its report never reached the controller"
                 self.warnings.append(f"{record.nodeid}: {why}; its record was rebuilt from "
