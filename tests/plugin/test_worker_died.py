@@ -8,7 +8,7 @@ from __future__ import annotations
 from helpers import by_name, load_report
 
 SUITE = """
-import os, shutil, signal
+import glob, os, signal
 import llmcheck
 
 @llmcheck.repeat(runs=20, min_pass_rate=0.5, concurrency=1, early_stop=False)
@@ -19,7 +19,10 @@ def test_dies(llm_sample):
 @llmcheck.repeat(runs=20, min_pass_rate=0.5, concurrency=1, early_stop=False)
 def test_dies_without_journal(llm_sample):
     if llm_sample.index == 3:
-        shutil.rmtree("reports/.llmcheck-journal")
+        # this worker's journal goes (the other worker's stays: test_dies needs it)
+        worker = os.environ["PYTEST_XDIST_WORKER"]
+        for path in glob.glob(f"reports/.llmcheck-journal/*-{worker}-{os.getpid()}.jsonl"):
+            os.unlink(path)
         os.kill(os.getpid(), signal.SIGKILL)
 
 @llmcheck.repeat(runs=4, min_pass_rate=0.5, concurrency=1, early_stop=False)
