@@ -479,6 +479,7 @@ class SampleRunner:
         if self._stopped_early() and t.decision is not None:
             started = t.finished + len(t.refused)  # every sample launched has finished
             running = (f"all {runs} were already running" if started >= runs else
+                       f"{runs - started} never started" if started == t.counted else
                        f"{started - t.counted} more had started, {runs - started} never did")
             return (f"decided at sample {t.decided_after} of {runs} ({running}): "
                     f"{t.decision.reason}")

@@ -94,13 +94,13 @@ def test_show_into_a_pipe_or_file_prints_every_column(tmp_path, capsys, monkeypa
 def test_show_into_a_pipe_honours_columns_as_pytest_does(tmp_path, capsys, monkeypatch):
     """Issue 18, item 21: one width rule for ``llmcheck show`` and pytest's summary:
     COLUMNS set means that width, a terminal or not (it printed 180-character rows)."""
-    from llmcheck.reports.table import fit_width
-
     path = save_report(tmp_path / "llmcheck.json", session_records())
     lines = show(capsys, monkeypatch, str(path), tty=False, columns=80)
     assert max(map(len, lines)) <= 80, "\n".join(lines)
     assert any("case-12-many-params]" in line and "…" in line for line in lines)
     # the rule both use
+    from llmcheck.reports.table import fit_width
+
     assert fit_width(False, lambda: 999) == 80
     monkeypatch.delenv("COLUMNS")
     assert fit_width(False, lambda: 999) is None and fit_width(True, lambda: 999) == 999
