@@ -162,9 +162,9 @@ def probe(python: str, upstream: str, smoke: bool) -> dict[str, str]:
             for s in slow:
                 s.setblocking(False)
                 try:
-                    held += s.recv(1) != b""
+                    s.recv(1)  # b"" (closed by the proxy) or an answer: not held
                 except BlockingIOError:
-                    held += 1
+                    held += 1  # still open, silent
                 except OSError:
                     pass
             out["of them still held after 36 s"] = str(held)

@@ -27,7 +27,7 @@ import sys
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from llmcheck.errors import UsageError
 
@@ -298,19 +298,12 @@ class _OneLineLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 class _Busy(asyncio.Protocol):
-    """A connection past the limit: a 503 at once, then closed (after the client's
-    request has had a moment to arrive, so it reads the answer, not a reset)."""
+    """A connection past the limit: a 503 at once, then closed (its file is needed)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         transport.write(_BUSY)
-        self._close = asyncio.get_running_loop().call_later(1.0, transport.close)
-
-    def data_received(self, data: bytes) -> None:
-        pass
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._close.cancel()
+        transport.close()
 
 
 def _limited_site(runner: web.AppRunner, sock: socket.socket, limit: int) -> web.SockSite:
@@ -322,11 +315,23 @@ def _limited_site(runner: web.AppRunner, sock: socket.socket, limit: int) -> web
             await web.BaseSite.start(self)
             server = self._runner.server
             assert server is not None
+            # counted from the moment a handler is made: asyncio accepts a whole batch
+            # of connections before any of them reaches the server's own list
+            live: set[Any] = set()
+            lost = server.connection_lost
 
             def protocol() -> asyncio.Protocol:
-                if len(server.connections) >= limit:
+                if len(live) >= limit:
                     return _Busy()
-                return server()
+                handler = server()
+                live.add(handler)
+                return handler
+
+            def connection_lost(handler: Any, exc: BaseException | None) -> None:
+                live.discard(handler)
+                lost(handler, exc)
+
+            server.connection_lost = connection_lost  # type: ignore[method-assign,assignment]
 
             loop = asyncio.get_running_loop()
             self._server = await loop.create_server(protocol, sock=sock, backlog=1024)
