@@ -60,7 +60,7 @@ def test_the_counter_finds_cut_and_encoded_keys():
 
 
 SUITE = """
-import httpx, llmcheck
+import os, httpx, llmcheck
 
 @llmcheck.repeat(runs=3, concurrency=1, min_pass_rate=1.0, early_stop=False)
 def test_pytest_assertion_text(llm, record_property):
@@ -84,6 +84,11 @@ def test_app_through_the_proxy(llm_endpoint):
                         json={"model": llm_endpoint.model,
                               "messages": [{"role": "user", "content": "please fail"}]})
     assert answer.status_code == 200, answer.json()["error"]["message"][-150:]
+
+@llmcheck.repeat(runs=3, concurrency=1)
+def test_killed_mid_run(llm):
+    llm("hello")
+    os._exit(9)                                      # a killed run: only the journal stays
 """
 
 
@@ -99,18 +104,24 @@ def test_a_provider_echoing_the_key_leaves_no_piece_of_it_anywhere(pytester, mod
                                                                     monkeypatch):
     monkeypatch.setenv("ECHO_KEY", KEY)
     pytester.makepyfile(test_echo=SUITE)
+    args = ["--llm-model=openai/echo", "--llm-api-key-env=ECHO_KEY", "--llm-retries=1",
+            "--llm-backoff=0.01", "-p", "no:randomly"]
     with FaultServer("echo_key") as provider:
+        args.append(f"--llm-api-base={provider.url}")
+        # a whole session with every writer on, then one killed mid-run (its journal stays)
         result = pytester.runpytest_subprocess(
-            "--llm-model=openai/echo", f"--llm-api-base={provider.url}",
-            "--llm-api-key-env=ECHO_KEY", "--llm-retries=1", "--llm-backoff=0.01",
-            "--llm-cache=write", "--junitxml=junit.xml", "-o", "junit_logging=all", "-rA",
-            "-p", "no:randomly")
-        assert provider.request_count >= 12
-    files = _files(pytester.path)
+            *args, "--llm-cache=write", "--junitxml=junit.xml", "-o", "junit_logging=all",
+            "-rA", "-k", "not killed")
+        files = _files(pytester.path)
+        killed = pytester.runpytest_subprocess(*args, "-k", "assertion_text or killed")
+        files |= {f"{name} (killed run)": text for name, text in _files(pytester.path).items()
+                  if files.get(name) != text}
+        assert provider.request_count >= 15
     assert {"junit.xml", "reports/llmcheck.json", "reports/llmcheck.md",
             "reports/llmcheck.html", ".llmcheck/cache.sqlite"} <= set(files)
-    assert "you sent [REDACTED]" in files["reports/llmcheck.json"]   # the echoes are kept...
-    terminal = result.stdout.str() + result.stderr.str()
+    journal = [name for name in files if ".llmcheck-journal" in name]
+    assert journal and "you sent [REDACTED]" in files[journal[0]]    # the echoes are kept...
+    terminal = "".join(r.stdout.str() + r.stderr.str() for r in (result, killed))
     found = {name: leaks(text) for name, text in {**files, "terminal": terminal}.items()}
     leaked = {name: n for name, n in found.items() if n}
     assert not leaked, f"pieces of the key written: {leaked}"        # ...masked, every form
