@@ -289,6 +289,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         fault_plan=pyfuncitem.stash.get(ITEM_FAULTS, None),
         fingerprint=fingerprint(pyfuncitem),
         keep_io=state.setting("keep_io"),
+        full_trace=bool(pyfuncitem.config.option.fulltrace),
     )
     spec.on_sample = state.journal_start(spec)
     spec.on_interrupt = stop_model_calls

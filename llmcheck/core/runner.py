@@ -19,7 +19,6 @@ import inspect
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -33,9 +32,10 @@ from llmcheck.core.outcome import (
     clip,
     fault_calls,
     fault_names,
+    format_traceback,
     judge_faults,
+    one_paragraph,
     type_name,
-    visible,
 )
 from llmcheck.core.spec import Progress, RunSpec, Tally, sample_seed
 from llmcheck.errors import InfrastructureError, UsageError
@@ -150,7 +150,7 @@ class SampleRunner:
             raise exc
         if ctx.budget_refusal is not None:
             return self._refused(ctx, duration)
-        message = str(exc).strip() or type(exc).__name__
+        message = one_paragraph(str(exc)) or type(exc).__name__  # what was wrong, first
         blamed = [f for f in judge_faults(ctx.faults, ctx.answers) if not f.recovered]
         if ctx.provider_failures:
             # the provider really failed in this sample: whatever the code did next is
@@ -168,7 +168,7 @@ class SampleRunner:
             outcome = "error"
         else:
             outcome = "failed"
-        tb = "".join(traceback.format_exception(type(exc), exc, visible(exc.__traceback__)))
+        tb = format_traceback(exc, keep_chain=self.spec.full_trace)
         return self._sample(ctx, outcome, duration, message=clip(message, MAX_MESSAGE),
                             error_type=type_name(exc),
                             traceback=clip(tb.rstrip(), MAX_TRACEBACK))

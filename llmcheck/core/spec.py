@@ -59,6 +59,9 @@ class RunSpec:
     keep_io: int = 2000
     """Characters kept of each message sent and of the answer of a failing sample's last
     calls (``--llm-keep-io``; 0 keeps none)."""
+    full_trace: bool = False
+    """Keep every chained exception in a failing sample's traceback (pytest's
+    ``--full-trace``); by default llmcheck's own chains are left out."""
 
     @property
     def runs(self) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from llmcheck.core.outcome import shorten_message
 from llmcheck.records.schema import SessionRecord
 from llmcheck.reports.view import FaultView, SessionView, TestView, session_view
 
@@ -207,8 +208,8 @@ def failures_section(view: SessionView) -> list[str]:
     for t, g in groups[:TOP_MESSAGES]:
         kind = f"{g.error_type}: " if g.error_type else ""
         outcome = "error" if g.outcome == "error" else "failed"
-        rows.append([str(g.count), md_code(t.nodeid), outcome,
-                     md_text(kind + g.message.split("\n", 1)[0][:300])])
+        rows.append([str(g.count), md_code(t.nodeid), outcome,  # the excerpt cut first
+                     md_text(kind + shorten_message(g.message.split("\n", 1)[0], 300))])
     lines = ["", "### Top failure messages", "",
              table(["count", "test", "outcome", "message"], rows)]
     if len(groups) > TOP_MESSAGES:
@@ -227,7 +228,7 @@ def io_section(view: SessionView) -> list[str]:
         if example is None:
             continue
         kind = f"{g.error_type}: " if g.error_type else ""
-        message = md_text(kind + g.message.split("\n", 1)[0][:300])
+        message = md_text(kind + shorten_message(g.message.split("\n", 1)[0], 300))
         lines += ["", f"#### {g.count}× {md_code(t.nodeid, in_table=False)}: {message}"]
         for x in example.exchanges:
             left_out = (f" ({x.left_out} in the middle of the conversation left out)"

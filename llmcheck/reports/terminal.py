@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from llmcheck.core.outcome import shorten_message
 from llmcheck.records.schema import CheckStat, FaultStat, TestRecord, UsageTotals
 from llmcheck.reports.cells import (
     MIN_NAME_WIDTH,
@@ -31,6 +32,9 @@ from llmcheck.reports.table import aggregates_table, summary_table
 from llmcheck.text import UNPRINTABLE, clip, printable
 
 MAX_GROUPS_WITH_EXAMPLE = 5
+GROUP_MESSAGE_WIDTH = 300
+"""Characters of a failure group's message on its line (the excerpt of the output is
+cut first, so what was violated stays)."""
 MAX_EXAMPLE_LINES = 40
 
 
@@ -94,7 +98,8 @@ def explain(record: TestRecord) -> str:
         lines.append("")
         lines.append(f"{bad} sample(s) did not pass, {len(groups)} distinct message(s):")
         for g in groups:
-            first = g.message.splitlines()[0] if g.message else ""
+            first = shorten_message(g.message.splitlines()[0], GROUP_MESSAGE_WIDTH) \
+                if g.message else ""
             kind = f"{g.error_type}: " if g.error_type else ""
             tag = " [error]" if g.outcome == "error" else ""
             lines.append(f"  {g.count:>4}x {kind}{first}{tag}  (samples {_indices(g.samples)})")
@@ -163,7 +168,7 @@ def check_line(c: CheckStat, width: int | None = None) -> str:
     if c.example:
         text = " ".join(line.strip() for line in c.example.splitlines()[:3])
     if width is None:
-        example = f": {text[:160]}" + ("..." if len(text) > 160 else "") if text else ""
+        example = f": {shorten_message(text, 160)}" if text else ""
         return (f"{c.name}  failed {c.failed} of {c.evaluated} ({rate}; samples "
                 f"{_indices(c.failed_samples)}){example}")
     counts = f"  failed {c.failed} of {c.evaluated}"
