@@ -55,16 +55,16 @@ def raise_worker_problem(node: Any) -> None:
 
 
 def _check(items: Iterable[pytest.Item], resolved: dict[str, Resolved]) -> None:
+    model = resolved["model"].value
+    users = [item for item in items
+             if SESSION_MODEL_FIXTURE in getattr(item, "fixturenames", ())]
+    if not model or not users:
+        return  # the simulator needs no key; a session with no model test imports nothing
     from llmcheck.model.local import is_local
 
-    model = resolved["model"].value
-    if not model or is_local(model):
-        return  # the simulator or a local server: no key, no provider to resolve
-    users = [item for item in items
-             if SESSION_MODEL_FIXTURE in getattr(item, "fixturenames", ())
-             and not is_local(_own_model(item))]
-    if not users:
-        return
+    users = [item for item in users if not is_local(_own_model(item))]
+    if is_local(model) or not users:
+        return  # a local server: no key, no provider to resolve
     key_env = resolved["api_key_env"].value
     if key_env is not None and not os.environ.get(key_env, "").strip():
         raise pytest.UsageError(

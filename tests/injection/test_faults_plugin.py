@@ -131,7 +131,8 @@ def test_llm_faults_fixture_changes_the_running_samples_plan(pytester, report, m
 
 @pytest.mark.parametrize(("source", "message"), [
     ("@llmcheck.repeat(runs=3)\n@llmcheck.faults(ratelimit=0.3)",
-     "*@llmcheck.faults: unknown fault kind 'ratelimit'; the kinds are rate_limit, timeout*"),
+     "*@llmcheck.faults: unknown fault kind 'ratelimit' (did you mean rate_limit?); the kinds "
+     "are rate_limit, timeout*"),
     ("@llmcheck.repeat(runs=3)\n@llmcheck.faults(rate_limit=0.7, timeout=0.5)",
      "*fault rates add up to 1.2, more than 1*"),
     ("@llmcheck.faults(rate_limit=0.3)",
