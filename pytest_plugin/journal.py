@@ -129,7 +129,8 @@ def _take(out: _Contents, entry: dict[str, Any]) -> None:
         out.samples[entry["start"]] = []
     elif isinstance(entry.get("done"), str):
         out.done.add(entry["done"])
-    elif entry.get("nodeid") in out.samples and "sample" in entry:
+    elif isinstance(entry.get("nodeid"), str) and entry["nodeid"] in out.samples \
+            and "sample" in entry:
         out.samples[entry["nodeid"]].append(SampleRecord.model_validate(entry["sample"],
                                                                         context=LOADED))
 

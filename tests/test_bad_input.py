@@ -16,7 +16,13 @@ from report_data import make_record, save_report
 from llmcheck.checks.cases import load_cases
 from llmcheck.cli.main import main
 from llmcheck.errors import ReportError, UsageError
-from llmcheck.records.schema import CheckStat, FailureGroup, Interval, load_session
+from llmcheck.records.schema import (
+    SCHEMA_VERSION,
+    CheckStat,
+    FailureGroup,
+    Interval,
+    load_session,
+)
 from llmcheck.reports.terminal import explain, failing_checks_lines, printable, summary_table
 from llmcheck.simulator.cli import main as serve_main
 from llmcheck.simulator.scenario import load_scenario
@@ -104,7 +110,9 @@ def test_jsonl_lines_break_at_newlines_only(tmp_path):
     (b'{"schema_version": 3, "seed": ' + b"1" * 5000 + b"}",
      r"^report \S+ is not valid JSON: Exceeds the limit"),
     (b'{"schema_version": 3, "tests": [', r"^report \S+ is not valid JSON: Expecting value"),
-    (b'{"schema_version": "3"}', r"has schema_version '3'; this llmcheck reads version 8"),
+    (b'{"schema_version": "3"}',
+     rf"has schema_version '3'; this llmcheck reads version {SCHEMA_VERSION} \(and migrates "
+     rf"1 to {SCHEMA_VERSION - 1}\)"),
     (b'{"schema_version": true}', r"has schema_version True"),
     (b'{"schema_version": 2, "tests": [{"verdict": "passed"}]}',
      r"does not match the llmcheck schema version 2: tests\[0\]\.verdict: expected an "

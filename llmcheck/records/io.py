@@ -102,7 +102,7 @@ def load_session(path: str | os.PathLike[str]) -> SessionRecord:
     if type(version) is not int or not 1 <= version <= SCHEMA_VERSION:
         raise ReportError(
             f"report {p} has schema_version {_clipped_repr(version)}; this llmcheck reads "
-            f"version {SCHEMA_VERSION} (and migrates 1 to 4)")
+            f"version {SCHEMA_VERSION} (and migrates 1 to {SCHEMA_VERSION - 1})")
     if version < SCHEMA_VERSION:
         _check_migratable(data, p)
     data = _migrate(data)

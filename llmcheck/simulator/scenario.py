@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from llmcheck.errors import UsageError
 from llmcheck.files import YAMLDocumentError, yaml_document
@@ -131,8 +132,10 @@ def _validate(data: dict[str, Any], source: str, node: yaml.Node | None) -> Scen
         raise UsageError(f"invalid scenario {source}:\n  {format_loc(loc) or '<top level>'}: "
                          f"{text!r} is not valid Unicode text (a lone surrogate){suffix}")
     try:
-        return Scenario.model_validate(data)
-    except RecursionError:
+        scenario = Scenario.model_validate(data)
+        scenario.model_dump_json()  # what the server fingerprints: pydantic caps its depth
+        return scenario
+    except (RecursionError, PydanticSerializationError):
         raise UsageError(f"invalid scenario {source}: nested too deeply") from None
     except ValidationError as exc:
         lines = [f"invalid scenario {source}:"]
