@@ -44,11 +44,12 @@ class Reconciler:
     def reconcile(self, records: dict[str, Any]) -> list[str]:
         """Give every lost test pytest's outcome in ``records`` (adding a record without
         samples where none could be rebuilt); return the warnings to show."""
-        from llmcheck.core.runner import RunSpec, rebuild_record
-        from llmcheck.records.schema import TestSettings
-
-        warnings = []
+        warnings: list[str] = []
         for nodeid, why in self.lost.items():
+            # imported only when a test was lost: a session without LLM tests loads no records
+            from llmcheck.core.runner import RunSpec, rebuild_record
+            from llmcheck.records.schema import TestSettings
+
             record = records.get(nodeid)
             if record is None:
                 settings = TestSettings.model_validate_json(self.started[nodeid])
