@@ -504,11 +504,13 @@ def test_bad_cache_file_is_a_usage_error(pytester, model_stack):
     result.stderr.fnmatch_lines(["*junk.sqlite is not a usable llmcheck cache*"])
 
 
-def test_bad_model_fails_the_test_with_a_clear_message(pytester, model_stack):
+def test_bad_model_is_one_usage_error_before_any_test(pytester, model_stack):
     pytester.makepyfile(EXTRACT_SUITE)
     result = pytester.runpytest("--llm-model=gpt-nonsense")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*'gpt-nonsense' is not a model litellm knows how to call*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--llm-model=gpt-nonsense: litellm cannot tell which provider "
+                                 "serves 'gpt-nonsense'*"])
+    result.assert_outcomes()  # nothing ran
 
 
 def test_api_key_value_is_refused_as_a_variable_name(pytester):
