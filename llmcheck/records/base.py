@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticSerializationError
+from typing_extensions import Self
 
 from llmcheck.redact import scrub
 from llmcheck.text import utf8_json
@@ -64,7 +65,7 @@ class _Record(BaseModel):
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray,
-                            **kwargs: Any) -> Any:
+                            **kwargs: Any) -> Self:
         """The record of JSON text; pydantic's parser refuses the escape of a lone
         surrogate that :meth:`model_dump_json` may write, so such a text is parsed by
         :func:`json.loads` instead."""

@@ -144,11 +144,14 @@ def test_a_file_beyond_the_size_limit_is_refused_unread(tmp_path, monkeypatch, c
 
 
 def alias_bomb(levels: int = 9) -> str:
-    """The billion laughs: each level a list of nine aliases of the level below."""
-    lines = ['- &l0 {name: lol, input: "lol"}']
+    """The billion laughs in a valid case file: the input of its one case is a list of
+    nine aliases of a list of nine aliases ... of a string, 9^10 strings once expanded
+    (the old code accepted the file; a test that walked the input ran out of memory)."""
+    lines = ["laughs:", '  - &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     for i in range(1, levels + 1):
-        lines.append(f"- &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
-    return "cases:\n" + "\n".join("  " + line for line in lines) + "\n"
+        lines.append(f"  - &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    lines += ["cases:", f"  - {{name: laugh, input: *l{levels}}}"]
+    return "\n".join(lines) + "\n"
 
 
 def test_a_yaml_alias_bomb_in_a_case_file_is_refused_quickly(tmp_path):
