@@ -77,7 +77,7 @@ def test_sigterm_stops_calls_and_writes_every_report_marked_interrupted(pytester
     pytester.makepyfile(test_suite=SUITE)
     # test_first's 4 calls are answered; test_second's 4 concurrent calls hang
     with FaultServer("hang", script=["ok"] * 4) as server:
-        proc, out, signalled = _cancel(pytester, server, 8, [], group=False)
+        proc, out, signalled = _cancel(pytester, server, 8, [], group=True)
         tests = _assert_stopped_and_reported(pytester, server, proc, out, signalled)
     assert tests["test_first"]["run"] == 4 and tests["test_first"]["interrupted"] is False
     second = tests["test_second"]
@@ -86,12 +86,11 @@ def test_sigterm_stops_calls_and_writes_every_report_marked_interrupted(pytester
     assert "Traceback" not in out
 
 
-@pytest.mark.parametrize("group", [False, True], ids=["pytest alone", "process group"])
-def test_sigterm_under_xdist_stops_every_worker(pytester, group):
+def test_sigterm_under_xdist_stops_every_worker(pytester):
     pytester.makepyfile(test_suite=SUITE)
     # each worker holds one test: test_first's 1 call and test_second's 4 hang
     with FaultServer("hang") as server:
-        proc, out, signalled = _cancel(pytester, server, 5, ["-n", "2"], group=group)
+        proc, out, signalled = _cancel(pytester, server, 5, ["-n", "2"], group=False)
         tests = _assert_stopped_and_reported(pytester, server, proc, out, signalled)
     assert set(tests) <= {"test_first", "test_second"}
     assert all(t["interrupted"] for t in tests.values())
