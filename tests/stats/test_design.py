@@ -89,8 +89,8 @@ def test_the_fault_setting_is_checked_at_the_bottom_and_read_by_the_catalogue() 
         rates={"rate_limit": 0.3, "timeout": 0.1, "stream_cut": 0.05})
     assert not FaultPlan.build(validate("faults", "none", "--llm-faults"))
     with pytest.raises(UsageError, match=r"^--llm-faults=rate_limt:0.3 is invalid \(unknown "
-                                         r"fault kind 'rate_limt' \(did you mean rate_limit\?\); the "
-                                         r"kinds are rate_limit"):
+                                         r"fault kind 'rate_limt' \(did you mean rate_limit\?\); "
+                                         r"the kinds are rate_limit"):
         validate("faults", "rate_limt:0.3", "--llm-faults")
     with pytest.raises(UsageError, match="add up to 1.2, more than 1"):
         FaultPlan(rates={"rate_limit": 0.6, "timeout": 0.6})
