@@ -138,3 +138,28 @@ def test_check_excerpts_and_messages_mask_before_they_cut():
 
 def test_a_samples_message_masks_before_the_runner_cuts_it():
     assert stub(outcome.clip("#" * 1975 + KEY + "#" * 100, outcome.MAX_MESSAGE)) == 0
+
+
+def test_values_checks_record_are_masked_before_they_are_cut():
+    """A check that keeps a cut of what it matched (a regex match, a label, a schema
+    message, a judge's reason) masks the key first, so no stub outlives its cut."""
+    from llmcheck import assert_label, assert_matches, assert_not_matches, assert_schema
+    from llmcheck.checks.base import CheckFailed
+    from llmcheck.core import context
+
+    ctx = context.SampleContext(index=0, seed=0)
+    token = context._set(ctx)
+    try:
+        assert_matches("#" * 70 + KEY, r"#+\S+")                 # the match kept: 80 chars
+        with pytest.raises(CheckFailed):
+            assert_not_matches("#" * 70 + KEY, r"#+\S+")
+        with pytest.raises(CheckFailed):
+            assert_label("#" * 50 + KEY, ["yes", "no"])         # the answer kept: 60 chars
+        with pytest.raises(CheckFailed):                        # jsonschema's message: 197
+            assert_schema('{"a": "' + "#" * 180 + KEY + '"}',
+                          {"type": "object", "properties": {"a": {"maxLength": 3}}})
+    finally:
+        context._reset(token)
+    kept = [str(part) for r in ctx.checks for part in (r.value, r.message)]
+    assert len(ctx.checks) == 4
+    assert all(stub(text) < 8 for text in kept), kept

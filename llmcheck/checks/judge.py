@@ -19,6 +19,7 @@ from llmcheck.checks.base import check_fraction, conclude, excerpt, short_repr
 from llmcheck.checks.schema import NotJSON, load_json
 from llmcheck.errors import JudgeError, UsageError
 from llmcheck.model.completion import Completion
+from llmcheck.redact import redact
 
 
 class JudgeClient(Protocol):
@@ -191,7 +192,7 @@ def _summary(verdicts: list[JudgeVerdict], mean: float, limit: float, subject: s
                     f"{agree / samples:.0%}, spread {max(scores) - min(scores):.2f})")
     if reason:
         flat = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", " ".join(reason.split()))
-        summary += f": {flat[:300]}"
+        summary += f": {redact(flat)[:300]}"
     if not passed:
         summary += f"; judged {excerpt(subject, 120)}"
     return summary

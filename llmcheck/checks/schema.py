@@ -34,6 +34,7 @@ from llmcheck.checks.base import (
 from llmcheck.errors import UsageError
 from llmcheck.model.completion import Completion
 from llmcheck.model.jsontext import Found, JSONTextError, read_json
+from llmcheck.redact import redact
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -201,7 +202,7 @@ def _pydantic_line(error: Mapping[str, Any]) -> str:
 def _jsonschema_line(error: Any) -> str:
     message = error.message
     if len(message) > 200:
-        message = message[:197] + "..."
+        message = redact(message)[:197] + "..."
     line = f"{error.json_path}: {message}"
     if error.context:
         from jsonschema.exceptions import best_match

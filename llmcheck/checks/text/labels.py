@@ -16,6 +16,7 @@ from llmcheck.checks.base import (
 from llmcheck.checks.text.patterns import as_items, items_label, options_label
 from llmcheck.errors import UsageError
 from llmcheck.model.completion import Completion
+from llmcheck.redact import redact
 
 _LABEL_TRIM = " \t\r\n\"'`*_.,;:!?()[]{}<>\u201c\u201d\u2018\u2019\u00ab\u00bb\u3002"
 
@@ -57,13 +58,14 @@ def assert_label(
     text = as_text(output, "assert_label")
     got = normalize_label(text, case_sensitive)
     name = f"label({items_label(values)}{options_label(case_sensitive)})"
+    shown = normalize_label(redact(text), case_sensitive)[:60]  # masked before lowercased
     if got in canon:
-        conclude(name, True, value=got[:60])
+        conclude(name, True, value=shown)
         return canon[got]
     message = f"expected one of {short_repr(values, 200)}, got {excerpt(text, 120)}"
     inside = [label for key, label in canon.items()
               if re.search(rf"(?<!\w){re.escape(key)}(?!\w)", got)]
     if inside:
         message += f" (it mentions {short_repr(inside, 120)} but is not just a label)"
-    conclude(name, False, message, got[:60])
+    conclude(name, False, message, shown)
     return None

@@ -17,6 +17,7 @@ from llmcheck.checks.base import (
 )
 from llmcheck.errors import UsageError
 from llmcheck.model.completion import Completion
+from llmcheck.redact import redact
 
 _FLAG_LETTERS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"),
                  (re.VERBOSE, "x"), (re.ASCII, "a"))
@@ -68,7 +69,7 @@ def assert_matches(
         what = "the output does not fully match" if fullmatch else "no match"
         conclude(name, False, f"{what} {pattern_label(regex, 200)} in {excerpt(text)}")
         return None
-    conclude(name, True, value=found.group(0)[:80])
+    conclude(name, True, value=redact(found.group(0))[:80])
     return found
 
 
@@ -91,7 +92,7 @@ def assert_not_matches(
     conclude(name, False,
              f"found {excerpt(found.group(0), 80)} matching {pattern_label(regex, 200)}: "
              f"{excerpt_around(text, found.start(), found.end())}",
-             found.group(0)[:80])
+             redact(found.group(0))[:80])
 
 
 # --------------------------------------------------------------------------- phrases
