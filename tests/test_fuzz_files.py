@@ -45,7 +45,7 @@ from llmcheck.reports.terminal import (
 )
 from llmcheck.simulator.engine import Engine
 
-EXAMPLES = int(os.environ.get("LLMCHECK_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("LLMCHECK_FUZZ_EXAMPLES", "30"))
 """Examples per reader and file type; a longer hunt:
 LLMCHECK_FUZZ_EXAMPLES=5000 pytest tests/test_fuzz_files.py"""
 FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=EXAMPLES,

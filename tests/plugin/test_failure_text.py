@@ -64,7 +64,9 @@ def failing_session(pytester):
 
 
 def group_line(out: str, check: str) -> str:
-    """The terminal's line of the failure group whose message starts with ``check``."""
+    """The terminal's line of the failure group whose message starts with ``check``, in
+    the failures section (under CI=true pytest's short summary repeats whole messages)."""
+    out = out.split("short test summary info", 1)[0]
     lines = [line for line in out.splitlines()
              if re.match(rf"\s+\d+x llmcheck\.CheckFailed: {re.escape(check)}", line)]
     assert len(lines) == 1, out
