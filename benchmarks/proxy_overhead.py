@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -47,6 +48,12 @@ SCENARIO = {
 BODY = {"model": "llmcheck-sim", "messages": [{"role": "user", "content": "hi"}]}
 
 
+TOKEN = "benchmark-proxy-token-0123456789"
+"""The standalone proxy serves only clients with its token (given here through
+``$LLMCHECK_PROXY_TOKEN``); the simulator ignores it."""
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+os.environ["LLMCHECK_PROXY_TOKEN"] = TOKEN
+
 def start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
     """Run an llmcheck server command; return the process and the URL it prints first."""
     proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, text=True)
@@ -62,7 +69,7 @@ def latency_ms(url: str, calls: int, stream: bool) -> float:
     """Median milliseconds of ``calls`` sequential requests over one keep-alive client."""
     body = {**BODY, "stream": stream}
     times = []
-    with httpx.Client(base_url=url, timeout=30.0) as client:
+    with httpx.Client(base_url=url, timeout=30.0, headers=AUTH) as client:
         client.post("/chat/completions", json=body).raise_for_status()  # open the connection
         for _ in range(calls):
             start_t = time.perf_counter()
@@ -79,7 +86,8 @@ def latency_ms(url: str, calls: int, stream: bool) -> float:
 
 async def fire(url: str, total: int, concurrency: int) -> float:
     """``total`` requests over ``concurrency`` keep-alive httpx clients; wall seconds."""
-    clients = [httpx.AsyncClient(base_url=url, timeout=30.0) for _ in range(concurrency)]
+    clients = [httpx.AsyncClient(base_url=url, timeout=30.0, headers=AUTH)
+               for _ in range(concurrency)]
     remaining = total
 
     async def worker(client: httpx.AsyncClient) -> None:
