@@ -80,21 +80,16 @@ def _check_provider(model: str, resolved: dict[str, Resolved]) -> None:
     """litellm must know which provider serves ``model`` (``openai/gpt-4o-mini``,
     ``gpt-4o-mini``); asked the way its completion call asks, offline. Anything else
     it could say is left to the first call, which reports it in full."""
+    from llmcheck.model.failures import is_unknown_provider, unknown_provider_advice
     from llmcheck.model.provider import import_litellm
 
     litellm = import_litellm()  # the llm fixture's first call imports it anyway
     try:
         litellm.get_llm_provider(model, api_base=resolved["api_base"].value)
-    except litellm.BadRequestError as exc:
-        if "LLM Provider NOT provided" not in str(exc):
-            return
-        raise pytest.UsageError(
-            f"{_given(resolved, 'model')}: litellm cannot tell which provider serves "
-            f"{model!r}; prefix it with the provider, e.g. openai/gpt-4o-mini, "
-            "anthropic/claude-3-5-haiku-latest or ollama/llama3 (litellm's provider list: "
-            "https://docs.litellm.ai/docs/providers)") from None
-    except Exception:  # noqa: BLE001 - not certain: the first call will say what is wrong
-        return
+    except Exception as exc:  # noqa: BLE001 - not certain: the first call will say what is wrong
+        if is_unknown_provider(exc):
+            raise pytest.UsageError(
+                f"{_given(resolved, 'model')}: {unknown_provider_advice(model)}") from None
 
 
 def _given(resolved: dict[str, Resolved], name: str) -> str:

@@ -101,6 +101,19 @@ def retry_after(exc: BaseException) -> float | None:
     return None
 
 
+def is_unknown_provider(exc: BaseException) -> bool:
+    """litellm could not tell which provider serves the model (a name without prefix)."""
+    return (isinstance(exc, import_litellm().BadRequestError)
+            and "LLM Provider NOT provided" in str(exc))
+
+
+def unknown_provider_advice(model: str) -> str:
+    """What to do about a model litellm cannot place (preflight and the first call)."""
+    return (f"litellm cannot tell which provider serves {model!r}; prefix it with the "
+            "provider, e.g. openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest or "
+            "ollama/llama3 (litellm's provider list: https://docs.litellm.ai/docs/providers)")
+
+
 def usage_error(exc: BaseException, config: ModelConfig) -> UsageError | None:
     """Translate what no retry can fix into a usage error that says what to do."""
     if isinstance(exc, (DeadlineExceeded, MalformedResponse, CallsStopped)) or \
@@ -114,12 +127,8 @@ def usage_error(exc: BaseException, config: ModelConfig) -> UsageError | None:
             f"the prompt and max_tokens do not fit the context{size} of "
             f"{config.name or config.model}: shorten them, or start the server with more "
             f"context (--llm-local-context). The server said: {short(text)}")
-    if isinstance(exc, litellm.BadRequestError) and "LLM Provider NOT provided" in text:
-        return UsageError(
-            f"model {config.model!r} is not a model litellm knows how to call: prefix it with "
-            "the provider, e.g. --llm-model=openai/gpt-4o-mini, anthropic/claude-3-5-haiku-"
-            "latest or ollama/llama3 (see litellm's provider list)"
-        )
+    if is_unknown_provider(exc):
+        return UsageError(f"model {config.model!r}: {unknown_provider_advice(config.model)}")
     if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or \
             _is_credentials_problem(exc):
         where = (f"the key in ${config.api_key_env}" if config.api_key_env

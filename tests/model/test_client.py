@@ -237,7 +237,7 @@ def test_connection_refused_is_an_infrastructure_error(model_stack):
 
 
 def test_bad_model_name_is_a_usage_error(model_stack):
-    with pytest.raises(UsageError, match="not a model litellm knows how to call.*openai/gpt"):
+    with pytest.raises(UsageError, match="litellm cannot tell which provider serves .*openai/gpt"):
         LLMClient(ModelConfig(model="nonsense-model-xyz", retries=0))("hello")
 
 
