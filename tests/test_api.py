@@ -152,7 +152,7 @@ def test_a_version_2_report_is_read_with_its_settings_gathered(tmp_path):
     path = tmp_path / "v2.json"
     path.write_text(json.dumps(_v2_report()))
     session = load_session(path)
-    assert session.schema_version == SCHEMA_VERSION == 9
+    assert session.schema_version == SCHEMA_VERSION == 10
     (t,) = session.tests
     assert (t.planned, t.min_pass_rate, t.confidence, t.settings.concurrency) == \
         (20, 0.9, 0.95, 4)

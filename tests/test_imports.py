@@ -53,7 +53,7 @@ LAYERS: list[tuple[str, ...]] = [
     # 3: running samples: sample context, runner, decorator
     ("core",),
     # 4: calling models, checking answers, injecting faults, the simulator
-    ("model", "checks", "injection", "simulator", "strategies"),
+    ("model", "checks", "injection", "simulator", "strategies", "episodes"),
     # 5: views of saved records, the regression gate, and the public API that
     #    re-exports the layers below (``llmcheck/__init__.py``)
     ("reports", "gate", "llmcheck"),

@@ -220,7 +220,7 @@ def test_a_session_serves_the_model_and_records_it(pytester, fake_server, gguf, 
     result.stdout.fnmatch_lines([f"llmcheck local model: gguf:{gguf} (*) served by "
                                  "llama-cpp-python*context 1024 tokens, 1 thread(s)*"])
     data = report()
-    assert data["schema_version"] == 9
+    assert data["schema_version"] == 10
     lm = data["local_model"]
     assert lm["name"] == f"gguf:{gguf}" and lm["context"] == 1024 and lm["threads"] == 1
     assert lm["size"] == gguf.stat().st_size and data["simulated"] is False

@@ -58,6 +58,9 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("schema_version") == 8:
         # v8 -> v9 only added ``samples[].exchanges`` (empty).
         data = {**data, "schema_version": 9}
+    if data.get("schema_version") == 9:
+        # v9 -> v10 only added fields that default to None, "app" or empty.
+        data = {**data, "schema_version": 10}
     return data
 
 

@@ -19,7 +19,7 @@ from llmcheck import stats
 from llmcheck.config.names import IntervalMethod, PolicyName
 from llmcheck.records.base import _Record
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """Bumped on every change of the JSON report's shape.
 
 Version history (and how :func:`llmcheck.records.io.load_session` migrates older
@@ -67,6 +67,15 @@ reports):
       the messages sent and the answer of its last model calls, redacted and cut to
       ``--llm-keep-io`` characters a field; passing samples keep none). A version-8
       report is read with none of them.
+  10 - episodes, latency and reliability: ``samples[].episode`` (what a tool loop or a
+      conversation did: steps, tools, why it stopped), ``samples[].durations`` (named
+      per-sample durations: total, ttft, episode, ...), ``checks[].step`` (the step or
+      turn a path check failed at), ``calls[].role`` (app, user, judge), streamed calls'
+      ``calls[].chunks`` and ``calls[].max_gap``, ``settings.latency`` (latency
+      requirements), ``tests[].latency`` (quantiles with exact intervals and their
+      verdicts), ``tests[].reliability`` (pass^k and pass@k with intervals) and
+      ``tests[].step_failures`` (failing episodes grouped by the first step whose check
+      failed). A version-9 report is read with none of them.
       A version-2 report is read with its settings
       rebuilt from those fields; margin, alpha and beta, which it did not record,
       are taken as the defaults and ``design`` is empty.
@@ -87,6 +96,8 @@ class CheckResult(_Record):
     value: float | int | str | bool | None = Field(
         None, description="what was measured: a similarity score, a word count, ..."
     )
+    step: str | None = Field(None, description="path checks over an episode: the step or "
+                             "turn the check failed at ('step 2: cancel_order', 'turn 3')")
 
 
 class CallRecord(_Record):
@@ -108,6 +119,12 @@ class CallRecord(_Record):
     params: dict[str, int | float | str | bool] = Field(
         default_factory=dict, description="the sampling parameters the request carried "
         "(temperature, seed, max_tokens, top_p, ...): what a rerun needs to reproduce it")
+    role: Literal["app", "user", "judge"] = Field(
+        "app", description="who made the call: the app under test, a simulated user, or "
+        "a judge (user and judge calls are reported apart from the app's)")
+    chunks: int | None = Field(None, description="streamed calls: chunks received")
+    max_gap: float | None = Field(None, description="streamed calls: the longest wait "
+                                  "between two chunks, in seconds")
 
 
 SAMPLING_PARAMS = frozenset({
@@ -170,6 +187,21 @@ class ExchangeRecord(_Record):
                                "out), redacted and cut like the messages; None: no answer")
 
 
+class EpisodeRecord(_Record):
+    """What one episode (a tool loop, a conversation) did: kept for every sample."""
+
+    source: Literal["loop", "recorded", "conversation"]
+    stop_reason: str = Field(description="final_answer, max_steps, budget_calls, "
+                             "budget_tokens, budget_cost, budget_time, user_stopped, "
+                             "max_turns, error or recorded")
+    steps: int = Field(description="model steps (calls of the app's model)")
+    turns: int = 0
+    tools: list[str] = Field(default_factory=list, description="tools called, in order")
+    tool_errors: int = 0
+    unhandled_tool_errors: int = 0
+    duration: float = 0.0
+
+
 class SampleRecord(_Record):
     """One run of a test body."""
 
@@ -196,6 +228,11 @@ class SampleRecord(_Record):
         default_factory=list, description="failed and errored samples only: the prompt "
         "and answer of the sample's last model calls (see --llm-keep-io); empty for a "
         "passing sample, so the report does not grow with every answer")
+    episode: EpisodeRecord | None = Field(None, description="the sample's episode (a tool "
+                                          "loop or a conversation), if it ran one")
+    durations: dict[str, float] = Field(
+        default_factory=dict, description="named durations of the sample in seconds "
+        "(total, ttft, episode, or a test's own): what latency requirements judge")
 
 
 class Interval(_Record):
@@ -311,6 +348,54 @@ class Aggregate(_Record):
     cases_failed: int
 
 
+class LatencyRequirement(_Record):
+    """``quantile`` of the per-sample duration ``metric`` must be at most ``limit`` s."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str = Field(description="the duration judged: total, ttft, episode, or a "
+                        "name the test records itself")
+    quantile: float = Field(gt=0, lt=1, description="e.g. 0.95 for p95")
+    limit: float = Field(gt=0, description="seconds")
+
+
+class LatencyStat(_Record):
+    """A latency requirement's quantile, its exact distribution-free interval (order
+    statistics) and its verdict."""
+
+    metric: str
+    quantile: float
+    limit: float
+    samples: int = Field(description="samples that recorded the duration")
+    estimate: float | None = Field(None, description="the sample quantile, seconds")
+    interval: Interval | None = Field(None, description="exact order-statistic interval "
+                                      "for the quantile (None: too few samples)")
+    outcome: Literal["passed", "failed", "error"]
+    conclusive: bool
+    reason: str
+    samples_to_conclusive: int | None = None
+
+
+class KStat(_Record):
+    """pass^k (all of k runs pass) and pass@k (at least one does), with intervals."""
+
+    k: int
+    pass_hat_k: float | None
+    pass_hat_k_interval: Interval | None = None
+    pass_at_k: float | None
+    pass_at_k_interval: Interval | None = None
+
+
+class StepFailureGroup(_Record):
+    """Failing episodes grouped by the first step whose check failed."""
+
+    step: str = Field(description="e.g. 'step 2: cancel_order', 'turn 3', or 'final' "
+                      "(only the final answer's or state's check failed)")
+    check: str = Field(description="the first failing check")
+    count: int
+    samples: list[int]
+
+
 class Verdict(_Record):
     outcome: VerdictOutcome
     conclusive: bool
@@ -346,6 +431,9 @@ class TestSettings(_Record):
     model: str | None = Field(None, description="the model the test asked for, if any")
     temperature: float | None = None
     max_tokens: int | None = None
+    latency: list[LatencyRequirement] = Field(
+        default_factory=list, description="latency requirements: each a quantile of a "
+        "per-sample duration that must be at most a limit (a hypothesis of its own)")
     design: dict[str, float | int | None] = Field(
         default_factory=dict,
         description="the policy's decision rule: for threshold and interval the fewest "
@@ -430,6 +518,13 @@ class TestRecord(_Record):
                                    "--llm-faults reads them, with the plan's seed")
     faults: list[FaultStat] = Field(default_factory=list, description="pass counts per "
                                     "injected fault kind and of the clean samples")
+    latency: list[LatencyStat] = Field(default_factory=list, description="the latency "
+                                       "requirements' quantiles and verdicts")
+    reliability: list[KStat] = Field(default_factory=list, description="pass^k and pass@k "
+                                     "with intervals, by k")
+    step_failures: list[StepFailureGroup] = Field(
+        default_factory=list, description="failing episodes grouped by the first step "
+        "whose check failed")
     warnings: list[str] = Field(default_factory=list)
 
     @property

@@ -29,7 +29,7 @@ def test_a_version_7_report_loads_with_the_new_fields_at_their_defaults(tmp_path
     path = tmp_path / "v7.json"
     path.write_text(json.dumps(old))
     session = load_session(path)
-    assert session.schema_version == SCHEMA_VERSION == 9
+    assert session.schema_version == SCHEMA_VERSION == 10
     faulted = [t for t in session.tests if t.faults]
     assert faulted, "the example session has a test with injected faults"
     for test in session.tests:
@@ -75,7 +75,7 @@ def test_a_version_8_report_loads_without_prompts_and_answers_and_renders(tmp_pa
     path = tmp_path / "v8.json"
     path.write_text(json.dumps(old))
     session = load_session(path)
-    assert session.schema_version == SCHEMA_VERSION == 9
+    assert session.schema_version == SCHEMA_VERSION == 10
     assert all(s.exchanges == [] for t in session.tests for s in t.samples)
     assert [len(t.samples) for t in session.tests] == [len(t["samples"]) for t in data["tests"]]
     assert "### Top failure messages" in render_markdown(session)
