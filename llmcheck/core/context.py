@@ -63,6 +63,13 @@ class SampleContext:
     budget_refusal: str | None = None
     """Why the session's budget refused a request of this sample (it was not sent),
     or None. Such a sample is budget-stopped: not evidence about the model."""
+    episode: Any = None
+    """What the sample's episode did (:class:`~llmcheck.records.schema.EpisodeRecord`), set
+    by the tool loop, a conversation or a rebuilt app loop (the last one set is kept)."""
+    durations: dict[str, float] = field(default_factory=dict)
+    """Named durations of the sample in seconds (``ttft``, ``episode``, or a test's own,
+    see :meth:`record_duration`); the runner adds ``total``. Latency requirements judge
+    them."""
     _fault_calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _token: str | None = None
@@ -112,6 +119,18 @@ class SampleContext:
             if messages is not None or answer is not None:
                 self.exchanges.append(Exchange(len(self.calls) - 1, record.via, messages,
                                                answer))
+
+    def record_duration(self, name: str, seconds: float, *, first: bool = False) -> None:
+        """Record the duration ``name`` of this sample (``first``: keep an earlier value,
+        e.g. the time to first token of the sample's first stream)."""
+        with self._lock:
+            if not (first and name in self.durations):
+                self.durations[name] = float(seconds)
+
+    def note_episode(self, record: Any) -> None:
+        """Keep what the sample's episode did (an EpisodeRecord) in its record."""
+        with self._lock:
+            self.episode = record
 
     def refuse(self, reason: str) -> None:
         """The session's budget refused a request of this sample (the first reason is

@@ -126,6 +126,7 @@ class SampleRunner:
                             calls=list(ctx.calls), checks=list(ctx.checks),
                             faults=judge_faults(ctx.faults, ctx.answers),
                             provider_failures=list(ctx.provider_failures), exchanges=kept,
+                            episode=ctx.episode, durations={"total": duration, **ctx.durations},
                             **fields)
 
     def _passed(self, ctx: context.SampleContext, duration: float) -> SampleRecord:
