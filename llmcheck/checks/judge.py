@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llmcheck.checks.base import check_fraction, conclude, excerpt, short_repr
+from llmcheck.checks.base import check_fraction, conclude, excerpt, final_text, short_repr
 from llmcheck.checks.schema import NotJSON, load_json
+from llmcheck.core.context import call_role
 from llmcheck.errors import JudgeError, UsageError
 from llmcheck.model.completion import Completion
 from llmcheck.redact import redact
@@ -94,7 +95,9 @@ def _subject(output: Any) -> str:
             calls = "\n".join(f"[tool call] {c.name}({c.arguments})" for c in output.tool_calls)
             text = f"{text}\n{calls}" if text else calls
         return text
-    raise UsageError(f"assert_judge: output must be a Completion or a str, got "
+    if final_text(output) is not None:  # an Episode: its final answer
+        return output.final_text
+    raise UsageError(f"assert_judge: output must be a Completion, an Episode or a str, got "
                      f"{type(output).__name__} {short_repr(output)}")
 
 
@@ -130,8 +133,9 @@ def assert_judge(
     subject = _subject(output)
     client = _judge_client(client, model)
     messages = build_judge_messages(subject, rubric)
-    verdicts = [parse_verdict(client.chat(messages, **dict(params or {})))
-                for _ in range(samples)]
+    with call_role("judge"):  # reported apart from the app's calls, and never faulted
+        verdicts = [parse_verdict(client.chat(messages, **dict(params or {})))
+                    for _ in range(samples)]
     scores = [v.score for v in verdicts]
     mean = sum(scores) / len(scores)
     passed = mean >= limit

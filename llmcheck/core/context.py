@@ -14,11 +14,13 @@ up once per item while the item's samples run many times, possibly at once.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import itertools
 import random
 import threading
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +52,9 @@ class SampleContext:
     fault_plan: Any = None
     """The :class:`~llmcheck.injection.catalogue.FaultPlan` of this sample (the test's
     ``@llmcheck.faults``, ``--llm-faults``, or the ``llm_faults`` fixture), or None."""
+    tool_faults: Any = None
+    """The tool fault plan of this sample's tool loops (``@llmcheck.tool_faults``), or
+    None; see :mod:`llmcheck.episodes.faults`."""
     faults: list[Any] = field(default_factory=list)
     """Faults injected into this sample's calls (:class:`~llmcheck.records.schema.FaultRecord`)."""
     provider_failures: list[str] = field(default_factory=list)
@@ -108,17 +113,20 @@ class SampleContext:
                 call = self._fault_calls - 1
             self.answers.append(call)
 
-    def add_call(self, record: Any, messages: Any = None, answer: str | None = None) -> None:
+    def add_call(self, record: Any, messages: Any = None, answer: str | None = None,
+                 tool_calls: tuple[tuple[str, str, str | None], ...] = ()) -> None:
         """Add a call's record, and what it sent (``messages``) and got back (``answer``,
-        None: no answer), numbered by its place in :attr:`calls`: calls of one sample may
-        finish at once (an app's concurrent requests through the proxy)."""
+        None: no answer; ``tool_calls``: the answer's, as ``(name, arguments, id)``),
+        numbered by its place in :attr:`calls`: calls of one sample may finish at once
+        (an app's concurrent requests through the proxy)."""
         from llmcheck.core.exchanges import Exchange
 
         with self._lock:
             self.calls.append(record)
             if messages is not None or answer is not None:
                 self.exchanges.append(Exchange(len(self.calls) - 1, record.via, messages,
-                                               answer))
+                                               answer, getattr(record, "role", "app"),
+                                               tuple(tool_calls)))
 
     def record_duration(self, name: str, seconds: float, *, first: bool = False) -> None:
         """Record the duration ``name`` of this sample (``first``: keep an earlier value,
@@ -169,6 +177,34 @@ _live: weakref.WeakValueDictionary[str, SampleContext] = weakref.WeakValueDictio
 def sample_by_token(token: str) -> SampleContext | None:
     """The running (or recently run) sample a token names, or None."""
     return _live.get(token)
+
+
+CALL_ROLES = ("app", "user", "judge")
+"""Who makes a model call: the app under test, a simulated user, or a judge."""
+_role: contextvars.ContextVar[tuple[str, bool]] = contextvars.ContextVar(
+    "llmcheck_call_role", default=("app", True))
+
+
+@contextlib.contextmanager
+def call_role(role: str, *, faults: bool = False) -> Iterator[None]:
+    """Model calls made inside the block are ``role``'s (recorded as ``CallRecord.role``).
+
+    A simulated user's or a judge's calls are counted, cached and budgeted like the app's,
+    but get no injected fault and take no fault-call number unless ``faults`` (so the
+    app's own fault sequence is the same with or without them)."""
+    if role not in CALL_ROLES:
+        raise UsageError(f"call_role: role must be one of {', '.join(CALL_ROLES)}, got "
+                         f"{role!r}")
+    token = _role.set((role, role == "app" or bool(faults)))
+    try:
+        yield
+    finally:
+        _role.reset(token)
+
+
+def current_role() -> tuple[str, bool]:
+    """``(role, injected)`` of a call made now: who makes it, and whether faults apply."""
+    return _role.get()
 
 
 def current_sample() -> SampleContext | None:

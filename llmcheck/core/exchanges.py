@@ -41,6 +41,11 @@ class Exchange:
     """The ``messages`` the request carried, in whatever shape the caller sent."""
     answer: str | None
     """The answer's text (:func:`answer_text`), or None: no answer came."""
+    role: str = "app"
+    """Who made the call: ``app``, ``user`` (a simulated user) or ``judge``."""
+    tool_calls: tuple[tuple[str, str, str | None], ...] = ()
+    """The answer's tool calls as ``(name, arguments, id)``: what an app's own loop is
+    rebuilt from (:mod:`llmcheck.episodes.recorded`)."""
 
 
 def answer_text(text: str | None, tool_calls: Iterable[tuple[str, str]] = ()) -> str:

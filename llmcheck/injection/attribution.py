@@ -23,6 +23,10 @@ from typing import Any
 from llmcheck.core import context
 from llmcheck.injection.catalogue import FaultPlan
 
+ROLE_HEADER = "X-Llmcheck-Role"
+"""Names who makes a request to a proxy when it is not the app (``user``, ``judge``;
+``user; faults`` when faults apply to it): the proxy records the role and draws no fault."""
+
 SAMPLE_HEADER = "X-Llmcheck-Sample"
 """Names the sample (its :attr:`~llmcheck.core.context.SampleContext.token`) on a request to
 a proxy; also accepted as ``/s/<token>/v1/...`` in the proxy's URL path."""
@@ -91,9 +95,27 @@ class Draw:
                 state.faults.append((self.call, self.kind))
 
 
+def role_header() -> str | None:
+    """The :data:`ROLE_HEADER` value of a request made now (None for the app's)."""
+    role, injected = context.current_role()
+    return None if role == "app" else role + ("; faults" if injected else "")
+
+
+def read_role_header(value: str | None) -> tuple[str, bool]:
+    """``(role, injected)`` from a :data:`ROLE_HEADER` value (no header: the app's)."""
+    role, _, rest = (value or "app").partition(";")
+    role = role.strip().lower()
+    if role not in context.CALL_ROLES:
+        return "app", True
+    return role, role == "app" or rest.strip().lower() == "faults"
+
+
 def draw_current() -> Draw | None:
     """The fault decision for a request made now, or None when no plan applies (the
-    fast path: no numbering, nothing recorded)."""
+    fast path: no numbering, nothing recorded). A simulated user's or a judge's request
+    (:func:`~llmcheck.core.context.call_role`) gets neither, unless it asked for faults."""
+    if not context.current_role()[1]:
+        return None
     ctx = context.current_sample()
     if ctx is not None:
         # every request of a sample is numbered, with or without a plan in force, so

@@ -201,6 +201,9 @@ def _draw(request: Any) -> Draw | None:
     if _for_proxy(request.url):
         if ctx is not None:
             request.headers[SAMPLE_HEADER] = ctx.token
+            role = attribution.role_header()
+            if role is not None:
+                request.headers[attribution.ROLE_HEADER] = role
         return None
     if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
         return None

@@ -179,28 +179,50 @@ def record_call(ctx: context.SampleContext | None, *, model: str, latency: float
                 time_to_first_token: float | None = None, via: str | None = None,
                 fault: str | None = None, params: dict[str, Any] | None = None,
                 answered: int | None = None, usable: bool = True, messages: Any = None,
-                answer: str | None = None) -> CallRecord | None:
+                answer: str | None = None, role: str | None = None,
+                tool_calls: tuple[tuple[str, str, str | None], ...] = (),
+                chunks: int | None = None, max_gap: float | None = None
+                ) -> CallRecord | None:
     """Add one call's record to the sample that made it (``None`` outside a sample).
 
     ``messages`` (what the request sent) and ``answer`` (the answer's text, None if none
     came) go with it, as they are: the runner keeps them, redacted and cut, only if the
-    sample fails (:mod:`llmcheck.core.exchanges`).
+    sample fails (:mod:`llmcheck.core.exchanges`); so do the answer's ``tool_calls``
+    (``(name, arguments, id)`` each), which a recorded episode is rebuilt from.
     ``error`` is redacted here (a provider may echo the request, key included). A call
     without an error that was not damaged by a fault (``usable``) is noted as an
     answer the app could use, for request ``answered`` (the proxy knows its request
-    number; llmcheck's client passes ``None``: its last request)."""
+    number; llmcheck's client passes ``None``: its last request).
+
+    ``role`` says who made the call (``app``, ``user``, ``judge``); None: the role of the
+    :func:`~llmcheck.core.context.call_role` block the call was made in (the proxy, which
+    runs in its own thread, passes the role its request named). A user's or judge's call
+    that took no fault-call number notes no answer: the answers blame the app's faults.
+
+    A streamed call passes its ``chunks`` and ``max_gap``; the first streamed app call of
+    a sample that got tokens from the model (not from the replay cache: a replay is no
+    evidence of speed) gives the sample its ``ttft`` duration, what a latency
+    requirement on time to first token judges."""
     if ctx is None:
         return None
     from llmcheck.records.schema import CallRecord
+
+    if role is None:
+        role, numbered = context.current_role()
+    else:
+        numbered = role == "app" or (answered is not None and answered >= 0)
 
     record = CallRecord(
         model=model, latency=latency, prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens, cost=cost, retries=retries, cached=cached,
         time_to_first_token=time_to_first_token,
         error=None if error is None else redact(error), via=via, fault=fault,
-        params=params or {})
-    ctx.add_call(record, messages, answer)
-    if error is None and usable:
+        params=params or {}, role=role, chunks=chunks, max_gap=max_gap)
+    ctx.add_call(record, messages, answer, tool_calls)
+    if (chunks and time_to_first_token is not None and error is None and not cached
+            and role == "app"):
+        ctx.record_duration("ttft", time_to_first_token, first=True)
+    if error is None and usable and numbered:
         ctx.note_answer(answered)
     return record
 

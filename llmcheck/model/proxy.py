@@ -90,7 +90,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from llmcheck.core.context import SampleContext
-from llmcheck.model.relay import Relay, _Exchange, answer_of
+from llmcheck.model.relay import Relay, _Exchange, answer_of, tool_calls_of
 from llmcheck.model.wire import (
     _CHAT_SUFFIX,
     CACHE_HEADER,
@@ -307,6 +307,8 @@ class FaultProxy(Relay, LoopbackServer):
               ) -> tuple[FaultPlan, Any, int, str | None]:
         """The plan, key, call number and fault kind of a chat completion."""
         if ctx is not None:
+            if not self._role(request)[1]:  # a simulated user's or a judge's: no fault
+                return self.plan, ctx.seed, -1, None
             call, kind = ctx.next_fault()
             if ctx.fault_plan is not None:
                 return ctx.fault_plan, ctx.seed, call, kind
@@ -335,6 +337,7 @@ class FaultProxy(Relay, LoopbackServer):
         plan, key, call, kind = self._draw(request, ctx)
         wire_model = str(body.get("model") or "unknown")
         ex = _Exchange(ctx, self._mapped(wire_model), wire_model, kind, call)
+        ex.role = self._role(request)[0]
         if kind is not None:
             with self._stats_lock:
                 self._faults[kind] += 1
@@ -408,6 +411,7 @@ class FaultProxy(Relay, LoopbackServer):
         error = None if fault.status < 400 else f"injected {fault.kind}: {fault.status}"
         if fault.status == 200 and fault.body:
             ex.answer = answer_of(_answer_of(fault.body)) or _dumps(fault.body).decode()
+            ex.tool_calls = tool_calls_of(_answer_of(fault.body))
         ex.touch()
         self._record(ex, usage=usage if fault.kind == "truncated" else None, error=error,
                      spent=fault.kind == "truncated")
@@ -468,7 +472,7 @@ class FaultProxy(Relay, LoopbackServer):
                     return
                 answer = _answer_of(doc) if doc is not None else None
                 usage = doc.get("usage") if doc is not None else None
-            ex.answer = answer_of(answer)
+            ex.answer, ex.tool_calls = answer_of(answer), tool_calls_of(answer)
             cost = self._record(ex, usage=usage)
             if cache_key is not None and answer is not None:
                 payload = _completion_dict(answer, ex, cost)

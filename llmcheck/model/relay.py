@@ -12,11 +12,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmcheck.core.exchanges import answer_text
+from llmcheck.injection.attribution import ROLE_HEADER, read_role_header
 from llmcheck.injection.catalogue import (
     NEEDS_UPSTREAM,
     cut_point,
 )
 from llmcheck.model.accounting import ModelSession, record_call, replay_key
+from llmcheck.model.streaming import SSEClock
 
 if TYPE_CHECKING:
     import aiohttp
@@ -49,11 +51,21 @@ def answer_of(answer: Mapping[str, Any] | None) -> str | None:
                                                for c in answer.get("tool_calls") or []))
 
 
+def tool_calls_of(answer: Mapping[str, Any] | None) -> tuple[tuple[str, str, str | None], ...]:
+    """The tool calls of an answer in the proxy's plain form (or a cached completion's
+    dict) as ``(name, arguments, id)``: what a recorded episode is rebuilt from."""
+    calls = (answer or {}).get("tool_calls") or []
+    return tuple((str(c.get("name") or ""), str(c.get("arguments") or ""),
+                  c["id"] if isinstance(c.get("id"), str) else None)
+                 for c in calls if isinstance(c, dict))
+
+
 class _Exchange:
     """One chat completion passing through: what to record about it, and where."""
 
     __slots__ = ("ctx", "model", "wire_model", "started", "fault", "first_byte", "recorded",
-                 "record", "params", "call", "messages", "answer")
+                 "record", "params", "call", "messages", "answer",
+                 "tool_calls", "role", "clock")
 
     def __init__(self, ctx: SampleContext | None, model: str, wire_model: str,
                  fault: str | None, call: int) -> None:
@@ -75,10 +87,29 @@ class _Exchange:
         """The messages the request carried (kept if the sample fails)."""
         self.answer: str | None = None
         """The answer's text the client got, once read (see :func:`answer_of`)."""
+        self.tool_calls: tuple[tuple[str, str, str | None], ...] = ()
+        """The answer's tool calls (see :func:`tool_calls_of`)."""
+        self.role = "app"
+        """Who made the call (the request's ROLE_HEADER): app, user or judge."""
+        self.clock: SSEClock | None = None
+        """A relayed stream's timing (time to first token, gaps), once its bytes flow."""
 
     def touch(self) -> None:
         if self.first_byte is None:
             self.first_byte = time.perf_counter() - self.started
+
+    def heard(self, data: bytes) -> None:
+        """Time the SSE events in ``data``, a piece of a relayed stream."""
+        if self.clock is None:
+            self.clock = SSEClock(self.started)
+        self.clock.feed(data)
+
+    @property
+    def first_token(self) -> float | None:
+        """Time to the first token of a relayed stream, else to the answer's first byte."""
+        if self.clock is not None and self.clock.first is not None:
+            return self.clock.first
+        return self.first_byte
 
 
 class Relay:
@@ -95,6 +126,11 @@ class Relay:
     _accounts: ModelSession | None
     _model_name: Callable[[str], str] | None
     _cost: Callable[[str, int | None, int | None], float | None] | None
+
+    @staticmethod
+    def _role(request: web.Request) -> tuple[str, bool]:
+        """Who made a request, and whether faults apply to it (its ROLE_HEADER)."""
+        return read_role_header(request.headers.get(ROLE_HEADER))
 
     def _headers(self, request: web.Request, *, chat: bool = False) -> Any:
         """The headers forwarded upstream: the client's, less hop-by-hop ones and the
@@ -259,6 +295,8 @@ class Relay:
                 return "broken"
             if ex is not None:
                 ex.touch()
+                if sse:
+                    ex.heard(chunk)
             if collect:
                 buf += chunk
             received += len(chunk)
@@ -343,9 +381,11 @@ class Relay:
             ex.ctx, model=ex.model, latency=time.perf_counter() - ex.started,
             prompt_tokens=prompt if spent else None,
             completion_tokens=completion if spent else None, cost=cost,
-            time_to_first_token=ex.first_byte, error=error, via="proxy", fault=ex.fault,
+            time_to_first_token=ex.first_token, error=error, via="proxy", fault=ex.fault,
             params=ex.params, answered=ex.call, usable=ex.fault in (None, "slow"),
-            messages=ex.messages, answer=ex.answer)
+            messages=ex.messages, answer=ex.answer, role=ex.role, tool_calls=ex.tool_calls,
+            chunks=None if ex.clock is None else ex.clock.chunks,
+            max_gap=None if ex.clock is None else ex.clock.max_gap)
         return cost
 
     def _record_cached(self, ex: _Exchange, payload: Mapping[str, Any]) -> None:
@@ -356,9 +396,11 @@ class Relay:
                     completion_tokens=usage.get("completion_tokens"), cost=payload.get("cost"),
                     cached=True, time_to_first_token=payload.get("time_to_first_token"),
                     via="proxy", params=ex.params, answered=ex.call, messages=ex.messages,
+                    role=ex.role,
                     answer=answer_text(payload.get("text"), (
                         (c.get("name", ""), c.get("arguments", ""))
-                        for c in payload.get("tool_calls") or [] if isinstance(c, dict))))
+                        for c in payload.get("tool_calls") or [] if isinstance(c, dict))),
+                    tool_calls=tool_calls_of(payload))
 
     def _cache_key(self, ex: _Exchange, body: Mapping[str, Any]) -> str | None:
         """The replay key of a sample's clean chat completion, or None (no cache, no

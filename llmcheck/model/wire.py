@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from llmcheck.errors import UsageError
-from llmcheck.injection.attribution import SAMPLE_HEADER
+from llmcheck.injection.attribution import ROLE_HEADER, SAMPLE_HEADER
 from llmcheck.injection.catalogue import (
     error_body,
     sse_events,
@@ -42,7 +42,7 @@ _HOP_BY_HOP = frozenset({
     "te", "trailer", "trailers", "transfer-encoding", "upgrade",
 })
 _NOT_FORWARDED = _HOP_BY_HOP | {"host", "content-length", SAMPLE_HEADER.lower(),
-                                KEY_HEADER.lower()}
+                                KEY_HEADER.lower(), ROLE_HEADER.lower()}
 _NOT_RETURNED = _HOP_BY_HOP | {"content-length", "date", "server"}
 _CHAT_SUFFIX = "/chat/completions"
 _NOT_IN_CACHE_KEY = frozenset({"model", "messages", "stream", "stream_options"})
@@ -309,7 +309,8 @@ def _completion_dict(answer: Mapping[str, Any], ex: Any, cost: float | None
                          for c in answer["tool_calls"]),
         usage=Usage(_tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens")),
         cost=cost, latency=time.perf_counter() - ex.started,
-        time_to_first_token=ex.first_byte,
+        time_to_first_token=ex.first_token,
+        gaps=tuple(ex.clock.gaps) if ex.clock is not None else (),
     ).to_dict()
 
 

@@ -238,11 +238,16 @@ class SampleRecord(_Record):
 class Interval(_Record):
     low: float
     high: float
-    method: IntervalMethod | Literal["cases-bootstrap", "stopping-exact"] = "wilson"
+    method: IntervalMethod | Literal["cases-bootstrap", "cases-simultaneous",
+                                     "stopping-exact", "order-statistics"] = "wilson"
     """``cases-bootstrap`` (pooled case rates only): the union of the pooled interval and
     a percentile bootstrap over cases, so that differences between cases widen it.
+    ``cases-simultaneous`` (pooled pass^k and pass@k only): the mean of the cases' bounds,
+    each case's interval taken at the Šidák level that makes them hold all at once.
     ``stopping-exact``: the exact interval under the early-stopping rule (sample-mean
-    ordering), used whenever a test may stop early (see :mod:`llmcheck.stats.stopping`)."""
+    ordering), used whenever a test may stop early (see :mod:`llmcheck.stats.stopping`).
+    ``order-statistics`` (a latency quantile, in seconds): the exact distribution-free
+    interval [X_(l), X_(u)] (see :mod:`llmcheck.stats.quantiles`)."""
     confidence: float
 
     @classmethod
@@ -274,12 +279,16 @@ class UsageTotals(_Record):
     completion_tokens: int = 0
     cost: float | None = Field(None, description="dollars over the calls whose price is known")
     unpriced_calls: int = Field(0, description="calls whose cost is unknown")
+    user_calls: int = Field(0, description="of the calls, those of a simulated user")
+    judge_calls: int = Field(0, description="of the calls, those of a judge")
 
     @classmethod
     def of_calls(cls, calls: list[CallRecord]) -> UsageTotals:
         u = cls()
         for c in calls:
             u.calls += 1
+            u.user_calls += c.role == "user"
+            u.judge_calls += c.role == "judge"
             u.cached_calls += c.cached
             u.failed_calls += c.error is not None
             u.retries += c.retries
@@ -301,6 +310,8 @@ class UsageTotals(_Record):
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cost=cost, unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+            user_calls=self.user_calls + other.user_calls,
+            judge_calls=self.judge_calls + other.judge_calls,
         )
 
 
@@ -346,6 +357,8 @@ class Aggregate(_Record):
     interval: Interval
     cases_passed: int = Field(description="cases whose own verdict passed")
     cases_failed: int
+    reliability: list[KStat] = Field(default_factory=list, description="pass^k and pass@k "
+                                     "as means over the cases (tau-bench), with intervals")
 
 
 class LatencyRequirement(_Record):
@@ -434,6 +447,10 @@ class TestSettings(_Record):
     latency: list[LatencyRequirement] = Field(
         default_factory=list, description="latency requirements: each a quantile of a "
         "per-sample duration that must be at most a limit (a hypothesis of its own)")
+    session_share: float | None = Field(
+        None, description="--llm-session-alpha's share for each hypothesis (the tests and "
+        "their latency requirements): a latency requirement then fails only conclusively, "
+        "at this error (None: no session alpha)")
     design: dict[str, float | int | None] = Field(
         default_factory=dict,
         description="the policy's decision rule: for threshold and interval the fewest "

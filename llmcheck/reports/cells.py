@@ -157,6 +157,22 @@ def fmt_cost(cost: float | None, unpriced: int = 0) -> str:
     return text + ("+?" if unpriced else "")
 
 
+def calls_by_role(usage: Any) -> str | None:
+    """``12 app calls, 8 simulated-user calls, 4 judge calls`` for a ``UsageTotals`` that
+    holds a simulated user's or a judge's calls (None when every call was the app's)."""
+    if not (usage.user_calls or usage.judge_calls):
+        return None
+    app = usage.calls - usage.user_calls - usage.judge_calls
+    parts = [(app, "app"), (usage.user_calls, "simulated-user"), (usage.judge_calls, "judge")]
+    return ", ".join(f"{n} {who} call{'' if n == 1 else 's'}" for n, who in parts if n)
+
+
+def role_notes(usage: Any) -> list[str]:
+    """The report's note on who made the calls, when not only the app did."""
+    roles = calls_by_role(usage)
+    return [f"model calls by role: {roles}"] if roles else []
+
+
 def early_stop_cell(r: TestRecord) -> str:
     """The "early stop" column: ``after 8 (+3)`` (decided after 8 samples in index order,
     3 more finished uncounted), ``interrupted``, ``budget`` or ``-``."""

@@ -19,6 +19,7 @@ from llmcheck.reports.cells import (
     MIN_NAME_WIDTH,
     MIN_TEST_WIDTH,
     NO_VERDICT,
+    calls_by_role,
     fmt_cost,
     fmt_interval,
     fmt_rate,
@@ -270,7 +271,8 @@ def usage_line(usage: UsageTotals, label: str = "model usage") -> str:
     if usage.unpriced_calls:
         cost += f" ({usage.unpriced_calls} call(s) with no known price)"
     parts.append(f"cost {cost}")
-    return f"{label}: " + "; ".join(parts)
+    roles = calls_by_role(usage)  # a simulated user's and a judge's calls, apart
+    return f"{label}: " + "; ".join(parts[:1] + [roles] * bool(roles) + parts[1:])
 
 
 def local_model_line(local: Any) -> str:

@@ -33,6 +33,7 @@ from llmcheck.reports.cells import (
     fmt_rate,
     interval_label,
     interval_text,
+    role_notes,
     verdict_cell,
     verdict_word,
 )
@@ -464,7 +465,7 @@ def session_view(session: SessionRecord) -> SessionView:
     tests = [_test_view(i, r, budget) for i, r in enumerate(session.tests, 1)]
     u = session.usage
     model = text(session.model or "none called", newlines=False, limit=200)
-    notes = []
+    notes = role_notes(u)
     if session.interrupted:
         notes.append("the session was interrupted: the verdicts rest on the samples that "
                      "finished")
