@@ -59,7 +59,7 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "text": (str,), "model": (str,), "finish_reason": (str, type(None)),
     "tool_calls": (list,), "usage": (dict,), "cost": (*_NUMBER, type(None)),
     "latency": _NUMBER, "time_to_first_token": (*_NUMBER, type(None)), "retries": (int,),
-    "cached": (bool,),
+    "cached": (bool,), "gaps": (list,),
 }
 _REQUIRED = ("text", "model")
 
@@ -92,6 +92,9 @@ def _nested_problem(payload: dict[str, Any]) -> str | None:
             v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
             for v in usage.values()):
         return "has malformed usage"
+    if not all(isinstance(g, _NUMBER) and not isinstance(g, bool) and math.isfinite(g)
+               and g >= 0 for g in payload.get("gaps", [])):
+        return "has malformed gaps (finite numbers >= 0 of seconds)"
     for key in ("latency", "cost", "time_to_first_token", "retries"):
         value = payload.get(key)
         if value is not None and not (math.isfinite(value) and value >= 0):

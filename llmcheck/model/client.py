@@ -442,7 +442,9 @@ def _record(completion: Completion, request: _Request) -> None:
                 time_to_first_token=completion.time_to_first_token, params=request.params,
                 usable=not completion.cached, messages=request.kwargs.get("messages"),
                 answer=answer_text(completion.text,
-                                   ((c.name, c.arguments) for c in completion.tool_calls)))
+                                   ((c.name, c.arguments) for c in completion.tool_calls)),
+                tool_calls=tuple((c.name, c.arguments, c.id) for c in completion.tool_calls),
+                chunks=completion.chunks, max_gap=completion.max_gap)
 
 
 # --------------------------------------------------------------------------

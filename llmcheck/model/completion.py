@@ -66,6 +66,19 @@ class Completion:
     """Seconds to the first streamed chunk (``stream=True`` only)."""
     retries: int = 0
     cached: bool = False
+    gaps: tuple[float, ...] = ()
+    """Seconds between consecutive streamed chunks that carried tokens (``stream=True``
+    only; one fewer than the chunks)."""
+
+    @property
+    def chunks(self) -> int | None:
+        """Streamed chunks that carried tokens (None: not streamed, or no token came)."""
+        return None if self.time_to_first_token is None else len(self.gaps) + 1
+
+    @property
+    def max_gap(self) -> float | None:
+        """The longest wait between two streamed chunks (0.0 for one chunk)."""
+        return None if self.time_to_first_token is None else max(self.gaps, default=0.0)
 
     def json(self, *, allow_fence: bool = True) -> Any:
         """The answer parsed as strict JSON (see :mod:`llmcheck.model.jsontext`),
@@ -94,6 +107,7 @@ class Completion:
             "time_to_first_token": self.time_to_first_token,
             "retries": self.retries,
             "cached": self.cached,
+            "gaps": list(self.gaps),
         }
 
     @classmethod
@@ -110,4 +124,5 @@ class Completion:
             time_to_first_token=data.get("time_to_first_token"),
             retries=data.get("retries", 0),
             cached=data.get("cached", False),
+            gaps=tuple(float(g) for g in data.get("gaps") or ()),
         )

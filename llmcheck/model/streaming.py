@@ -1,8 +1,18 @@
-"""Reading a streamed answer: chunks assembled into one Completion, the time to the
-first token, and a stream that brought nothing told apart from an empty answer."""
+"""Reading a streamed answer: chunks assembled into one Completion, its timing (time
+to the first token, the gaps between chunks), and a stream that brought nothing told
+apart from an empty answer.
+
+:class:`ChunkClock` is the one place a stream's timing is computed, whichever way the
+call was made: llmcheck's client feeds it litellm's chunks (:class:`StreamAccumulator`),
+the recording proxy feeds it the SSE bytes it relays (:class:`SSEClock`). A chunk
+counts when it carries text or a piece of a tool call (a role-only chunk, the finish
+chunk and the usage chunk do not): the time to first token is the wait for the first
+such chunk, and the gaps are the waits between consecutive ones.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -36,13 +46,83 @@ async def aclose(chunks: Any) -> None:
             pass
 
 
+class ChunkClock:
+    """Times the chunks of one stream that carry tokens: time to the first one, the gap
+    before each later one, and how many there were."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        """``time.perf_counter()`` when the request was sent."""
+        self.first: float | None = None
+        """Seconds from :attr:`started` to the first token chunk (None: none yet)."""
+        self.gaps: list[float] = []
+        """Seconds between consecutive token chunks, in order."""
+        self._last: float | None = None
+
+    def tick(self, now: float | None = None) -> None:
+        """Note one chunk that carried a token, received at ``now`` (perf_counter)."""
+        now = time.perf_counter() if now is None else now
+        if self._last is None:
+            self.first = now - self.started
+        else:
+            self.gaps.append(max(0.0, now - self._last))
+        self._last = now
+
+    @property
+    def chunks(self) -> int:
+        """Token chunks received."""
+        return 0 if self._last is None else len(self.gaps) + 1
+
+    @property
+    def max_gap(self) -> float | None:
+        """The longest gap (0.0 for a single chunk, None before any)."""
+        if self._last is None:
+            return None
+        return max(self.gaps, default=0.0)
+
+
+class SSEClock(ChunkClock):
+    """A :class:`ChunkClock` fed raw SSE bytes as they arrive (the proxy's view of a
+    stream): events split across or packed into network reads are told apart, and an
+    event that does not parse is ignored (the proxy records such answers elsewhere)."""
+
+    def __init__(self, started: float) -> None:
+        super().__init__(started)
+        self._pending = b""
+
+    def feed(self, data: bytes, now: float | None = None) -> None:
+        """Read the events completed by ``data``, all received at ``now``."""
+        now = time.perf_counter() if now is None else now
+        self._pending += data.replace(b"\r\n", b"\n")
+        *events, self._pending = self._pending.split(b"\n\n")
+        for event in events:
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:") and _sse_carries_token(line[5:].strip()):
+                    self.tick(now)
+                    break
+
+
+def _sse_carries_token(data: bytes) -> bool:
+    if not data or data == b"[DONE]":
+        return False
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    choices = doc.get("choices") if isinstance(doc, dict) else None
+    for choice in choices if isinstance(choices, list) else ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls")):
+            return True
+    return False
+
+
 class StreamAccumulator:
-    """Assembles streamed chunks into one Completion, timing the first token."""
+    """Assembles streamed chunks into one Completion, timing them (:class:`ChunkClock`)."""
 
     def __init__(self, model: str, started: float) -> None:
         self.model = model
-        self.started = started
-        self.first: float | None = None
+        self.clock = ChunkClock(started)
         self.parts: list[str] = []
         self.tools: dict[int, dict[str, Any]] = {}
         self.finish: str | None = None
@@ -66,8 +146,8 @@ class StreamAccumulator:
         tool_deltas = getattr(delta, "tool_calls", None) or []
         if content or tool_deltas or getattr(delta, "role", None):
             self.received = True
-        if (content or tool_deltas) and self.first is None:
-            self.first = time.perf_counter() - self.started
+        if content or tool_deltas:
+            self.clock.tick()
         if content:
             self.parts.append(content)
         for td in tool_deltas:
@@ -99,6 +179,6 @@ class StreamAccumulator:
         return Completion(
             text="".join(self.parts), model=self.response_model or self.model,
             finish_reason=self.finish, tool_calls=calls, usage=self.usage,
-            time_to_first_token=self.first,
+            time_to_first_token=self.clock.first, gaps=tuple(self.clock.gaps),
         )
 
