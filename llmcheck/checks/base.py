@@ -136,15 +136,27 @@ def listing(lines: list[str], limit: int = MAX_LISTED) -> str:
 # --------------------------------------------------------------------------- inputs
 
 
+def final_text(output: Any) -> str | None:
+    """An episode's final answer (:attr:`llmcheck.episodes.episode.Episode.final_text`),
+    so every check takes a whole episode where it takes a Completion; None for anything
+    else. (Checks sit below episodes: the type is recognised by its attribute.)"""
+    text = getattr(output, "final_text", None)
+    return text if isinstance(text, str) and hasattr(output, "steps") else None
+
+
 def as_text(output: Any, check: str) -> str:
-    """The text of ``output``: a :class:`Completion`'s ``.text`` or a ``str`` as is."""
+    """The text of ``output``: a :class:`Completion`'s ``.text``, an episode's final
+    answer, or a ``str`` as is."""
     if isinstance(output, Completion):
         return output.text
     if isinstance(output, str):
         return output
+    text = final_text(output)
+    if text is not None:
+        return text
     raise UsageError(
-        f"{check}: output must be a Completion or a str, got {type(output).__name__} "
-        f"{short_repr(output)}"
+        f"{check}: output must be a Completion, an Episode or a str, got "
+        f"{type(output).__name__} {short_repr(output)}"
     )
 
 
@@ -286,12 +298,13 @@ class soft:
 
 
 def conclude(name: str, passed: bool, message: str | None = None, value: Any = None,
-             *, keep_message: bool = False) -> bool:
+             *, keep_message: bool = False, step: str | None = None) -> bool:
     """Record one check outcome in the running sample and raise if it failed.
 
     Returns ``passed``; inside ``soft()`` a failure is collected and ``False``
     is returned instead of raising. ``message`` is dropped on a pass unless
-    ``keep_message`` (the judge keeps its reason and agreement).
+    ``keep_message`` (the judge keeps its reason and agreement). ``step``: where in an
+    episode a path check failed (``step 2: cancel_order``, ``final``), kept on a failure.
     """
     __tracebackhide__ = True  # pytest shows the caller's line, not ours
     text = clip(message) if message and (keep_message or not passed) else None
@@ -299,7 +312,8 @@ def conclude(name: str, passed: bool, message: str | None = None, value: Any = N
         text = "failed"
     if value is not None and not isinstance(value, (bool, int, float, str)):
         value = short_repr(value, 200)
-    result = CheckResult(name=name, passed=passed, message=text, value=value)
+    result = CheckResult(name=name, passed=passed, message=text, value=value,
+                         step=None if passed else step)
     sample = current_sample()
     if sample is not None:
         sample.checks.append(result)

@@ -27,6 +27,7 @@ from llmcheck.checks.base import (
     MAX_LISTED,
     conclude,
     excerpt,
+    final_text,
     listing,
     short_repr,
     type_label,
@@ -96,6 +97,8 @@ def load_json(output: Any, *, lenient: bool, check: str) -> Loaded:
         text = output.text
     elif isinstance(output, str):
         text = output
+    elif final_text(output) is not None:  # an Episode: its final answer
+        text = output.final_text
     elif isinstance(output, BaseModel):
         return Loaded(output.model_dump(mode="json"), None, "object")
     elif isinstance(output, (bytes, bytearray)):

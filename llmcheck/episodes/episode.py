@@ -69,6 +69,7 @@ class Step:
     """One model turn of an episode (or, in a conversation, one user turn)."""
 
     index: int
+    """1-based, in the order the steps happened: reports name the first one ``step 1``."""
     role: Literal["assistant", "user"] = "assistant"
     text: str = ""
     """The message text (an assistant's answer, or what the user said)."""
@@ -129,7 +130,8 @@ class Episode:
         return Usage(prompt, completion)
 
     def summary(self) -> dict[str, Any]:
-        """What the sample's record keeps of it (:class:`~llmcheck.records.schema.EpisodeRecord`)."""
+        """What the sample's record keeps of it
+        (:class:`~llmcheck.records.schema.EpisodeRecord`)."""
         return {
             "source": self.source, "stop_reason": self.stop_reason,
             "steps": len(self.model_steps),
