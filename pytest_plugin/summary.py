@@ -57,6 +57,7 @@ def write_summary(state: SessionState, tr: Any) -> None:
     if state.is_worker or not (state.records or state.recovered):
         return
     from llmcheck.reports import terminal as render
+    from llmcheck.reports.reliability import reliability_lines
 
     def say(text: str, **markup: bool) -> None:
         """A line of ours: control characters from reports never reach the terminal."""
@@ -76,6 +77,11 @@ def write_summary(state: SessionState, tr: Any) -> None:
     if session.aggregates:
         say("")
         for line in render.aggregates_table(session.aggregates, width=width).splitlines():
+            say(line)
+    reliability = reliability_lines(session.tests, session.aggregates, width=width)
+    if reliability:
+        say("")
+        for line in reliability:
             say(line)
     checks = render.failing_checks_lines(session.tests,
                                          width=None if width is None else width - 2)

@@ -39,6 +39,7 @@ from llmcheck.core.outcome import (
 )
 from llmcheck.core.spec import Progress, RunSpec, Tally, sample_seed
 from llmcheck.errors import InfrastructureError, UsageError
+from llmcheck.records.derived import reliability_fields
 from llmcheck.records.schema import (
     Interval,
     SampleRecord,
@@ -49,8 +50,6 @@ from llmcheck.records.schema import (
     fault_stats,
     group_failures,
 )
-
-PASS_HAT_KS = (2, 3, 5, 10)
 
 
 class SampleRunner:
@@ -384,10 +383,7 @@ class SampleRunner:
             model=spec.model,
             simulated=spec.simulated,
             usage=UsageTotals.of_calls([c for s in samples for c in s.calls]),
-            pass_hat_k={str(k): stats.pass_hat_k(scored, t.passed, k)
-                        for k in PASS_HAT_KS if k <= scored},
-            pass_at_k={str(k): stats.pass_at_k(scored, t.passed, k)
-                       for k in PASS_HAT_KS if k <= scored},
+            **reliability_fields(t.passed, scored, interval),
             samples=samples,
             checks=check_stats(ran, settings),
             failure_groups=group_failures(ran),

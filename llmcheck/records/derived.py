@@ -1,10 +1,12 @@
 """Statistics derived from a test's samples: failures grouped by message, per-check
-and per-fault pass counts. The runner calls these when it finishes a test's record.
+and per-fault pass counts, pass^k and pass@k. The runner calls these when it finishes a
+test's record; the session pools the cases of parametrized tests.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from llmcheck import stats
 from llmcheck.records.models import (
@@ -14,6 +16,7 @@ from llmcheck.records.models import (
     FailureGroup,
     FaultStat,
     Interval,
+    KStat,
     SampleRecord,
     TestRecord,
     TestSettings,
@@ -131,6 +134,7 @@ def case_aggregates(tests: list[TestRecord]) -> list[Aggregate]:
             interval=_cases_interval(base, members),
             cases_passed=sum(t.verdict.outcome == "passed" for t in members),
             cases_failed=sum(t.verdict.outcome != "passed" for t in members),
+            reliability=_cases_reliability(members),
         ))
     return out
 
@@ -149,3 +153,63 @@ def _cases_interval(base: str, members: list[TestRecord]) -> Interval:
     low, high = spread
     return Interval(low=min(pooled.low, low), high=max(pooled.high, high),
                     method="cases-bootstrap", confidence=settings.confidence)
+
+
+def reliability_fields(passed: int, scored: int, interval: Interval) -> dict[str, Any]:
+    """A test's pass^k and pass@k for each k of :data:`~llmcheck.stats.RELIABILITY_KS` up
+    to ``scored``, computed once, as the :class:`TestRecord` fields of those names: the
+    unbiased estimates by k (``pass_hat_k``, ``pass_at_k``) and ``reliability``, which adds
+    their intervals mapped from the test's own ``interval`` for the rate (same coverage:
+    both increase with the rate)."""
+    out = []
+    for k in (k for k in stats.RELIABILITY_KS if k <= scored):
+        out.append(KStat(
+            k=k, pass_hat_k=stats.pass_hat_k(scored, passed, k),
+            pass_hat_k_interval=_k_interval(
+                stats.pass_hat_k_bounds(interval.low, interval.high, k), interval),
+            pass_at_k=stats.pass_at_k(scored, passed, k),
+            pass_at_k_interval=_k_interval(
+                stats.pass_at_k_bounds(interval.low, interval.high, k), interval)))
+    return {"pass_hat_k": {str(s.k): s.pass_hat_k for s in out},
+            "pass_at_k": {str(s.k): s.pass_at_k for s in out}, "reliability": out}
+
+
+def _k_interval(bounds: tuple[float, float], like: Interval, method: str | None = None
+                ) -> Interval:
+    return Interval(low=bounds[0], high=bounds[1], method=method or like.method,
+                    confidence=like.confidence)
+
+
+def _case_bounds(t: TestRecord, level: float) -> tuple[float, float]:
+    """Case ``t``'s interval for its rate at confidence ``level``: exact under its own
+    stopping rule when its reported interval was, else Clopper-Pearson (exact, so the
+    simultaneous coverage is guaranteed); ``(0, 1)`` when nothing was scored."""
+    scored = t.passed + t.failed
+    if not scored:
+        return 0.0, 1.0
+    if t.interval.method == "stopping-exact":
+        region = stats.stopping_region(t.settings.policy(), t.settings.runs - t.errors)
+        return stats.stopping_interval(region, t.passed, scored, level)
+    return stats.clopper_pearson_interval(t.passed, scored, level)
+
+
+def _cases_reliability(members: list[TestRecord]) -> list[KStat]:
+    """pass^k and pass@k as means over the cases (tau-bench's definition): the mean of
+    the cases' unbiased estimates, and the mean of their bounds at the simultaneous
+    (Šidák) level, which covers the mean however much the cases differ
+    (:mod:`llmcheck.stats.reliability`); at the first case's confidence."""
+    like = members[0].interval
+    level = stats.simultaneous_confidence(like.confidence, len(members))
+    bounds = [_case_bounds(t, level) for t in members]
+    passes = [t.passed for t in members]
+    scored = [t.passed + t.failed for t in members]
+    out = []
+    for k in (k for k in stats.RELIABILITY_KS if k <= max(scored)):
+        out.append(KStat(
+            k=k, pass_hat_k=stats.pooled_k_estimate(passes, scored, k, "pass_hat_k"),
+            pass_hat_k_interval=_k_interval(stats.pooled_k_bounds(bounds, k, "pass_hat_k"),
+                                            like, "cases-simultaneous"),
+            pass_at_k=stats.pooled_k_estimate(passes, scored, k, "pass_at_k"),
+            pass_at_k_interval=_k_interval(stats.pooled_k_bounds(bounds, k, "pass_at_k"),
+                                           like, "cases-simultaneous")))
+    return out

@@ -32,6 +32,7 @@ from typing import Any
 
 from llmcheck.records.schema import SessionRecord
 from llmcheck.reports.cells import fmt_cost
+from llmcheck.reports.reliability import k_value_text, reliability_rows
 from llmcheck.reports.view import (
     AggregateView,
     CheckView,
@@ -318,5 +319,6 @@ def render_html(session: SessionRecord, history: Sequence[SessionRecord] = ()) -
         # llmcheck's own files, pinned by the policy's hashes; never data
         css=markupsafe.Markup(css), js=markupsafe.Markup(js),
         rate_bar=rate_bar, aggregate_bar=aggregate_bar, check_bar=check_bar,
-        fault_bar=fault_bar, kind_of=_kind,
+        fault_bar=fault_bar, kind_of=_kind, k_value_text=k_value_text,
+        reliability=reliability_rows(session.tests, session.aggregates),
         trends=trends(session, history))

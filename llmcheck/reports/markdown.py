@@ -7,9 +7,10 @@
 The plugin writes it as ``llmcheck.md`` beside the JSON and appends it to
 ``$GITHUB_STEP_SUMMARY``; ``llmcheck report PATH.json`` prints it. Sections: the
 session (model, runs, seed, duration, usage, verdict counts), one row per test, the
-pooled case rates, the per-check breakdowns, the pass rates per injected fault kind
-(only when faults were injected), the most frequent failure messages and what the
-first failing sample of each sent to the model and got back.
+pooled case rates, pass^k and pass@k of episode tests, the per-check breakdowns, the
+pass rates per injected fault kind (only when faults were injected), the most frequent
+failure messages and what the first failing sample of each sent to the model and got
+back.
 
 Test names, check names and messages come from test code and model output, so every
 such text is escaped (:func:`md_text`, :func:`md_code`): a ``|``, a newline, a backtick
@@ -22,6 +23,7 @@ import re
 
 from llmcheck.core.outcome import shorten_message
 from llmcheck.records.schema import SessionRecord
+from llmcheck.reports.reliability import k_value_text, reliability_rows
 from llmcheck.reports.view import FaultView, SessionView, TestView, session_view
 
 TOP_MESSAGES = 20
@@ -200,6 +202,22 @@ def aggregates_section(view: SessionView) -> list[str]:
                    "pass rate", "interval"], rows)]
 
 
+def reliability_section(session: SessionRecord) -> list[str]:
+    """pass^k and pass@k with their intervals, a row per k, for the tests whose samples
+    are episodes (and their cases pooled): :mod:`llmcheck.reports.reliability`."""
+    rows = [[md_code(row.label), str(s.k),
+             k_value_text(s.pass_hat_k, s.pass_hat_k_interval),
+             k_value_text(s.pass_at_k, s.pass_at_k_interval)]
+            for row in reliability_rows(session.tests, session.aggregates) for s in row.stats]
+    if not rows:
+        return []
+    return ["", "### Reliability: pass^k and pass@k", "",
+            "pass^k: the chance that all of k runs pass; pass@k: that at least one does "
+            "(unbiased estimates, their intervals in brackets; all cases: the mean over the "
+            "cases, its interval holds for all cases at once).", "",
+            table(["test", "k", "pass^k", "pass@k"], rows)]
+
+
 def failures_section(view: SessionView) -> list[str]:
     groups = view.failure_groups()
     if not groups:
@@ -256,6 +274,7 @@ def render_markdown(session: SessionRecord, *, max_rows: int | None = None) -> s
     if view.tests:
         lines += tests_section(view, max_rows)
     lines += aggregates_section(view)
+    lines += reliability_section(session)
     lines += checks_section(view, max_rows)
     lines += faults_section(view, max_rows)
     lines += failures_section(view)

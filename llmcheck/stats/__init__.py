@@ -22,17 +22,29 @@ stays cheap.
   parametrized test.
 * :mod:`llmcheck.stats.settle`: :func:`samples_to_conclusive`, the samples that would
   settle an inconclusive verdict under any policy.
+* :mod:`llmcheck.stats.reliability`: intervals for pass^k and pass@k, for one test and
+  pooled over the cases of a parametrized test.
 
-Every public name of these seven modules is re-exported here.
+Every public name of these eight modules is re-exported here.
 """
 
 from __future__ import annotations
 
-from llmcheck.stats import bootstrap, design, intervals, policies, sequential, settle, stopping
+from llmcheck.stats import (
+    bootstrap,
+    design,
+    intervals,
+    policies,
+    reliability,
+    sequential,
+    settle,
+    stopping,
+)
 from llmcheck.stats.bootstrap import *  # noqa: F403
 from llmcheck.stats.design import *  # noqa: F403
 from llmcheck.stats.intervals import *  # noqa: F403
 from llmcheck.stats.policies import *  # noqa: F403
+from llmcheck.stats.reliability import *  # noqa: F403
 from llmcheck.stats.sequential import *  # noqa: F403
 from llmcheck.stats.settle import *  # noqa: F403
 from llmcheck.stats.stopping import *  # noqa: F403
@@ -46,3 +58,4 @@ __all__ += stopping.__all__
 __all__ += design.__all__
 __all__ += bootstrap.__all__
 __all__ += settle.__all__
+__all__ += reliability.__all__
