@@ -22,10 +22,12 @@ stays cheap.
   parametrized test.
 * :mod:`llmcheck.stats.settle`: :func:`samples_to_conclusive`, the samples that would
   settle an inconclusive verdict under any policy.
+* :mod:`llmcheck.stats.quantiles`: exact order-statistic intervals and verdicts for a
+  quantile of a per-sample duration (latency requirements).
 * :mod:`llmcheck.stats.reliability`: intervals for pass^k and pass@k, for one test and
   pooled over the cases of a parametrized test.
 
-Every public name of these eight modules is re-exported here.
+Every public name of these nine modules is re-exported here.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from llmcheck.stats import (
     design,
     intervals,
     policies,
+    quantiles,
     reliability,
     sequential,
     settle,
@@ -44,6 +47,7 @@ from llmcheck.stats.bootstrap import *  # noqa: F403
 from llmcheck.stats.design import *  # noqa: F403
 from llmcheck.stats.intervals import *  # noqa: F403
 from llmcheck.stats.policies import *  # noqa: F403
+from llmcheck.stats.quantiles import *  # noqa: F403
 from llmcheck.stats.reliability import *  # noqa: F403
 from llmcheck.stats.sequential import *  # noqa: F403
 from llmcheck.stats.settle import *  # noqa: F403
@@ -59,3 +63,4 @@ __all__ += design.__all__
 __all__ += bootstrap.__all__
 __all__ += settle.__all__
 __all__ += reliability.__all__
+__all__ += quantiles.__all__

@@ -19,6 +19,7 @@ from llmcheck.config.settings import MAX_RUNS
 from llmcheck.errors import UsageError
 from llmcheck.stats.intervals import _binom_sf
 from llmcheck.stats.policies import Policy, make_policy
+from llmcheck.stats.quantiles import latency_errors, quantile_fail_chance
 from llmcheck.stats.sequential import default_runs, passing_rate
 
 __all__ = ["Design", "ResolvedPolicy", "false_fail_chance", "resolve_policy", "session_share"]
@@ -134,13 +135,22 @@ class Design(Protocol):
 def false_fail_chance(designs: Sequence[Design]) -> float | None:
     """P(at least one FAIL) for tests that all truly pass at their required rate +
     margin (:func:`~llmcheck.stats.passing_rate`), from each policy's exact operating
-    characteristic (the tests independent); None for no tests."""
+    characteristic, and whose latency requirements (a design's ``latency``, if it has
+    any) all hold with the same room: a share passing_rate(q, margin) of the samples at
+    or under the limit, judged on all ``runs`` samples (the hypotheses independent);
+    None for no tests."""
     if not designs:
         return None
     all_pass = 1.0
     for s in designs:
         all_pass *= _pass_chance_when_good(s.verdict, s.min_pass_rate, s.confidence, s.runs,
                                            s.margin, s.alpha, s.beta)
+        alpha, beta, only = latency_errors(s.alpha, s.beta, getattr(s, "session_share", None))
+        for requirement in getattr(s, "latency", ()):
+            q = requirement.quantile
+            all_pass *= 1.0 - quantile_fail_chance(s.runs, q, passing_rate(q, s.margin),
+                                                   alpha=alpha, beta=beta,
+                                                   fail_only_conclusive=only)
     return 1.0 - all_pass
 
 
