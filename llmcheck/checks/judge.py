@@ -131,11 +131,8 @@ def assert_judge(
     __tracebackhide__ = True  # pytest shows the caller's line, not ours
     limit = _check_arguments(rubric, threshold, samples, client, model, params)
     subject = _subject(output)
-    client = _judge_client(client, model)
-    messages = build_judge_messages(subject, rubric)
-    with call_role("judge"):  # reported apart from the app's calls, and never faulted
-        verdicts = [parse_verdict(client.chat(messages, **dict(params or {})))
-                    for _ in range(samples)]
+    verdicts = grade(subject, rubric, client=client, model=model, samples=samples,
+                     params=params)
     scores = [v.score for v in verdicts]
     mean = sum(scores) / len(scores)
     passed = mean >= limit
@@ -144,6 +141,20 @@ def assert_judge(
     summary = _summary(verdicts, mean, limit, subject)
     conclude(name, passed, summary, round(mean, 6), keep_message=True)
     return mean
+
+
+def grade(subject: str, rubric: str, *, client: JudgeClient | None = None,
+          model: str | None = None, samples: int = 1,
+          params: Mapping[str, Any] | None = None) -> list[JudgeVerdict]:
+    """Ask the judge ``samples`` times how well ``subject`` meets ``rubric``, recording
+    nothing: what :func:`assert_judge` and the conversation checks build on. Its calls
+    run under the role ``judge`` (reported apart from the app's, and never faulted)."""
+    __tracebackhide__ = True
+    judge = _judge_client(client, model)
+    messages = build_judge_messages(subject, rubric)
+    with call_role("judge"):
+        return [parse_verdict(judge.chat(messages, **dict(params or {})))
+                for _ in range(samples)]
 
 
 def _check_arguments(rubric: Any, threshold: Any, samples: Any, client: Any, model: Any,

@@ -79,7 +79,7 @@ class Step:
     usage: Usage = field(default_factory=Usage)
     latency: float = 0.0
     turn: int | None = None
-    """In a conversation: the 0-based turn (a user message and the app's reply)."""
+    """In a conversation: the turn, from 1 (a user message and the app's reply)."""
 
     @property
     def label(self) -> str:
@@ -104,6 +104,9 @@ class Episode:
     source: Source = "loop"
     duration: float = 0.0
     """Wall seconds from the episode's start to its end."""
+    ended_by: str | None = None
+    """A conversation with a simulated user: how the user ended it (``done``: its goal
+    reached, ``gave_up``, ``script_end``, ``stop``: the stop condition held), or None."""
 
     @property
     def tool_calls(self) -> list[ToolInvocation]:
