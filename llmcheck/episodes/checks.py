@@ -65,9 +65,20 @@ def _where(step: Step | None, *names: str) -> str:
     return f"{step.label}: {', '.join(names)}" if names else step.label
 
 
+def _numbered(episode: Episode) -> list[Step]:
+    """The episode's steps, each labelled by its place (the first model step is
+    ``step 1``; a conversation's steps keep their turns), whatever index its source gave."""
+    out, n = [], 0
+    for step in episode.steps:
+        n += step.role == "assistant"
+        out.append(step if step.turn is not None or step.index == n
+                   else dataclasses.replace(step, index=n))
+    return out
+
+
 def _calls(episode: Episode) -> list[tuple[Step, ToolInvocation]]:
     """Every tool invocation with the step that asked for it, in order."""
-    return [(step, call) for step in episode.steps for call in step.tool_calls]
+    return [(step, call) for step in _numbered(episode) for call in step.tool_calls]
 
 
 def _shown(call: ToolInvocation) -> str:
@@ -298,7 +309,7 @@ def assert_max_steps(episode: Episode, n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UsageError(f"{check}: n must be a whole number of steps, at least 1, got "
                          f"{short_repr(n)}")
-    steps = ep.model_steps
+    steps = [s for s in _numbered(ep) if s.role == "assistant"]
     label = f"max_steps({n})"
     if len(steps) <= n:
         conclude(label, True, value=len(steps))
@@ -377,7 +388,7 @@ def assert_final_state(state_or_episode: Any, expected: Any) -> Any:
             ok, reason = bool(expected(state)), f"{_name(expected)} returned false"
         except AssertionError as exc:
             ok, reason = False, str(exc) or f"{_name(expected)} failed"
-        conclude(label, ok, None if ok else f"{reason} for the state {short_repr(state, 200)}",
+        conclude(label, ok, None if ok else f"{reason}\nthe state: {short_repr(state, 200)}",
                  step=FINAL)
         return state
     if isinstance(expected, type):
