@@ -36,6 +36,10 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time names load 
         assert_json, assert_judge, assert_label, assert_length, assert_matches, assert_no_pii,
         assert_not_matches, assert_not_refusal, assert_number_in_range, assert_schema,
         assert_starts_with, assert_tool_call, cases, check, load_cases, soft)
+    from llmcheck.episodes.episode import Episode
+    from llmcheck.episodes.faults import tool_faults
+    from llmcheck.episodes.loop import EpisodeBudget, arun_tool_loop, run_tool_loop
+    from llmcheck.episodes.tools import tool
 # isort: on
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
@@ -59,11 +63,17 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "assert_golden", "assert_tool_call", "assert_judge", "check", "soft", "cases",
         "load_cases", "Case", "CheckFailed", "JudgeError",
     ),
+    "llmcheck.episodes.episode": ("Episode",),
+    "llmcheck.episodes.faults": ("tool_faults",),
+    "llmcheck.episodes.loop": ("EpisodeBudget", "arun_tool_loop", "run_tool_loop"),
+    "llmcheck.episodes.tools": ("tool",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [  # a literal list, so type checkers take these names as exported
-    "CallsStopped", "Case", "CheckFailed", "Completion", "FaultPlan", "InfrastructureError",
+    "CallsStopped", "Case", "CheckFailed", "Completion", "Episode", "EpisodeBudget",
+    "FaultPlan", "InfrastructureError", "arun_tool_loop", "run_tool_loop", "tool",
+    "tool_faults",
     "JudgeError", "LLMCheckError", "LLMCheckWarning", "LLMClient", "ModelCallError",
     "ReportError", "SampleContext", "SampleRecord", "SessionRecord", "TestRecord",
     "TestSettings", "ToolCall", "UsageError", "__version__", "assert_contains",

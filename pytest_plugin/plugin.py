@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from llmcheck.config.settings import SETTINGS, marker_signature
+from llmcheck.config.settings import SETTINGS
 from llmcheck.errors import LLMCheckWarning, UsageError
 from llmcheck.model.offline import OfflineBeforeImport, go_offline
 from llmcheck.redact import redact
-from llmcheck_pytest import gate, options, signals
+from llmcheck_pytest import gate, markers, options, signals
 from llmcheck_pytest.progress import LiveProgress
 from llmcheck_pytest.recovery import SETTINGS_ATTR
 from llmcheck_pytest.redaction import junit_properties, redact_report
@@ -40,15 +40,12 @@ ITEM_SETTINGS = pytest.StashKey[Any]()
 ITEM_RECORD = pytest.StashKey[Any]()
 ITEM_CLIENT = pytest.StashKey[Any]()
 ITEM_FAULTS = pytest.StashKey[Any]()
+ITEM_TOOL_FAULTS = pytest.StashKey[Any]()
 OFFLINE_HOOK = pytest.StashKey[OfflineBeforeImport]()
 PATCHED_BEFORE = pytest.StashKey[bool]()
 SIGTERM_BEFORE = pytest.StashKey[Any]()
 LLM_FIXTURES = frozenset({"llm", "llm_endpoint", "llm_faults", "llm_sample"})
 
-MARKER_DOC = (f"llm({marker_signature()}): run this test many times and judge it by its "
-              "pass rate (see @llmcheck.repeat)")
-FAULTS_MARKER_DOC = ("llm_faults(plan): inject provider faults into the samples of this LLM "
-                     "test (see @llmcheck.faults)")
 UNMARKED_WARNING = (
     "this test uses the llm fixture but is not marked with @llmcheck.repeat(...) or "
     "@pytest.mark.llm(...), so it ran once, with no pass rate and no record in the report; "
@@ -89,8 +86,7 @@ def _offline_if_used(config: pytest.Config, args: Sequence[str]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _offline_if_used(config, config.invocation_params.args)  # if registered too late above
-    config.addinivalue_line("markers", MARKER_DOC)
-    config.addinivalue_line("markers", FAULTS_MARKER_DOC)
+    markers.register(config)
     # litellm's own import and calls raise pydantic deprecation/user warnings that
     # say nothing about the user's code; keep them out of the warnings summary.
     for line in LITELLM_WARNING_FILTERS:
@@ -245,10 +241,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("llm") is None:
-        if item.get_closest_marker("llm_faults") is not None:
-            pytest.fail(f"{item.nodeid}: @llmcheck.faults injects faults into the samples of "
-                        "an LLM test; add @llmcheck.repeat(...) to run the test as one",
-                        pytrace=False)
+        markers.refuse_fault_markers(item)
         return
     state: SessionState = item.config.stash[SESSION_KEY]
     # A bad keyword on the marker is the test's own error: report it on the item.
@@ -270,6 +263,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
         async def body() -> None:
             __tracebackhide__ = True
+    item.stash[ITEM_TOOL_FAULTS] = state.tool_fault_plan(item)
             await testfunction(**funcargs)
     else:
         body = functools.partial(testfunction, **funcargs)
@@ -303,6 +297,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         if pyfuncitem.config.option.fulltrace:
             raise
         # Where Ctrl-C landed (deep in threading, asyncio or litellm) is all pytest
+        tool_faults=pyfuncitem.stash.get(ITEM_TOOL_FAULTS, None),
         # would show, after parsing every source file of that traceback (seconds, and
         # its chained CancelledErrors, under asyncio); which test stopped, and how far
         # it got, is what the user needs. --full-trace keeps the original.

@@ -129,6 +129,19 @@ class SessionState:
             inprocess.install()
         return plan or None
 
+    def tool_fault_plan(self, item: pytest.Item) -> Any:
+        """The tool faults of the item's tool loops (its @llmcheck.tool_faults), or None."""
+        marker = item.get_closest_marker("llm_tool_faults")
+        if marker is None:
+            return None
+        from llmcheck.episodes.faults import tool_fault_plan
+
+        try:
+            return tool_fault_plan(*marker.args[:1], **marker.kwargs)
+        except (TypeError, UsageError) as exc:
+            problem = str(exc)
+        pytest.fail(f"{item.nodeid}: @pytest.mark.llm_tool_faults: {problem}", pytrace=False)
+
     # -- collecting records ----------------------------------------------
     def add_report(self, report: pytest.TestReport, raw: str) -> None:
         from llmcheck.records.schema import TestRecord

@@ -44,7 +44,7 @@ def test_names_have_one_source():
     assert SETTINGS["interval"].choices == INTERVAL_METHODS == stats.INTERVAL_METHODS
     assert "93 at the defaults" in SETTINGS["runs"].help
     assert SETTINGS["verdict"].default == DEFAULT_VERDICT == "sequential"
-    from llmcheck_pytest.plugin import MARKER_DOC
+    from llmcheck_pytest.markers import MARKER_DOC
 
     for name in ("runs", "min_pass_rate", "verdict", "margin", "early_stop", "max_tokens"):
         assert f"{name}={SETTINGS[name].default!r}" in MARKER_DOC

@@ -34,6 +34,14 @@ FAULT_KINDS: dict[str, str] = {
 """Every fault kind with what it looks like, in the order
 :meth:`~llmcheck.injection.catalogue.FaultPlan.draw` lays them on [0, 1)."""
 
+TOOL_FAULT_KINDS: dict[str, str] = {
+    "tool_error": "the tool raises instead of running",
+    "tool_timeout": "the tool does not return before its timeout",
+    "tool_garbage": "the tool's result is replaced by garbage text",
+}
+"""Faults of a tool loop's tools (``@llmcheck.tool_faults``, ``run_tool_loop(tool_faults=)``),
+accepted only there; reports list them after the provider kinds."""
+
 LEGACY_FAULT_ALIASES = {"malformed": "stream_cut"}
 """Names of older scenario files: the simulator's ``malformed`` (a 200 whose body
 stops half-way) is the catalogue's ``stream_cut`` of a non-streamed answer."""
@@ -41,15 +49,19 @@ stops half-way) is the catalogue's ``stream_cut`` of a non-streamed answer."""
 _SPEC = re.compile(r"^\s*([a-z_]+)\s*[:=]\s*([^,:=\s]+)\s*$")
 
 
-def check_fault_rates(rates: Mapping[str, Any]) -> dict[str, float]:
+def check_fault_rates(rates: Mapping[str, Any],
+                      kinds: Mapping[str, str] = FAULT_KINDS) -> dict[str, float]:
     """``rates`` (kind -> chance per call) checked and in canonical form: catalogue
     order, zero rates dropped, so equal plans compare equal. A usage error names an
-    unknown kind, a rate outside [0, 1], or rates adding up to more than 1 (a call
-    gets at most one fault)."""
+    unknown kind (``kinds``: the provider faults, or :data:`TOOL_FAULT_KINDS` for a
+    tool plan), a rate outside [0, 1], or rates adding up to more than 1 (a call gets
+    at most one fault)."""
     for kind, rate in rates.items():
-        if kind not in FAULT_KINDS:
-            raise UsageError(f"unknown fault kind {kind!r}{did_you_mean(kind, FAULT_KINDS)}; "
-                             "the kinds are " + ", ".join(FAULT_KINDS))
+        if kind not in kinds:
+            where = ("; a tool fault goes in @llmcheck.tool_faults(...)"
+                     if kind in TOOL_FAULT_KINDS else "")
+            raise UsageError(f"unknown fault kind {kind!r}{did_you_mean(kind, kinds)}; "
+                             "the kinds are " + ", ".join(kinds) + where)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) \
                 or not 0.0 <= float(rate) <= 1.0 or math.isnan(float(rate)):
             raise UsageError(f"fault rate {kind}={rate!r} must be a number from 0 to 1")
@@ -57,11 +69,11 @@ def check_fault_rates(rates: Mapping[str, Any]) -> dict[str, float]:
     if total > 1.0 + 1e-9:
         raise UsageError(f"fault rates add up to {total:g}, more than 1: a call gets at "
                          "most one fault; lower them")
-    return {k: float(rates[k]) for k in FAULT_KINDS
+    return {k: float(rates[k]) for k in kinds
             if float(rates.get(k, 0.0)) > 0.0}
 
 
-def parse_fault_rates(spec: object) -> dict[str, float]:
+def parse_fault_rates(spec: object, kinds: Mapping[str, str] = FAULT_KINDS) -> dict[str, float]:
     """The rates of ``"rate_limit:0.3,timeout:0.1"`` (``=`` works as well as ``:``),
     checked by :func:`check_fault_rates`; an empty string, ``none`` or ``off`` is no
     faults."""
@@ -74,8 +86,8 @@ def parse_fault_rates(spec: object) -> dict[str, float]:
             match = _SPEC.match(part)
             if match is None:
                 raise UsageError(f"cannot read fault {part.strip()!r} in {spec!r}: write "
-                                 "KIND:RATE, e.g. rate_limit:0.3; the kinds are "
-                                 + ", ".join(FAULT_KINDS))
+                                 f"KIND:RATE, e.g. {next(iter(kinds))}:0.3; the kinds are "
+                                 + ", ".join(kinds))
             kind, value = match.group(1), match.group(2)
             kind = LEGACY_FAULT_ALIASES.get(kind, kind)
             try:
@@ -86,7 +98,7 @@ def parse_fault_rates(spec: object) -> dict[str, float]:
             if kind in rates:
                 raise UsageError(f"fault kind {kind!r} is given twice in {spec!r}")
             rates[kind] = rate
-    return check_fault_rates(rates)
+    return check_fault_rates(rates, kinds)
 
 
 def fault_spec(rates: Mapping[str, float]) -> str:

@@ -29,11 +29,14 @@ def judge_faults(faults: list[FaultRecord], answers: list[int]) -> list[FaultRec
     """The sample's faults, each marked ``recovered`` when a request at or after it got
     a usable answer (``answers``: request numbers). An answer to a request that was
     itself damaged by a fault (anything but ``slow``) is not usable: llmcheck's client
-    notes its last attempt's answer even when an injected ``truncated`` made it."""
-    damaged = {f.call for f in faults if f.kind != "slow"}
+    notes its last attempt's answer even when an injected ``truncated`` made it. A tool
+    fault (``via="tool"``, numbered by tool invocation) is never recovered from: it is
+    there to show how the app fares under it."""
+    requests = [f for f in faults if f.via != "tool"]
+    damaged = {f.call for f in requests if f.kind != "slow"}
     usable = [a for a in answers if a not in damaged]
-    return [f.model_copy(update={"recovered": True})
-            if any(a > f.call or (a == f.call and f.kind == "slow") for a in usable) else f
+    return [f.model_copy(update={"recovered": True}) if f.via != "tool" and any(
+                a > f.call or (a == f.call and f.kind == "slow") for a in usable) else f
             for f in faults]
 
 

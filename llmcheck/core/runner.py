@@ -85,8 +85,8 @@ class SampleRunner:
     def _context(self, index: int) -> context.SampleContext:
         seed = sample_seed(self.spec.session_seed, self.spec.test_id, index)
         return context.SampleContext(index=index, seed=seed, runs=self.spec.runs,
-                                     test_id=self.spec.test_id,
-                                     fault_plan=self.spec.fault_plan)
+                                     test_id=self.spec.test_id, fault_plan=self.spec.fault_plan,
+                                     tool_faults=self.spec.tool_faults)
 
     def _run_sync(self, index: int) -> SampleRecord:
         __tracebackhide__ = True
@@ -387,8 +387,7 @@ class SampleRunner:
             samples=samples,
             checks=check_stats(ran, settings),
             failure_groups=group_failures(ran),
-            fault_plan=None if not spec.fault_plan else
-            f"{spec.fault_plan.spec()} (seed {spec.fault_plan.seed})",
+            fault_plan=spec.fault_text,
             faults=fault_stats(samples, settings),
             warnings=warnings,
         )

@@ -56,6 +56,8 @@ class RunSpec:
     fault_plan: Any = None
     """The :class:`~llmcheck.injection.catalogue.FaultPlan` injected into every sample's
     model requests (None: no faults). The caller installs the interception."""
+    tool_faults: Any = None
+    """The tool fault plan of every sample's tool loops (``@llmcheck.tool_faults``)."""
     keep_io: int = 2000
     """Characters kept of each message sent and of the answer of a failing sample's last
     calls (``--llm-keep-io``; 0 keeps none)."""
@@ -66,6 +68,13 @@ class RunSpec:
     @property
     def runs(self) -> int:
         return self.settings.runs
+
+    @property
+    def fault_text(self) -> str | None:
+        """The plans as the test's record states them:
+        ``rate_limit:0.3 (seed 0); tool_error:0.2 (seed 0)``, or None."""
+        plans = [p for p in (self.fault_plan, self.tool_faults) if p]
+        return "; ".join(f"{p.spec()} (seed {p.seed})" for p in plans) or None
 
 
 @dataclass

@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from llmcheck.config.faults import (
     FAULT_KINDS,
@@ -74,6 +74,9 @@ class FaultPlan:
     proxy behind ``llm_endpoint``, :data:`DEFAULT_TIMEOUT_S` elsewhere.
     """
 
+    KINDS: ClassVar[Mapping[str, str]] = FAULT_KINDS
+    """The kinds this plan accepts (a tool plan, :mod:`llmcheck.episodes.faults`, its own)."""
+
     rates: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
     retry_after: float = 1.0
@@ -82,7 +85,7 @@ class FaultPlan:
 
     def __post_init__(self) -> None:
         # canonical order, zero rates dropped: equal plans compare and hash equal
-        rates = check_fault_rates(self.rates)
+        rates = check_fault_rates(self.rates, self.KINDS)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise UsageError(f"fault seed must be an integer, got {self.seed!r}")
         for name in ("retry_after", "slow_s", "timeout_s"):
@@ -98,7 +101,7 @@ class FaultPlan:
     def parse(cls, spec: str, *, seed: int = 0, **params: float) -> FaultPlan:
         """A plan from ``"rate_limit:0.3,timeout:0.1"`` (``=`` works as well as ``:``);
         an empty string or ``none`` is the empty plan."""
-        return cls(rates=parse_fault_rates(spec), seed=seed, **params)
+        return cls(rates=parse_fault_rates(spec, cls.KINDS), seed=seed, **params)
 
     @classmethod
     def build(cls, spec: str | FaultPlan | None = None, **kwargs: Any) -> FaultPlan:

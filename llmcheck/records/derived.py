@@ -58,7 +58,7 @@ def fault_stats(samples: list[SampleRecord], settings: TestSettings) -> list[Fau
     from (catalogue order), then ``none`` for the samples judged as clean (no fault, or
     every fault recovered from); each kind also counts its recovered samples. Empty when
     nothing was injected."""
-    from llmcheck.config.faults import FAULT_KINDS as KINDS
+    from llmcheck.config.faults import FAULT_KINDS, TOOL_FAULT_KINDS
 
     counted = [s for s in samples if s.counted]
     if not any(s.faults for s in counted):
@@ -72,7 +72,7 @@ def fault_stats(samples: list[SampleRecord], settings: TestSettings) -> list[Fau
         for kind in blamed or {"none"}:
             groups.setdefault(kind, []).append(sample)
     out = []
-    for kind in [*KINDS, "none"]:
+    for kind in [*FAULT_KINDS, *TOOL_FAULT_KINDS, "none"]:
         members = groups.get(kind, [])
         if not members and not recovered.get(kind):
             continue

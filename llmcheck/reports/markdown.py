@@ -167,7 +167,8 @@ def faults_section(view: SessionView, max_rows: int | None) -> list[str]:
              "Pass counts of the samples that got each injected fault kind and did not "
              "recover from it (a sample with two kinds counts under both), and of those "
              "judged as clean: no fault, or every fault recovered from (a later request got "
-             "a usable answer; counted under 'recovered' in its kind's row).", ""]
+             "a usable answer; counted under 'recovered' in its kind's row). Tool faults "
+             "(tool_*) are never counted as recovered.", ""]
     lines += [f"- {md_code(t.nodeid, in_table=False)}: "
               + (md_code(t.fault_plan, in_table=False) if t.fault_plan else "no fault plan")
               + ("" if t.faults else "; no fault was drawn in its samples")
