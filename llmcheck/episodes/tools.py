@@ -218,8 +218,9 @@ def _params_model(fn: Callable[..., Any], name: str, label: str,
         signature = inspect.signature(fn)
         hints = get_type_hints(fn, include_extras=True)
     except (TypeError, ValueError, NameError) as exc:
-        raise UsageError(f"tool {label}: cannot read its signature and type hints "
-                         f"({exc})") from None
+        raise UsageError(f"tool {label}: cannot read its signature and type hints ({exc}); "
+                         "a type named in a hint must be importable from the function's "
+                         "module (not local to a function)") from None
     fields: dict[str, Any] = {}
     shown: list[str] = []
     takes_state = False
