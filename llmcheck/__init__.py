@@ -36,6 +36,10 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time names load 
         assert_json, assert_judge, assert_label, assert_length, assert_matches, assert_no_pii,
         assert_not_matches, assert_not_refusal, assert_number_in_range, assert_schema,
         assert_starts_with, assert_tool_call, cases, check, load_cases, soft)
+    from llmcheck.episodes.checks import (
+        assert_final_state, assert_max_steps, assert_no_tool_errors, assert_tool_called_with,
+        assert_tool_not_called, assert_tools_called)
+    from llmcheck.episodes.recorded import recorded_episode
     from llmcheck.episodes.episode import Episode
     from llmcheck.episodes.faults import tool_faults
     from llmcheck.episodes.loop import EpisodeBudget, arun_tool_loop, run_tool_loop
@@ -63,6 +67,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "assert_golden", "assert_tool_call", "assert_judge", "check", "soft", "cases",
         "load_cases", "Case", "CheckFailed", "JudgeError",
     ),
+    "llmcheck.episodes.checks": (
+        "assert_tools_called", "assert_tool_called_with", "assert_tool_not_called",
+        "assert_max_steps", "assert_no_tool_errors", "assert_final_state",
+    ),
+    "llmcheck.episodes.recorded": ("recorded_episode",),
     "llmcheck.episodes.episode": ("Episode",),
     "llmcheck.episodes.faults": ("tool_faults",),
     "llmcheck.episodes.loop": ("EpisodeBudget", "arun_tool_loop", "run_tool_loop"),
@@ -77,12 +86,14 @@ __all__ = [  # a literal list, so type checkers take these names as exported
     "JudgeError", "LLMCheckError", "LLMCheckWarning", "LLMClient", "ModelCallError",
     "ReportError", "SampleContext", "SampleRecord", "SessionRecord", "TestRecord",
     "TestSettings", "ToolCall", "UsageError", "__version__", "assert_contains",
-    "assert_ends_with", "assert_golden", "assert_json", "assert_judge", "assert_label",
-    "assert_length", "assert_matches", "assert_no_pii", "assert_not_matches",
+    "assert_ends_with", "assert_final_state", "assert_golden", "assert_json", "assert_judge",
+    "assert_label", "assert_length", "assert_matches", "assert_max_steps", "assert_no_pii",
+    "assert_no_tool_errors", "assert_not_matches",
     "assert_not_refusal", "assert_number_in_range", "assert_schema", "assert_starts_with",
-    "assert_tool_call", "cases", "check", "clopper_pearson_interval", "current_sample",
+    "assert_tool_call", "assert_tool_called_with", "assert_tool_not_called",
+    "assert_tools_called", "cases", "check", "clopper_pearson_interval", "current_sample",
     "faults", "inject", "load_cases", "load_report", "load_session", "pass_at_k", "pass_hat_k",
-    "repeat", "soft", "wilson_interval",
+    "recorded_episode", "repeat", "soft", "wilson_interval",
 ]
 
 

@@ -39,7 +39,7 @@ from llmcheck.core.outcome import (
 )
 from llmcheck.core.spec import Progress, RunSpec, Tally, sample_seed
 from llmcheck.errors import InfrastructureError, UsageError
-from llmcheck.records.derived import reliability_fields
+from llmcheck.records.derived import reliability_fields, step_failures
 from llmcheck.records.schema import (
     Interval,
     SampleRecord,
@@ -386,7 +386,7 @@ class SampleRunner:
             **reliability_fields(t.passed, scored, interval),
             samples=samples,
             checks=check_stats(ran, settings),
-            failure_groups=group_failures(ran),
+            failure_groups=group_failures(ran), step_failures=step_failures(ran),
             fault_plan=spec.fault_text,
             faults=fault_stats(samples, settings),
             warnings=warnings,

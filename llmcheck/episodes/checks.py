@@ -225,7 +225,9 @@ def _matcher(check: str, args: Any) -> tuple[str, Callable[[ToolInvocation], str
             return f"{_shown(call)}:\n" + listing(problems).replace("  - ", "    - ") \
                 if problems else None
 
-        return short_repr(dict(args), 60), by_values
+        shown = ", ".join(f"{k!r}: {_name(v) if callable(v) else short_repr(v)}"
+                          for k, v in args.items())
+        return "{" + (shown if len(shown) <= 60 else shown[:57] + "...") + "}", by_values
     if callable(args):
         def by_predicate(call: ToolInvocation) -> str | None:
             try:

@@ -1,10 +1,13 @@
-"""Statistics derived from a test's samples: failures grouped by message, per-check
-and per-fault pass counts, pass^k and pass@k. The runner calls these when it finishes a
-test's record; the session pools the cases of parametrized tests.
+"""Statistics derived from a test's samples: failures grouped by message (and by the
+episode step where they went wrong), per-check and per-fault pass counts, pass^k and
+pass@k. The runner calls these when it finishes a test's record; the session pools the
+cases of parametrized tests.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter
 from typing import Any
 
@@ -18,6 +21,7 @@ from llmcheck.records.models import (
     Interval,
     KStat,
     SampleRecord,
+    StepFailureGroup,
     TestRecord,
     TestSettings,
 )
@@ -51,6 +55,29 @@ def group_failures(samples: list[SampleRecord]) -> list[FailureGroup]:
             )
         )
     return groups
+
+
+def _step_order(step: str) -> tuple[float, str]:
+    """Where a path check's step comes in an episode: ``step 2: x`` and ``turn 2`` by their
+    number, ``final`` after every numbered step."""
+    match = re.match(r"(?:step|turn) (\d+)", step)
+    return (int(match.group(1)) if match else math.inf), step
+
+
+def step_failures(samples: list[SampleRecord]) -> list[StepFailureGroup]:
+    """Failed samples grouped by the first step (in episode order) whose path check failed
+    and that check, the most frequent first: where episodes go wrong. A sample whose
+    failed checks name no step is left out."""
+    members: dict[tuple[str, str], list[int]] = {}
+    for s in samples:
+        failed = [r for r in s.checks if not r.passed and r.step] if s.outcome == "failed" \
+            else []
+        if failed:
+            first = min(failed, key=lambda r: _step_order(r.step or ""))
+            members.setdefault((first.step or "", first.name), []).append(s.index)
+    ranked = sorted(members.items(), key=lambda kv: (-len(kv[1]), _step_order(kv[0][0])))
+    return [StepFailureGroup(step=step, check=check, count=len(indices), samples=indices)
+            for (step, check), indices in ranked]
 
 
 def fault_stats(samples: list[SampleRecord], settings: TestSettings) -> list[FaultStat]:

@@ -190,6 +190,12 @@ def early_stop_cell(r: TestRecord) -> str:
     return early
 
 
+def fmt_indices(indices: list[int], limit: int = 10) -> str:
+    """Sample indices as ``1, 4, 7``: the first ``limit``, then how many more."""
+    shown = ", ".join(str(i) for i in indices[:limit])
+    return shown + (f", ... (+{len(indices) - limit})" if len(indices) > limit else "")
+
+
 def fmt_count(n: int) -> str:
     """``950``, ``9.9k``, ``12k``, ``123k``, ``4.5M``: a count in at most 4 characters
     (up to a billion)."""

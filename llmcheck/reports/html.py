@@ -33,6 +33,8 @@ from typing import Any
 from llmcheck.records.schema import SessionRecord
 from llmcheck.reports.cells import fmt_cost
 from llmcheck.reports.reliability import k_value_text, reliability_rows
+from llmcheck.reports.steps import NOTE as STEPS_NOTE
+from llmcheck.reports.steps import step_rows
 from llmcheck.reports.view import (
     AggregateView,
     CheckView,
@@ -321,4 +323,6 @@ def render_html(session: SessionRecord, history: Sequence[SessionRecord] = ()) -
         rate_bar=rate_bar, aggregate_bar=aggregate_bar, check_bar=check_bar,
         fault_bar=fault_bar, kind_of=_kind, k_value_text=k_value_text,
         reliability=reliability_rows(session.tests, session.aggregates),
+        steps={i: step_rows([r]) for i, r in enumerate(session.tests, 1) if r.step_failures},
+        steps_note=STEPS_NOTE,
         trends=trends(session, history))

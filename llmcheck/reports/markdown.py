@@ -24,6 +24,8 @@ import re
 from llmcheck.core.outcome import shorten_message
 from llmcheck.records.schema import SessionRecord
 from llmcheck.reports.reliability import k_value_text, reliability_rows
+from llmcheck.reports.steps import NOTE as STEPS_NOTE
+from llmcheck.reports.steps import step_rows
 from llmcheck.reports.view import FaultView, SessionView, TestView, session_view
 
 TOP_MESSAGES = 20
@@ -237,6 +239,17 @@ def failures_section(view: SessionView) -> list[str]:
     return lines
 
 
+def steps_section(session: SessionRecord) -> list[str]:
+    """Failed episodes grouped by the first step whose path check failed
+    (:mod:`llmcheck.reports.steps`); none without."""
+    rows = [[str(r.count), md_code(r.nodeid), md_text(r.step), md_code(r.check),
+             md_text(r.samples)] for r in step_rows(session.tests)]
+    if not rows:
+        return []
+    return ["", "### Where failing episodes went wrong", "", STEPS_NOTE, "",
+            table(["count", "test", "first failed step", "check", "samples"], rows)]
+
+
 def io_section(view: SessionView) -> list[str]:
     """What the first failing sample of each failure group (the most frequent groups
     first) sent to the model and got back: what a person debugging a flaky prompt looks
@@ -279,5 +292,6 @@ def render_markdown(session: SessionRecord, *, max_rows: int | None = None) -> s
     lines += checks_section(view, max_rows)
     lines += faults_section(view, max_rows)
     lines += failures_section(view)
+    lines += steps_section(session)
     lines += io_section(view)
     return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ from llmcheck.reports.cells import (
     NO_VERDICT,
     calls_by_role,
     fmt_cost,
+    fmt_indices,
     fmt_interval,
     fmt_rate,
     interval_label,
@@ -29,6 +30,7 @@ from llmcheck.reports.cells import (
     shorten_nodeid,
     verdict_label,
 )
+from llmcheck.reports.steps import step_lines
 from llmcheck.reports.table import aggregates_table, summary_table
 from llmcheck.text import UNPRINTABLE, clip, printable
 
@@ -103,7 +105,9 @@ def explain(record: TestRecord) -> str:
                 if g.message else ""
             kind = f"{g.error_type}: " if g.error_type else ""
             tag = " [error]" if g.outcome == "error" else ""
-            lines.append(f"  {g.count:>4}x {kind}{first}{tag}  (samples {_indices(g.samples)})")
+            lines.append(f"  {g.count:>4}x {kind}{first}{tag}  "
+                         f"(samples {fmt_indices(g.samples)})")
+        lines.extend(step_lines(record))
         for i, g in enumerate(groups[:MAX_GROUPS_WITH_EXAMPLE], 1):
             lines.append("")
             sample = f"sample {g.samples[0]}" if g.samples else "a sample"
@@ -171,9 +175,9 @@ def check_line(c: CheckStat, width: int | None = None) -> str:
     if width is None:
         example = f": {shorten_message(text, 160)}" if text else ""
         return (f"{c.name}  failed {c.failed} of {c.evaluated} ({rate}; samples "
-                f"{_indices(c.failed_samples)}){example}")
+                f"{fmt_indices(c.failed_samples)}){example}")
     counts = f"  failed {c.failed} of {c.evaluated}"
-    variants = [f"{counts} ({rate}; samples {_indices(c.failed_samples, limit)})"
+    variants = [f"{counts} ({rate}; samples {fmt_indices(c.failed_samples, limit)})"
                 for limit in (10, 5, 3)] + [f"{counts} ({rate})", counts]
     name_width = min(len(c.name), max(MIN_NAME_WIDTH, width // 3))
     stats = next((v for v in variants if name_width + len(v) <= width), variants[-1])
@@ -239,11 +243,6 @@ def _cap(names: list[str], budget: int) -> int | None:
     while cap < longest and sum(min(len(n), cap + 1) for n in names) <= budget:
         cap += 1
     return cap
-
-
-def _indices(indices: list[int], limit: int = 10) -> str:
-    shown = ", ".join(str(i) for i in indices[:limit])
-    return shown + (f", ... (+{len(indices) - limit})" if len(indices) > limit else "")
 
 
 def _clip_lines(text: str) -> list[str]:
