@@ -203,8 +203,12 @@ def reliability_fields(passed: int, scored: int, interval: Interval) -> dict[str
 
 def _k_interval(bounds: tuple[float, float], like: Interval, method: str | None = None
                 ) -> Interval:
-    return Interval(low=bounds[0], high=bounds[1], method=method or like.method,
-                    confidence=like.confidence)
+    """``bounds`` as an interval at ``like``'s confidence, by ``like``'s method unless
+    ``method`` names another."""
+    update: dict[str, Any] = {"low": bounds[0], "high": bounds[1]}
+    if method is not None:
+        update["method"] = method
+    return like.model_copy(update=update)
 
 
 def _case_bounds(t: TestRecord, level: float) -> tuple[float, float]:

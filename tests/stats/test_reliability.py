@@ -30,6 +30,11 @@ def cp(successes: int, n: int, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def chance(cs: tuple[int, ...], ns: tuple[int, ...], ps: tuple[float, ...]) -> float:
+    """The probability of the outcome ``cs`` passes of independent cases (scipy)."""
+    return math.prod(sps.binom.pmf(c, n, p) for c, n, p in zip(cs, ns, ps, strict=True))
+
+
 def test_the_bounds_are_the_rate_interval_mapped_through_p_to_the_k():
     for c, n, k in [(17, 20, 3), (0, 10, 2), (10, 10, 5), (45, 93, 10)]:
         low, high = cp(c, n, 0.95)
@@ -77,7 +82,7 @@ def test_the_pooled_estimate_is_unbiased_for_the_mean_of_p_i_to_the_k():
                         ("pass_at_k", lambda p: 1 - (1 - p) ** k)):
         expected = 0.0
         for cs in itertools.product(*(range(n + 1) for n in ns)):
-            weight = math.prod(sps.binom.pmf(c, n, p) for c, n, p in zip(cs, ns, ps))
+            weight = chance(cs, ns, ps)
             expected += weight * stats.pooled_k_estimate(list(cs), list(ns), k, kind)
         assert expected == pytest.approx(sum(map(truth, ps)) / 3, abs=1e-9), kind
 
@@ -106,7 +111,7 @@ def test_the_pooled_interval_covers_the_mean_over_cases_that_differ(ps):
              "pass_at_k": sum(1 - (1 - p) ** k for p in ps) / 3}
     cover = dict.fromkeys(truth, 0.0)
     for cs in itertools.product(*(range(n + 1) for n in ns)):
-        weight = math.prod(sps.binom.pmf(c, n, p) for c, n, p in zip(cs, ns, ps))
+        weight = chance(cs, ns, ps)
         bounds = [per_case[i][c] for i, c in enumerate(cs)]
         for kind, value in truth.items():
             low, high = stats.pooled_k_bounds(bounds, k, kind)
@@ -266,3 +271,14 @@ def test_a_plugin_run_reports_pass_k_in_json_terminal_and_markdown(pytester):
     assert "`test_episodes.py::test_agent (all cases)`" in markdown
     html = (pytester.path / "reports" / "llmcheck.html").read_text()
     assert 'id="reliability-table"' in html and figure.removeprefix("pass^3 ") in html
+
+
+def test_the_statistics_page_example_runs_and_prints_what_the_page_says(capsys):
+    from pathlib import Path
+
+    page = (Path(__file__).parents[2] / "docs" / "statistics.md").read_text(encoding="utf-8")
+    section = page.split("## pass^k and pass@k\n", 1)[1].split("\n## ", 1)[0]
+    code, shown = re.search(r"```python\n(.*?)```\n\nprints\n\n```text\n(.*?)```",
+                            section, re.S).groups()
+    exec(compile(code, "docs/statistics.md", "exec"), {})  # our own page, not model output
+    assert capsys.readouterr().out == shown
