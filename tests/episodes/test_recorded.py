@@ -6,9 +6,11 @@ sample's calls attributed by its URL (as ``llm_endpoint`` does)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import openai
 import pytest
+from helpers import by_name
 
 import llmcheck
 from llmcheck.core.exchanges import Exchange
@@ -168,3 +170,84 @@ def test_an_episode_that_ended_on_a_tool_call_has_no_final_answer():
 def test_outside_a_sample_it_says_where_it_works():
     with pytest.raises(llmcheck.UsageError, match="in the body of an LLM test"):
         llmcheck.recorded_episode()
+
+
+# --------------------------------------------------------------------------- a real run
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "tool-loops.md"
+
+STEPS_TEST = """
+import openai
+import llmcheck
+from test_doc_example import weather_app
+
+
+@llmcheck.repeat(runs=7, verdict="threshold", min_pass_rate=0.5, early_stop=False,
+                 concurrency=1)
+def test_paths(llm_endpoint, llm_sample):
+    client = openai.OpenAI(base_url=llm_endpoint.base_url, api_key=llm_endpoint.api_key)
+    weather_app(client, llm_endpoint.model, "What's the weather in Paris?", temperature=0)
+    episode = llmcheck.recorded_episode()
+    if llm_sample.index == 6:
+        assert False, "a failure with no step"
+    if llm_sample.index % 3 == 1:
+        llmcheck.assert_max_steps(episode, 1)
+    elif llm_sample.index % 3 == 2:
+        with llmcheck.soft():  # both fail; the earlier step is the one grouped
+            llmcheck.assert_max_steps(episode, 1)
+            llmcheck.assert_tool_called_with(episode, "get_weather", {"city": "Rome"})
+"""
+
+
+def doc_example() -> str:
+    """The first python block of the docs page's "Checking the path" section."""
+    section = DOCS.read_text(encoding="utf-8").split("## Checking the path", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_a_run_groups_failing_episodes_by_their_first_failed_step(pytester, report):
+    """One real session: the docs page's example passes, and a test whose episodes fail
+    at different steps gets its step groups in the JSON, the terminal, markdown and HTML."""
+    pytester.makepyfile(test_doc_example=doc_example(), test_steps=STEPS_TEST)
+    result = pytester.runpytest("--llm-seed=3", "--llm-runs=7", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    tests = by_name(report())
+
+    example = tests["test_the_weather_agent_takes_the_right_path"]
+    assert example["verdict"]["outcome"] == "passed"
+    episodes = [s["episode"] for s in example["samples"]]
+    assert all(e["source"] == "recorded" for e in episodes)
+    assert sum(e["tools"] == ["get_weather"] and e["steps"] == 2 for e in episodes) \
+        >= 0.8 * len(episodes)
+
+    steps = tests["test_paths"]
+    assert steps["step_failures"] == [
+        {"step": "step 1: get_weather", "check": "tool_called_with(get_weather, {'city': "
+         "'Rome'})", "count": 2, "samples": [2, 5]},
+        {"step": "step 2", "check": "max_steps(1)", "count": 2, "samples": [1, 4]}]
+    failed_check = next(c for c in steps["samples"][1]["checks"] if not c["passed"])
+    assert failed_check["step"] == "step 2"
+
+    out = result.stdout.str()
+    heading = out.index("where failing episodes first went wrong")
+    assert out.index("3 distinct message(s)") < heading, "under the failure groups"
+    assert "     2x step 1: get_weather — tool_called_with(get_weather, {'city': 'Rome'})  " \
+        "(samples 2, 5)" in out[heading:]
+    assert "     2x step 2 — max_steps(1)  (samples 1, 4)" in out[heading:]
+
+    markdown = (pytester.path / "reports" / "llmcheck.md").read_text()
+    assert "### Where failing episodes went wrong" in markdown
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in markdown.splitlines() if "`test_steps.py::test_paths`" in line]
+    assert ["2", "`test_steps.py::test_paths`", "step 2", "`max_steps(1)`", "1, 4"] in rows
+
+    from llmcheck.records.schema import load_session
+    from llmcheck.reports.html import render_html
+
+    session = load_session(pytester.path / "reports" / "llmcheck.json")
+    record = next(t for t in session.tests if t.step_failures)
+    record.step_failures[0].step = "step 1: <script>alert(1)</script>"
+    html = render_html(session)
+    assert "Where failing episodes went wrong" in html
+    assert "step 1: &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)" not in html
