@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time names load 
     from llmcheck.injection.catalogue import FaultPlan
     from llmcheck.injection.inprocess import inject
     from llmcheck.core.context import SampleContext, current_sample
+    from llmcheck.core.latency import record_duration
     from llmcheck.errors import (InfrastructureError, LLMCheckError, LLMCheckWarning,
                                  ReportError, UsageError)
     from llmcheck.records.schema import (SampleRecord, SessionRecord, TestRecord,
@@ -52,6 +53,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "llmcheck.injection.catalogue": ("FaultPlan",),
     "llmcheck.injection.inprocess": ("inject",),
     "llmcheck.core.context": ("current_sample", "SampleContext"),
+    "llmcheck.core.latency": ("record_duration",),
     "llmcheck.errors": ("LLMCheckError", "UsageError", "InfrastructureError", "ReportError",
                         "LLMCheckWarning"),
     "llmcheck.records.schema": ("SampleRecord", "TestRecord", "TestSettings", "SessionRecord",
@@ -93,7 +95,7 @@ __all__ = [  # a literal list, so type checkers take these names as exported
     "assert_tool_call", "assert_tool_called_with", "assert_tool_not_called",
     "assert_tools_called", "cases", "check", "clopper_pearson_interval", "current_sample",
     "faults", "inject", "load_cases", "load_report", "load_session", "pass_at_k", "pass_hat_k",
-    "recorded_episode", "repeat", "soft", "wilson_interval",
+    "record_duration", "recorded_episode", "repeat", "soft", "wilson_interval",
 ]
 
 

@@ -187,9 +187,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     llm_items = [item for item in items if item.get_closest_marker("llm") is not None]
     # every LLM test of the session that will run (under xdist each worker collects them
-    # all; under --llm-shard the whole suite, whose merged report is the gate): a test
-    # skipped by a mark takes no share of --llm-session-alpha
-    state.llm_tests = max(1, sum(not _skipped(item) for item in llm_items))
+    # all; under --llm-shard the whole suite, whose merged report is the gate), and each
+    # of its latency requirements, a hypothesis of its own: a test skipped by a mark
+    # takes no share of --llm-session-alpha
+    from llmcheck.config.latency import count_requirements
+
+    default_latency = state.setting("latency")
+    state.llm_tests = max(1, sum(
+        1 + count_requirements(_marked_latency(item, default_latency))
+        for item in llm_items if not _skipped(item)))
     shard = state.setting("shard")
     if shard is not None:
         _keep_shard(config, items, llm_items, shard)
@@ -209,6 +215,16 @@ def _keep_shard(config: pytest.Config, items: list[pytest.Item],
         config.hook.pytest_deselected(items=other)
         drop = set(map(id, other))
         items[:] = [item for item in items if id(item) not in drop]
+
+
+def _marked_latency(item: pytest.Item, default: Any) -> Any:
+    """The latency requirements an LLM item states (a case's own mark wins), else the
+    session's (``--llm-latency``)."""
+    value = item.get_closest_marker("llm").kwargs.get("latency")  # type: ignore[union-attr]
+    for case_mark in getattr(getattr(item, "callspec", None), "marks", ()):
+        if case_mark.name == "llm" and "latency" in case_mark.kwargs:
+            value = case_mark.kwargs["latency"]
+    return default if value is None else value
 
 
 def _skipped(item: pytest.Item) -> bool:

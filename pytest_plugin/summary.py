@@ -31,8 +31,11 @@ def start_up_line(config: pytest.Config) -> str | None:
 def false_fail_line(session: Any) -> str:
     """How often a session like this one fails on bad luck alone, and what to change."""
     chance = session.false_fail_chance
+    timed = sum(len(t.latency) for t in session.tests)
+    held = (f" (and their {timed} latency requirements held with as much room)"
+            if timed else "")
     line = (f"llmcheck: if all {len(session.tests)} LLM tests truly passed at their required "
-            f"rate + margin, a session like this would still fail at least one "
+            f"rate + margin{held}, a session like this would still fail at least one "
             f"{chance:.0%} of the time")
     if chance > 0.2:
         line += (f"; --llm-session-alpha=0.05 holds it to 5% by running more samples where "
@@ -82,6 +85,13 @@ def write_summary(state: SessionState, tr: Any) -> None:
     if reliability:
         say("")
         for line in reliability:
+            say(line)
+    from llmcheck.reports.latency import latency_lines
+
+    latency = latency_lines(session.tests, width=width)
+    if latency:
+        say("")
+        for line in latency:
             say(line)
     checks = render.failing_checks_lines(session.tests,
                                          width=None if width is None else width - 2)

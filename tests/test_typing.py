@@ -126,6 +126,8 @@ def _example(name: str) -> str:
         return repr(spec.choices[-1])
     if spec.kind == "bool":
         return "True"
+    if spec.kind == "latency":
+        return repr("p95 ttft <= 1.5s")
     if spec.kind == "int":
         return "2"
     if spec.kind == "float":

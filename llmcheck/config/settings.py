@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from llmcheck.config.faults import fault_spec, parse_fault_rates
+from llmcheck.config.latency import ACCEPTED as LATENCY_FORM
+from llmcheck.config.latency import parse_latency
 from llmcheck.config.names import DEFAULT_VERDICT, INTERVAL_METHODS, POLICY_NAMES, did_you_mean
 from llmcheck.errors import UsageError
 
@@ -30,7 +32,8 @@ MAX_CONCURRENCY = 1_000
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: str  # "int", "float", "bool", "choice", "str", "url", "envname", "shard", "faults"
+    kind: str  # "int", "float", "bool", "choice", "str", "url", "envname", "shard", "faults",
+    # "latency"
     help: str
     default: Any = None
     low: float | None = None
@@ -64,6 +67,8 @@ class Setting:
             return "the name of an environment variable, e.g. OPENAI_API_KEY"
         if self.kind == "shard":
             return "i/n with 1 <= i <= n, e.g. 2/4"
+        if self.kind == "latency":
+            return LATENCY_FORM
         if self.kind == "faults":
             return ("KIND:RATE pairs separated by commas, e.g. rate_limit:0.3,timeout:0.1, "
                     "rates adding up to at most 1")
@@ -112,6 +117,10 @@ SETTINGS: dict[str, Setting] = {
                 "gets a fail-side error of 1-(1-A)^(1/K) (sequential: its beta; threshold, "
                 "interval: enough runs) (default: off)", None, low=0, high=0.5,
                 low_open=True, high_open=True),
+        Setting("latency", "latency", "latency requirements of every LLM test that states "
+                "none, e.g. 'p95 ttft <= 1.5s' (several separated by ';'): a quantile of a "
+                "per-sample duration that must be at most a limit, judged by exact order "
+                "statistics (default: none)"),
         Setting("interval", "choice", "confidence interval shown in reports: wilson "
                 "(default) or clopper-pearson (exact)", "wilson", choices=INTERVAL_METHODS),
         Setting("early_stop", "bool", "stop launching samples once the verdict is settled "
@@ -204,7 +213,7 @@ SETTINGS: dict[str, Setting] = {
 # Settings a test may set for itself with @llmcheck.repeat / @pytest.mark.llm.
 MARKER_SETTINGS = (
     "runs", "concurrency", "min_pass_rate", "confidence", "verdict", "margin", "alpha",
-    "beta", "interval", "early_stop", "model", "temperature", "max_tokens",
+    "beta", "interval", "early_stop", "model", "temperature", "max_tokens", "latency",
 )
 
 
@@ -291,6 +300,8 @@ def validate(name: str, value: Any, source: str, *, shown: str | None = None) ->
         if not 1 <= i <= n:
             raise bad("out of range")
         return (i, n)
+    if spec.kind == "latency":
+        return parse_latency(value, shown)
     if spec.kind == "faults":
         # checked here, so a bad kind stops the session at once; the value is the plan's
         # canonical KIND:RATE form, which llmcheck.injection's FaultPlan.parse reads
@@ -358,6 +369,8 @@ def check_python_type(name: str, value: Any, shown: str) -> None:
         fits = isinstance(value, numbers.Real) and not isinstance(value, bool)
     elif spec.kind == "bool":
         fits = isinstance(value, bool)
+    elif spec.kind == "latency":
+        fits = isinstance(value, (str, list, tuple))
     else:
         fits = isinstance(value, str)
     if not fits:

@@ -9,7 +9,7 @@ message naming it and what is accepted (also for untyped callers).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from llmcheck.config.settings import validate_marker_kwargs
@@ -39,6 +39,7 @@ def repeat(
     model: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    latency: str | Sequence[str] | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -61,6 +62,10 @@ def repeat(runs: Any = None, **options: Any) -> Any:
     - ``interval``: ``"wilson"`` (default) or ``"clopper-pearson"``.
     - ``early_stop``: stop launching samples once the verdict is settled (default true).
     - ``model``, ``temperature``, ``max_tokens``: this test's model and call parameters.
+    - ``latency``: latency requirements, e.g. ``"p95 ttft <= 1.5s"`` or a list of them:
+      a quantile of a per-sample duration (``total``, ``ttft``, ``episode`` or a name the
+      test records with :func:`llmcheck.record_duration`) at most a limit, each judged
+      with its own exact verdict (see docs/latency.md).
 
     Values are checked here, so a bad one fails at import with a message that
     names it. Usable bare (``@llmcheck.repeat``) or called.
@@ -69,6 +74,8 @@ def repeat(runs: Any = None, **options: Any) -> Any:
     if callable(runs) and not options:
         return repeat()(runs)
     kwargs = validate_marker_kwargs({"runs": runs, **options}, "@llmcheck.repeat")
+    if "latency" in kwargs:  # the mark keeps the strings as written (resolved per test)
+        kwargs["latency"] = options["latency"]
 
     def decorate(fn: F) -> F:
         import pytest  # lazily: the library does not need pytest until a test is marked

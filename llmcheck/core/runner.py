@@ -24,7 +24,7 @@ from types import FrameType
 from typing import Any
 
 from llmcheck import stats
-from llmcheck.core import context
+from llmcheck.core import context, latency
 from llmcheck.core.exchanges import keep
 from llmcheck.core.outcome import (
     MAX_MESSAGE,
@@ -222,7 +222,7 @@ class SampleRunner:
         if t.decision is None and self.policy.settled(t.passed, t.failed, remaining):
             t.decision = self.policy.decide(t.passed, t.failed, remaining)
             t.decided_after = t.counted
-            if self.spec.settings.early_stop:
+            if self.spec.settings.early_stop and not latency.runs_all(self.spec.settings):
                 self._stop_launching = True
 
     # -- scheduling -------------------------------------------------------
@@ -362,6 +362,7 @@ class SampleRunner:
         scored = t.passed + t.failed
         warnings = [w for w in (getattr(self.policy, "warning", None),) if w]
         interval, estimate, note = self._inference()
+        latencies = latency.latency_stats(settings, ran)
         if note:
             warnings.append(note)
         return TestRecord(
@@ -375,7 +376,7 @@ class SampleRunner:
             worst_case_rate=t.passed / t.counted if t.errors else None,
             interval=interval,
             estimate=estimate,
-            verdict=self._verdict(interval, ended),
+            verdict=latency.combine(self._verdict(interval, ended), latencies),
             duration=time.perf_counter() - self._started if duration is None else duration,
             fingerprint=spec.fingerprint,
             interrupted=self._interrupted,
@@ -389,6 +390,7 @@ class SampleRunner:
             failure_groups=group_failures(ran), step_failures=step_failures(ran),
             fault_plan=spec.fault_text,
             faults=fault_stats(samples, settings),
+            latency=latencies,
             warnings=warnings,
         )
 
@@ -467,19 +469,10 @@ class SampleRunner:
                 and t.decided_after < self.spec.runs and not self._interrupted)
 
     def _stop_reason(self) -> str | None:
-        t, runs = self._tally, self.spec.runs
-        if self._interrupted:
-            return f"interrupted after {t.finished} of {runs} samples"
-        if self._budget_reason is not None and t.decision is None:
-            return f"budget spent after {t.finished} of {runs} samples: {self._budget_reason}"
-        if self._stopped_early() and t.decision is not None:
-            started = t.finished + len(t.refused)  # every sample launched has finished
-            running = (f"all {runs} were already running" if started >= runs else
-                       f"{runs - started} never started" if started == t.counted else
-                       f"{started - t.counted} more had started, {runs - started} never did")
-            return (f"decided at sample {t.decided_after} of {runs} ({running}): "
-                    f"{t.decision.reason}")
-        return None
+        return latency.stop_reason(self._tally, self.spec.runs, interrupted=self._interrupted,
+                                   budget_reason=self._budget_reason,
+                                   stopped_early=self._stopped_early(),
+                                   runs_all=latency.runs_all(self.spec.settings))
 
 
 def rebuild_record(spec: RunSpec, samples: list[SampleRecord],

@@ -14,8 +14,8 @@ from typing import Any
 
 from llmcheck.config.settings import MAX_RUNS, SETTINGS, Resolved, marker_settings
 from llmcheck.errors import UsageError
-from llmcheck.records.schema import TestSettings
-from llmcheck.stats.design import resolve_policy
+from llmcheck.records.schema import LatencyRequirement, TestSettings
+from llmcheck.stats.design import resolve_policy, session_share
 
 __all__ = ["resolve_test"]
 
@@ -28,8 +28,9 @@ def resolve_test(marker_kwargs: Mapping[str, Any], session: Mapping[str, Resolve
     settings, except ``runs``, where the command line and the environment win (so
     ``pytest --llm-runs=50`` really runs every test 50 times).
 
-    ``session_tests`` is the number of LLM tests in the session (all of them, also
-    under xdist), over which ``--llm-session-alpha`` is shared. A test that can never
+    ``session_tests`` is the number of hypotheses in the session (every LLM test, also
+    under xdist, and each of their latency requirements), over which
+    ``--llm-session-alpha`` is shared. A test that can never
     pass is a usage error, unless ``allow_never_pass`` (the planner shows such designs);
     so is one whose runs would be above ``max_runs``, checked before the (costly)
     design is tuned."""
@@ -57,10 +58,14 @@ def resolve_test(marker_kwargs: Mapping[str, Any], session: Mapping[str, Resolve
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
     policy = chosen.policy
+    latency = [LatencyRequirement(metric=metric, quantile=q, limit=limit)
+               for metric, q, limit in value("latency") or ()]
     return TestSettings(
         runs=policy.max_samples, verdict=policy.name, min_pass_rate=policy.min_pass_rate,
         confidence=policy.confidence, margin=margin, alpha=value("alpha"), beta=chosen.beta,
         interval=value("interval"), early_stop=early_stop,
         concurrency=value("concurrency"), model=given.get("model"),
         temperature=given.get("temperature"), max_tokens=given.get("max_tokens"),
-        design=policy.design())
+        latency=latency, design=policy.design(),
+        session_share=None if session_alpha is None else
+        session_share(session_alpha, session_tests))

@@ -32,6 +32,8 @@ from typing import Any
 
 from llmcheck.records.schema import SessionRecord
 from llmcheck.reports.cells import fmt_cost
+from llmcheck.reports.latency import NOTE as LATENCY_NOTE
+from llmcheck.reports.latency import latency_rows
 from llmcheck.reports.reliability import k_value_text, reliability_rows
 from llmcheck.reports.steps import NOTE as STEPS_NOTE
 from llmcheck.reports.steps import step_rows
@@ -323,6 +325,7 @@ def render_html(session: SessionRecord, history: Sequence[SessionRecord] = ()) -
         rate_bar=rate_bar, aggregate_bar=aggregate_bar, check_bar=check_bar,
         fault_bar=fault_bar, kind_of=_kind, k_value_text=k_value_text,
         reliability=reliability_rows(session.tests, session.aggregates),
+        latency=latency_rows(session.tests), latency_note=LATENCY_NOTE,
         steps={i: step_rows([r]) for i, r in enumerate(session.tests, 1) if r.step_failures},
         steps_note=STEPS_NOTE,
         trends=trends(session, history))

@@ -23,6 +23,8 @@ import re
 
 from llmcheck.core.outcome import shorten_message
 from llmcheck.records.schema import SessionRecord
+from llmcheck.reports.latency import NOTE as LATENCY_NOTE
+from llmcheck.reports.latency import latency_rows
 from llmcheck.reports.reliability import k_value_text, reliability_rows
 from llmcheck.reports.steps import NOTE as STEPS_NOTE
 from llmcheck.reports.steps import step_rows
@@ -221,6 +223,16 @@ def reliability_section(session: SessionRecord) -> list[str]:
             table(["test", "k", "pass^k", "pass@k"], rows)]
 
 
+def latency_section(session: SessionRecord) -> list[str]:
+    """A row per latency requirement (:mod:`llmcheck.reports.latency`); none without."""
+    rows = [[md_code(r.nodeid), md_text(r.text), f"**{md_text(r.verdict)}**", str(r.samples),
+             md_text(r.reason)] for r in latency_rows(session.tests)]
+    if not rows:
+        return []
+    return ["", "### Latency requirements", "", LATENCY_NOTE, "",
+            table(["test", "requirement", "verdict", "samples", "why"], rows)]
+
+
 def failures_section(view: SessionView) -> list[str]:
     groups = view.failure_groups()
     if not groups:
@@ -289,6 +301,7 @@ def render_markdown(session: SessionRecord, *, max_rows: int | None = None) -> s
         lines += tests_section(view, max_rows)
     lines += aggregates_section(view)
     lines += reliability_section(session)
+    lines += latency_section(session)
     lines += checks_section(view, max_rows)
     lines += faults_section(view, max_rows)
     lines += failures_section(view)

@@ -70,7 +70,8 @@ def resolve_policy(verdict: str, *, min_pass_rate: float, confidence: float, mar
         if explicit and needed > runs:
             fewest = _runs_for_false_fail(verdict, m, confidence, margin, per_test, 1)
             raise UsageError(
-                f"--llm-session-alpha={session_alpha:g} over {session_tests} LLM tests "
+                f"--llm-session-alpha={session_alpha:g} over {session_tests} hypotheses "
+                f"(LLM tests and latency requirements) "
                 f"needs each {verdict} test to fail a model at its required rate + "
                 f"margin at most {per_test:.2g} of the time; runs={runs} does not: "
                 f"runs={fewest} is the fewest that does, and runs={needed} the first "
@@ -84,7 +85,8 @@ def resolve_policy(verdict: str, *, min_pass_rate: float, confidence: float, mar
                          margin=margin, alpha=alpha, beta=beta)
     if per_test is not None and explicit and runs < getattr(policy, "required_samples", 0):
         raise UsageError(f"--llm-session-alpha={session_alpha:g} over "
-                         f"{session_tests} LLM tests needs beta={per_test:.2g}, which takes "
+                         f"{session_tests} hypotheses (LLM tests and latency requirements) "
+                         f"needs beta={per_test:.2g}, which takes "
                          f"runs={policy.required_samples}; runs={runs} is set")
     design = policy.design()
     if "passes_needed" in design and design["passes_needed"] is None and not allow_never_pass:
