@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 from llmcheck.simulator.request import (
     approx_tokens,
     check_forced_fault,
+    last_tool,
     last_user,
     message_text,
     offered_tools,
@@ -48,6 +49,7 @@ from llmcheck.simulator.schema import (
     Latency,
     Route,
     Scenario,
+    StreamTiming,
     Variant,
 )
 
@@ -92,6 +94,24 @@ class Decision:
     slow_s: float = 2.0
     answers: tuple[Answer, ...] = ()
     prompt_tokens: int = 0
+    ttft_s: float | None = None
+    """A paced stream's wait before its first token chunk (None: the stream is not
+    paced; its events go at once after ``latency_s``)."""
+    gap: Latency | None = None
+    """A paced stream's gap before each later token chunk (None: no gap)."""
+    gap_seed: int = 0
+    """Seeds the gaps' draws (see :meth:`stream_delays`)."""
+
+    def stream_delays(self, tokens: int) -> list[float]:
+        """Seconds to wait before each of a paced stream's ``tokens`` token chunks: the
+        time to first token, then the gaps, drawn from :attr:`gap_seed` (so the same
+        seeded request is paced the same on any server); empty when not paced."""
+        if self.ttft_s is None or tokens <= 0:
+            return []
+        rng = random.Random(self.gap_seed)
+        gaps = [self.gap.sample_seconds(rng) if self.gap is not None else 0.0
+                for _ in range(tokens - 1)]
+        return [self.ttft_s, *gaps]
 
     @property
     def completion_tokens(self) -> int:
@@ -112,16 +132,20 @@ class _RoutePlan:
     name: str
     latency: Latency
     errors: ErrorRates
+    stream: StreamTiming | None = None
     cumulative: list[float] = field(default_factory=list)
     top: int = 0
 
 
 class _Draw(NamedTuple):
-    """A request's random draws: fault, latency, and a (variant index, call id) per choice."""
+    """A request's random draws: fault, latency, and a (variant index, call id) per choice;
+    for a paced stream, its time to first token and the seed of its gaps."""
 
     fault_u: float
     latency_s: float
     picks: list[tuple[int, str]]
+    ttft_s: float | None = None
+    gap_seed: int = 0
 
 
 class _FaultChoice(NamedTuple):
@@ -148,6 +172,9 @@ class Engine:
         self.scenario = scenario
         self._lock = threading.Lock()
         self._rng = random.Random(scenario.seed)
+        self._pace_rng = random.Random(f"{scenario.seed}|pace")
+        """Unseeded paced streams draw their timing here, so the per-server stream of
+        every other draw stays what it was before streams were paced."""
         self._total = 0
         self._by_route: dict[str, int] = {}
         self._attempts: dict[bytes, int] = {}
@@ -165,6 +192,8 @@ class Engine:
             name=name,
             latency=route.latency or self.scenario.latency,
             errors=self.scenario.errors.merged(route.errors),
+            stream=(self.scenario.stream.merged(route.stream) if self.scenario.stream
+                    else route.stream),
             cumulative=cumulative,
             top=max(range(len(weights)), key=lambda i: (weights[i], -i)),
         )
@@ -177,8 +206,14 @@ class Engine:
         """Name of the first route matching the messages, and its named regex groups."""
         user_text = last_user(messages)
         conversation: str | None = None
+        tool_result_of = last_tool(messages)[0]
         for route in self.scenario.routes:
-            if route.requires_tool is not None and route.requires_tool not in (tools or ()):
+            if not set(route.required_tools) <= (tools or set()):
+                continue
+            if route.after_tool is not None and route.after_tool != tool_result_of:
+                continue
+            if route.system and not route.fits_system("\n".join(
+                    message_text(m) for m in messages if m.get("role") == "system")):
                 continue
             if route.scope == "conversation":
                 if conversation is None:
@@ -214,9 +249,11 @@ class Engine:
         route_name, groups = self.match(messages, offered_tools(body))
         plan = self._plans.get(route_name, self._default)
         key = self._seed_key(req["seed"], messages)
-        scripted, draw = self._count_and_draw(plan, key, req["n"], req["temperature"] == 0)
+        scripted, draw = self._count_and_draw(plan, key, req["n"], req["temperature"] == 0,
+                                              req["stream"])
         fault = _choose_fault(forced_fault, scripted, plan.errors, draw.fault_u)
-        context = {"model": req["model"], "last_user": last_user(messages), **groups}
+        context = {"model": req["model"], "last_user": last_user(messages),
+                   "last_tool": last_tool(messages)[1], **groups}
         return Decision(
             route=route_name,
             model=req["model"],
@@ -230,6 +267,9 @@ class Engine:
             slow_s=fault.slow_s,
             answers=self._answers(plan, draw.picks, context, req["max_tokens"]),
             prompt_tokens=prompt_tokens(messages, body.get("tools")),
+            ttft_s=draw.ttft_s,
+            gap=plan.stream.gap_ms if plan.stream is not None else None,
+            gap_seed=draw.gap_seed,
         )
 
     def _seed_key(self, seed: int | None, messages: Sequence[Mapping[str, Any]]) -> bytes | None:
@@ -247,7 +287,7 @@ class Engine:
         ).digest()
 
     def _count_and_draw(
-        self, plan: _RoutePlan, key: bytes | None, n: int, greedy: bool
+        self, plan: _RoutePlan, key: bytes | None, n: int, greedy: bool, stream: bool = False
     ) -> tuple[Fault | None, _Draw]:
         """Number the request (the scripted fault it gets, if any) and draw its randomness.
 
@@ -258,13 +298,16 @@ class Engine:
         with self._lock:
             scripted = self._number_request(plan.name)
             if key is None:  # the per-server stream, drawn under the lock
-                return scripted, self._draw(plan, self._rng, [self._rng] * n, greedy)
+                return scripted, self._draw(plan, self._rng, [self._rng] * n, greedy,
+                                            self._pace_rng if stream else None)
             attempt = self._next_attempt(key)
+        draw_rng = random.Random(key + b"|draw|" + str(attempt).encode())
         return scripted, self._draw(
             plan,
-            random.Random(key + b"|draw|" + str(attempt).encode()),
+            draw_rng,
             [random.Random(key + b"|answer|" + str(i).encode()) for i in range(n)],
             greedy,
+            draw_rng if stream else None,
         )
 
     def _number_request(self, route: str) -> Fault | None:
@@ -299,11 +342,20 @@ class Engine:
         draw_rng: random.Random,
         choice_rngs: list[random.Random],
         greedy: bool,
+        pace_rng: random.Random | None = None,
     ) -> _Draw:
-        """The fault draw, the latency, and a (variant index, tool-call id) per choice."""
+        """The fault draw, the latency, a (variant index, tool-call id) per choice, and,
+        for a streamed request (``pace_rng`` given) to a paced route, the time to first
+        token and the gaps' seed, drawn last from ``pace_rng`` so that every other draw
+        is what it always was."""
         fault_u = draw_rng.random()
         latency_s = plan.latency.sample_seconds(draw_rng)
-        return _Draw(fault_u, latency_s, [cls._pick(plan, rng, greedy) for rng in choice_rngs])
+        picks = [cls._pick(plan, rng, greedy) for rng in choice_rngs]
+        if pace_rng is None or plan.stream is None:
+            return _Draw(fault_u, latency_s, picks)
+        timing = plan.stream
+        ttft_s = timing.ttft_ms.sample_seconds(pace_rng) if timing.ttft_ms else latency_s
+        return _Draw(fault_u, latency_s, picks, ttft_s, pace_rng.getrandbits(64))
 
     @staticmethod
     def _pick(plan: _RoutePlan, rng: random.Random, greedy: bool) -> tuple[int, str]:
@@ -347,9 +399,22 @@ class Engine:
         tokens = approx_tokens(content or "")
         if variant.tool_call is not None:
             args = variant.tool_call.arguments_json()
+            if variant.template:
+                args = _fill_json(args, context)
             calls = (ToolCallOut(call_id, variant.tool_call.name, args),)
             tokens += approx_tokens(variant.tool_call.name) + approx_tokens(args) + 3
         return Answer(content, calls, finish, variant.label, tokens)
+
+
+def _fill_json(arguments: str, context: Mapping[str, str]) -> str:
+    """Tool-call arguments with ``{{name}}`` placeholders filled, each value JSON-escaped
+    (so a request's text cannot break out of its string); arguments that are not JSON
+    (a variant's deliberately broken string) are filled as plain text."""
+    try:
+        json.loads(arguments)
+    except ValueError:
+        return _PLACEHOLDER.sub(lambda m: context.get(m.group(1), ""), arguments)
+    return _PLACEHOLDER.sub(lambda m: json.dumps(context.get(m.group(1), ""))[1:-1], arguments)
 
 
 def _choose_fault(

@@ -84,6 +84,26 @@ def last_user(messages: Sequence[Mapping[str, Any]]) -> str:
     return next((message_text(m) for m in reversed(messages) if m.get("role") == "user"), "")
 
 
+def last_tool(messages: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:
+    """The tool whose result the last message is, and that result's text; ``(None, "")``
+    when the last message is no tool result. The tool is named by the assistant call
+    the message answers (``tool_call_id``), else by the message's own ``name`` (the
+    older ``function`` role carries it)."""
+    if not messages or messages[-1].get("role") not in ("tool", "function"):
+        return None, ""
+    result = messages[-1]
+    call_id = result.get("tool_call_id")
+    calls = (call for message in reversed(messages[:-1]) if message.get("role") == "assistant"
+             and isinstance(message.get("tool_calls"), list) for call in message["tool_calls"])
+    for call in calls:
+        if call_id and isinstance(call, Mapping) and call.get("id") == call_id:
+            function = call.get("function")
+            name = function.get("name") if isinstance(function, Mapping) else None
+            return (name if isinstance(name, str) else None), message_text(result)
+    name = result.get("name")
+    return (name if isinstance(name, str) else None), message_text(result)
+
+
 def prompt_tokens(messages: Sequence[Mapping[str, Any]], tools: Any) -> int:
     """The request's prompt tokens as :func:`approx_tokens` counts them, with OpenAI's
     per-message overhead and the offered tools."""
@@ -178,6 +198,7 @@ __all__ = [
     "RequestError",
     "approx_tokens",
     "check_forced_fault",
+    "last_tool",
     "last_user",
     "message_text",
     "offered_tools",

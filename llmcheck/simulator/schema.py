@@ -51,8 +51,22 @@ Patterns are regular expressions searched (case-insensitively unless
 whole conversation rendered as ``role: text`` lines (``scope: conversation``).
 Routes are tried in order and the first whose patterns all match wins; nothing
 matching means ``default``. A variant with ``template: true`` may use
-``{{name}}`` placeholders, filled by plain substitution (never evaluated) from
-the route's named regex groups, ``{{model}}`` and ``{{last_user}}``.
+``{{name}}`` placeholders in its text and its tool call's arguments, filled by plain
+substitution (never evaluated) from the route's named regex groups, ``{{model}}``,
+``{{last_user}}`` and ``{{last_tool}}`` (the content of the last tool result).
+
+Tool loops: ``requires_tool`` (a name or a list) makes a route match only when the
+request offers those tools, ``after_tool: NAME`` only when the last message is the
+result of a call of tool NAME (a ``tool`` message whose ``tool_call_id`` names one of
+the assistant's calls of it), so a scenario plays one step of an agent per route.
+Conversations: ``system`` patterns must match the system prompt too, so one scenario
+plays both sides (a simulated user's instructions, a support agent's).
+
+Streams: ``stream: {ttft_ms: {median_ms: 80, p95_ms: 200}, gap_ms: {median_ms: 5,
+p95_ms: 15}}`` (scenario-wide, or per route, field by field) paces a streamed answer:
+the first chunk that carries a token after ``ttft_ms`` (in place of ``latency``),
+each later one ``gap_ms`` after the one before; drawn from the request's seed like
+``latency``, and sent back in the ``X-Llmcheck-Stream-Delays`` header.
 
 This module is the format (pydantic models that reject unknown keys); reading files
 and saying where they are wrong is :mod:`llmcheck.simulator.scenario`.
@@ -105,7 +119,7 @@ LEGACY_FAULT_KINDS: dict[str, str] = dict(LEGACY_ALIASES)
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-BUILTIN_PLACEHOLDERS = frozenset({"model", "last_user"})
+BUILTIN_PLACEHOLDERS = frozenset({"model", "last_user", "last_tool"})
 DEFAULT_ROUTE_NAME = "default"
 
 
@@ -232,6 +246,32 @@ class Latency(_Strict):
         return ms / 1000.0
 
 
+class StreamTiming(_Strict):
+    """How a streamed answer is paced: ``ttft_ms``, the wait before the first chunk that
+    carries a token (for a streamed answer it takes the place of ``latency``; without
+    it, ``latency`` is that wait), and ``gap_ms``, the wait before each later one (none
+    without it). Each is a :class:`Latency`: fixed (``ms``) or lognormal (``median_ms``,
+    ``p95_ms``, ``max_ms``), drawn from the request's seed like ``latency``."""
+
+    ttft_ms: Latency | None = None
+    gap_ms: Latency | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> StreamTiming:
+        if self.ttft_ms is None and self.gap_ms is None:
+            raise ValueError("give `ttft_ms`, `gap_ms` or both (each a delay such as "
+                             "{median_ms: 80, p95_ms: 200} or {ms: 5})")
+        return self
+
+    def merged(self, override: StreamTiming | None) -> StreamTiming:
+        """This timing with the fields explicitly set on ``override`` replacing it."""
+        if override is None:
+            return self
+        data = {k: getattr(self, k) for k in ("ttft_ms", "gap_ms")}
+        data.update({k: getattr(override, k) for k in override.model_fields_set})
+        return StreamTiming(**data)
+
+
 class ErrorRates(_Strict):
     """Probabilities of each fault per request, plus the parameters of the faults.
 
@@ -329,6 +369,8 @@ class _RouteBase(_Strict):
     answers: list[Variant] = Field(min_length=1)
     latency: Latency | None = None
     """Overrides the scenario's latency for this route."""
+    stream: StreamTiming | None = None
+    """Fields set here override the scenario's ``stream`` pacing for this route."""
     errors: ErrorRates | None = None
     """Fields set here override the scenario's ``errors`` for this route."""
 
@@ -344,20 +386,28 @@ class Route(_RouteBase):
     """Prompts matching every pattern in ``match`` get one of ``answers``."""
 
     name: str = Field(min_length=1)
-    match: list[str] = Field(min_length=1)
+    match: list[str] = Field(default_factory=list)
+    """Patterns that must all match (may be empty only with ``after_tool``)."""
     scope: Literal["last_user", "conversation"] = "last_user"
     ignore_case: bool = True
-    requires_tool: str | None = None
-    """Match only when the request offers a tool of this name."""
+    requires_tool: str | list[str] | None = None
+    """Match only when the request offers a tool of this name (a list: every one)."""
+    after_tool: str | None = None
+    """Match only when the last message is the result of a call of this tool (a
+    ``tool`` message answering it, by ``tool_call_id``): a step of a tool loop."""
+    system: list[str] = Field(default_factory=list)
+    """Patterns the system prompt must match too: which side of a conversation a request
+    is for (a simulated user's instructions, or the agent's)."""
 
     _patterns: list[re.Pattern[str]] = PrivateAttr(default_factory=list)
+    _system: list[re.Pattern[str]] = PrivateAttr(default_factory=list)
 
-    @field_validator("match", mode="before")
+    @field_validator("match", "system", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("match")
+    @field_validator("match", "system")
     @classmethod
     def _compiles(cls, value: list[str], info: ValidationInfo) -> list[str]:
         name = info.data.get("name", "?")
@@ -370,10 +420,25 @@ class Route(_RouteBase):
                 ) from exc
         return value
 
+    @property
+    def required_tools(self) -> list[str]:
+        """The tools the request must offer for this route to match."""
+        if self.requires_tool is None:
+            return []
+        return [self.requires_tool] if isinstance(self.requires_tool, str) else self.requires_tool
+
     @model_validator(mode="after")
     def _compile_and_check_templates(self) -> Route:
+        if not self.match and self.after_tool is None:
+            raise ValueError(f"route {self.name!r}: `match` needs at least one pattern "
+                             "(only a route with `after_tool` may leave it out)")
+        if any(not isinstance(t, str) or not t for t in self.required_tools) or (
+                isinstance(self.requires_tool, list) and not self.requires_tool):
+            raise ValueError(f"route {self.name!r}: `requires_tool` is a tool name or a "
+                             "non-empty list of tool names")
         flags = re.IGNORECASE | re.DOTALL if self.ignore_case else re.DOTALL
         self._patterns = [re.compile(p, flags) for p in self.match]
+        self._system = [re.compile(p, flags) for p in self.system]
         groups = {g for p in self._patterns for g in p.groupindex}
         _check_placeholders(self.answers, groups, f"route {self.name!r}")
         return self
@@ -382,6 +447,10 @@ class Route(_RouteBase):
     def patterns(self) -> list[re.Pattern[str]]:
         """The compiled ``match`` patterns."""
         return self._patterns
+
+    def fits_system(self, system: str) -> bool:
+        """Whether the system prompt matches every ``system`` pattern."""
+        return all(p.search(system) for p in self._system)
 
 
 class DefaultRoute(_RouteBase):
@@ -396,9 +465,12 @@ class DefaultRoute(_RouteBase):
 def _check_placeholders(answers: list[Variant], groups: set[str], where: str) -> None:
     allowed = groups | BUILTIN_PLACEHOLDERS
     for i, variant in enumerate(answers):
-        if not variant.template or variant.text is None:
+        if not variant.template:
             continue
-        for name in _PLACEHOLDER.findall(variant.text):
+        templated = [variant.text or ""]
+        if variant.tool_call is not None:
+            templated.append(variant.tool_call.arguments_json())
+        for name in _PLACEHOLDER.findall("\n".join(templated)):
             if name not in allowed:
                 raise ValueError(
                     f"{where}, answers[{i}]: unknown placeholder {{{{{name}}}}}; "
@@ -417,6 +489,8 @@ class Scenario(_Strict):
     """Listed by ``GET /v1/models``; any model name is accepted in requests."""
     embedding_dimensions: int = Field(default=256, ge=8, le=4096)
     latency: Latency = Field(default_factory=lambda: Latency(ms=0))
+    stream: StreamTiming | None = None
+    """How streamed answers are paced (None: every event at once, after ``latency``)."""
     errors: ErrorRates = Field(default_factory=ErrorRates)
     faults: list[Fault] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
@@ -469,6 +543,7 @@ __all__ = [
     "Latency",
     "Route",
     "Scenario",
+    "StreamTiming",
     "ToolCall",
     "Variant",
     "canonical_fault_kind",

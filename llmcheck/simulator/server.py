@@ -20,7 +20,9 @@ starts, so importing :mod:`llmcheck.simulator` stays cheap.
 Debug headers on chat completions: ``X-Llmcheck-Route`` (the route that
 matched), ``X-Llmcheck-Label`` (defect labels of the choices, ``-`` for a good
 one; absent when all are good) and ``X-Llmcheck-Fault`` (``kind; source`` of a
-served fault). A request header ``X-Llmcheck-Fault: KIND`` forces that fault on
+served fault), and on a stream paced by the scenario's ``stream`` key
+``X-Llmcheck-Stream-Delays`` (the delays drawn, in ms: time to first token, then each
+gap). A request header ``X-Llmcheck-Fault: KIND`` forces that fault on
 that one request; ``KIND`` is any kind of the shared fault catalogue
 (:mod:`llmcheck.injection.catalogue`) or the old name ``malformed`` of ``stream_cut``.
 
@@ -62,6 +64,7 @@ from llmcheck.simulator.wire import (
     dumps,
     embeddings_body,
     model_entry,
+    paced_events,
 )
 
 if TYPE_CHECKING:
@@ -70,6 +73,9 @@ if TYPE_CHECKING:
 ScenarioSource = str | Path | Mapping[str, Any] | Scenario | None
 
 FAULT_HEADER = "X-Llmcheck-Fault"
+STREAM_DELAYS_HEADER = "X-Llmcheck-Stream-Delays"
+"""On a paced stream: the delays the simulator chose, in milliseconds, comma-separated:
+the time to first token, then the gap before each later token chunk."""
 _EMBEDDING_FAULTS = frozenset(
     {"rate_limit", "server_error", "timeout", "connection_error", "slow", "stream_cut"}
 )
@@ -269,17 +275,42 @@ class SimulatorServer(LoopbackServer):
         if decision.fault is not None:
             headers[FAULT_HEADER] = f"{decision.fault}; {decision.fault_source}"
             return await self._fault(request, decision.fault, body, decision, headers)
-        if decision.latency_s > 0:
-            await self._sleep(decision.latency_s)
+        if decision.latency_s > 0 and not (decision.stream and decision.ttft_s is not None):
+            await self._sleep(decision.latency_s)  # a paced stream waits its ttft instead
         return await self._answer(request, decision, headers)
 
     async def _answer(
         self, request: web.Request, decision: Decision, headers: dict[str, str]
     ) -> web.StreamResponse:
-        """The decided answer, streamed or as one JSON document."""
+        """The decided answer, streamed (paced, when the scenario says so) or as one JSON
+        document."""
+        if decision.stream and decision.ttft_s is not None:
+            return await self._paced(request, decision, headers)
         if decision.stream:
             return await self._stream(request, self._chunks(decision), headers)
         return self._json(self._completion(decision), headers=headers)
+
+    async def _paced(
+        self, request: web.Request, decision: Decision, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """A paced stream: the headers and the role chunk at once, the first token chunk
+        after the time to first token, each later one after its gap. The delays drawn go
+        in :data:`STREAM_DELAYS_HEADER` (milliseconds, time to first token first), so a
+        test can read what was chosen rather than time it."""
+        from aiohttp import web
+
+        events = paced_events(decision, self._new_id("chatcmpl-"), self._fingerprint)
+        delays = decision.stream_delays(sum(token for _, token in events))
+        headers[STREAM_DELAYS_HEADER] = ",".join(f"{d * 1000:.3f}" for d in delays)
+        resp = web.StreamResponse(status=200, headers={**headers, **_SSE_HEADERS})
+        await resp.prepare(request)
+        waits = iter(delays)
+        for event, token in events:
+            if token:
+                await self._sleep(next(waits))
+            await resp.write(event)
+        await resp.write_eof()
+        return resp
 
     async def _fault(
         self,
@@ -477,4 +508,4 @@ def start_simulator(
     return SimulatorServer(scenario, host=host, port=port, **kwargs).start()
 
 
-__all__ = ["FAULT_HEADER", "SimulatorServer", "start_simulator"]
+__all__ = ["FAULT_HEADER", "STREAM_DELAYS_HEADER", "SimulatorServer", "start_simulator"]

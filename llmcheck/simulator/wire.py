@@ -78,6 +78,13 @@ def completion_body(decision: Decision, completion_id: str, fingerprint: str) ->
 
 def chunk_events(decision: Decision, completion_id: str, fingerprint: str) -> list[bytes]:
     """The SSE events of a streamed completion, in OpenAI's chunk format, ``[DONE]`` last."""
+    return [event for event, _ in paced_events(decision, completion_id, fingerprint)]
+
+
+def paced_events(decision: Decision, completion_id: str,
+                 fingerprint: str) -> list[tuple[bytes, bool]]:
+    """:func:`chunk_events`, each with whether it carries a token (text or a piece of a
+    tool call): the events a paced stream waits before."""
     base = {
         "id": completion_id,
         "object": "chat.completion.chunk",
@@ -86,18 +93,19 @@ def chunk_events(decision: Decision, completion_id: str, fingerprint: str) -> li
         "system_fingerprint": fingerprint,
     }
     usage_field: dict[str, Any] = {"usage": None} if decision.include_usage else {}
-    events: list[bytes] = []
+    events: list[tuple[bytes, bool]] = []
 
     def emit(index: int, delta: dict[str, Any], finish: str | None = None) -> None:
         choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-        events.append(b"data: " + dumps({**base, "choices": [choice], **usage_field}) + b"\n\n")
+        event = b"data: " + dumps({**base, "choices": [choice], **usage_field}) + b"\n\n"
+        events.append((event, bool(delta.get("content") or delta.get("tool_calls"))))
 
     for index, answer in enumerate(decision.answers):
         _emit_answer(emit, index, answer)
     if decision.include_usage:
         final = {**base, "choices": [], "usage": usage(decision)}
-        events.append(b"data: " + dumps(final) + b"\n\n")
-    events.append(b"data: [DONE]\n\n")
+        events.append((b"data: " + dumps(final) + b"\n\n", False))
+    events.append((b"data: [DONE]\n\n", False))
     return events
 
 
@@ -174,5 +182,6 @@ __all__ = [
     "dumps",
     "embeddings_body",
     "model_entry",
+    "paced_events",
     "usage",
 ]

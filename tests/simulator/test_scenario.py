@@ -305,7 +305,7 @@ def test_invalid_regex_is_reported_with_its_route(tmp_path: Path) -> None:
                     }
                 ]
             },
-            "unknown placeholder {{town}}; allowed: city, last_user, model",
+            "unknown placeholder {{town}}; allowed: city, last_tool, last_user, model",
         ),
         (
             {
