@@ -42,6 +42,9 @@ TOOL_FAULT_KINDS: dict[str, str] = {
 """Faults of a tool loop's tools (``@llmcheck.tool_faults``, ``run_tool_loop(tool_faults=)``),
 accepted only there; reports list them after the provider kinds."""
 
+ALL_FAULT_KINDS = {**FAULT_KINDS, **TOOL_FAULT_KINDS}
+"""Every kind a report may name, with what it does."""
+
 LEGACY_FAULT_ALIASES = {"malformed": "stream_cut"}
 """Names of older scenario files: the simulator's ``malformed`` (a 200 whose body
 stops half-way) is the catalogue's ``stream_cut`` of a non-streamed answer."""

@@ -156,12 +156,10 @@ class LocalModelRecord(_Record):
 class FaultRecord(_Record):
     """A fault injected into one of a sample's model requests."""
 
-    call: int = Field(description="0-based number of the request within the sample (of the "
-                      "tool invocation within its episode, for a tool fault)")
-    kind: str = Field(description="the fault kind (llmcheck.injection.KINDS, or a tool "
-                      "fault: tool_error, tool_timeout, tool_garbage)")
-    via: str = Field(description="'in-process' (httpx interception), 'proxy', or 'tool' (a "
-                     "tool loop's tool fault, never recovered)")
+    call: int = Field(description="0-based number of the request within the sample (a tool "
+                      "fault: of the tool invocation within its episode)")
+    kind: str = Field(description="the fault kind (llmcheck.injection.KINDS, or tool_*)")
+    via: str = Field(description="'in-process' (httpx interception), 'proxy' or 'tool'")
     recovered: bool = Field(False, description="a later request of the sample (or this "
                             "one, for a slow answer) got a usable answer: the failure of "
                             "the sample, if any, is not blamed on this fault")

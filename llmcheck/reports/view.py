@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # the one import of the fault catalogue in the report code
-from llmcheck.config.faults import TOOL_FAULT_KINDS
-from llmcheck.injection.catalogue import KINDS as FAULT_KINDS
+from llmcheck.config.faults import ALL_FAULT_KINDS as FAULT_KINDS
 from llmcheck.records.schema import (
     Aggregate,
     CheckStat,
@@ -117,9 +116,6 @@ FAULT_PHRASES = {
     "slow": "when slow",
     "stream_cut": "on cut streams",
     "bad_tool_call": "on bad tool calls",
-    "tool_error": "when a tool raised",
-    "tool_timeout": "when a tool timed out",
-    "tool_garbage": "on garbage tool results",
     NO_FAULT: "with no fault",
 }
 """How a sentence says "in the samples that got this fault": ``19/20 when rate-limited``."""
@@ -129,8 +125,7 @@ def fault_description(kind: str) -> str:
     """What ``kind`` does to a call, from the fault catalogue."""
     if kind == NO_FAULT:
         return "no fault injected"
-    return FAULT_KINDS.get(kind) or TOOL_FAULT_KINDS.get(
-        kind, "a fault kind this llmcheck does not know")
+    return FAULT_KINDS.get(kind, "a fault kind this llmcheck does not know")
 
 
 def fault_phrase(kind: str) -> str:

@@ -196,5 +196,6 @@ def test_a_plugin_run_reports_tool_faults_per_kind(pytester, report, model_stack
         assert 0 < sample["durations"]["episode"] <= sample["durations"]["total"]
     # the terminal's fault line names the tool kinds beside the clean samples
     result.stdout.fnmatch_lines(["*test_weather_agent*tool_error 0/*tool_garbage 0/*none *"])
-    markdown = (pytester.path / "reports" / "llmcheck.md").read_text()
-    assert "when a tool raised" in markdown and "on garbage tool results" in markdown
+    reports = pytester.path / "reports"
+    assert r"0/5 under tool\_error" in (reports / "llmcheck.md").read_text()  # escaped
+    assert "the tool raises instead of running" in (reports / "llmcheck.html").read_text()
