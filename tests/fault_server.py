@@ -20,7 +20,9 @@ mode of ``script``), counting every request it receives:
   encoded (:func:`key_forms`), three times over so that any cut lands inside one;
   a 500 whose error message does so when the last message asks to ``fail``;
 - ``fail_on_ask``: a 500 server error when the last message asks to ``fail``, else the
-  normal answer (a provider whose errors land exactly on the samples a test picks).
+  normal answer (a provider whose errors land exactly on the samples a test picks);
+- ``vary``: a normal answer whose text names the request's number, so no two answers
+  are the same, whatever the seed (a provider that does not honour seeds).
 
 Nothing llmcheck wrote answers these requests: the tests run litellm's real HTTP
 stack against it. ``stop()`` (or leaving the ``with`` block) releases hung
@@ -38,7 +40,8 @@ from typing import Any
 from urllib.parse import quote
 
 MODES = ("ok", "trickle", "trickle_sse", "hang", "retry_after", "no_choices",
-         "plain_for_stream", "not_json", "cut", "cut_connection", "echo_key", "fail_on_ask")
+         "plain_for_stream", "not_json", "cut", "cut_connection", "echo_key", "fail_on_ask",
+         "vary")
 
 
 def key_forms(key: str) -> dict[str, str]:
@@ -194,6 +197,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, json.dumps(error).encode())
         else:
             self._ok(model, stream)
+
+    def _vary(self, model: str, stream: bool) -> None:
+        text = f"answer number {self.server.request_count}, whatever the seed"
+        if stream:
+            self._sse(sse_events(model, text), pause=0.0)
+        else:
+            self._send(200, json.dumps(answer(model, text)).encode())
 
     def _cut(self, model: str, stream: bool) -> None:
         data = json.dumps(answer(model)).encode()
