@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time names load 
     from llmcheck.episodes.faults import tool_faults
     from llmcheck.episodes.loop import EpisodeBudget, arun_tool_loop, run_tool_loop
     from llmcheck.episodes.tools import tool
+    from llmcheck.checks.stream import assert_stream_matches
 # isort: on
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
@@ -78,10 +79,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "llmcheck.episodes.faults": ("tool_faults",),
     "llmcheck.episodes.loop": ("EpisodeBudget", "arun_tool_loop", "run_tool_loop"),
     "llmcheck.episodes.tools": ("tool",),
+    "llmcheck.checks.stream": ("assert_stream_matches",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [  # a literal list, so type checkers take these names as exported
+    "assert_stream_matches",
     "CallsStopped", "Case", "CheckFailed", "Completion", "Episode", "EpisodeBudget",
     "FaultPlan", "InfrastructureError", "arun_tool_loop", "run_tool_loop", "tool",
     "tool_faults",
