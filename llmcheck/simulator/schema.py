@@ -392,7 +392,7 @@ class Route(_RouteBase):
     ignore_case: bool = True
     requires_tool: str | list[str] | None = None
     """Match only when the request offers a tool of this name (a list: every one)."""
-    after_tool: str | None = None
+    after_tool: str | None = Field(default=None, min_length=1)
     """Match only when the last message is the result of a call of this tool (a
     ``tool`` message answering it, by ``tool_call_id``): a step of a tool loop."""
     system: list[str] = Field(default_factory=list)
