@@ -45,6 +45,10 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time names load 
     from llmcheck.episodes.faults import tool_faults
     from llmcheck.episodes.loop import EpisodeBudget, arun_tool_loop, run_tool_loop
     from llmcheck.episodes.tools import tool
+    from llmcheck.episodes.conversation import Conversation
+    from llmcheck.episodes.user import SimulatedUser, run_conversation
+    from llmcheck.episodes.dialogue_checks import (
+        assert_every_reply, assert_goal_reached, assert_never_contradicts)
     from llmcheck.checks.stream import assert_stream_matches
 # isort: on
 
@@ -79,6 +83,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "llmcheck.episodes.faults": ("tool_faults",),
     "llmcheck.episodes.loop": ("EpisodeBudget", "arun_tool_loop", "run_tool_loop"),
     "llmcheck.episodes.tools": ("tool",),
+    "llmcheck.episodes.conversation": ("Conversation",),
+    "llmcheck.episodes.user": ("SimulatedUser", "run_conversation"),
+    "llmcheck.episodes.dialogue_checks": ("assert_every_reply", "assert_goal_reached",
+                                          "assert_never_contradicts"),
     "llmcheck.checks.stream": ("assert_stream_matches",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -99,6 +107,8 @@ __all__ = [  # a literal list, so type checkers take these names as exported
     "assert_tools_called", "cases", "check", "clopper_pearson_interval", "current_sample",
     "faults", "inject", "load_cases", "load_report", "load_session", "pass_at_k", "pass_hat_k",
     "record_duration", "recorded_episode", "repeat", "soft", "wilson_interval",
+    "Conversation", "SimulatedUser", "run_conversation", "assert_every_reply",
+    "assert_goal_reached", "assert_never_contradicts",
 ]
 
 
