@@ -8,6 +8,7 @@ test's record carries them in the JSON report (``tests[].reliability``).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,8 +75,8 @@ def reliability_lines(tests: Sequence[TestRecord], aggregates: Sequence[Aggregat
     if not rows:
         return []
     levels = {f"{t.confidence:.0%}" for t in tests if shows_reliability(t)}
-    lines = [RELIABILITY_NOTE.format(level=levels.pop() if len(levels) == 1 else "its")
-             + ":"]
+    note = RELIABILITY_NOTE.format(level=levels.pop() if len(levels) == 1 else "its") + ":"
+    lines = [note] if width is None else textwrap.wrap(note, width)
     for row in rows:
         hats, ats = zip(*(k_texts(s) for s in row.stats), strict=True)
         label = row.label if width is None else shorten_nodeid(row.label, max(20, width - 3))

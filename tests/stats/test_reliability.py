@@ -282,3 +282,22 @@ def test_the_statistics_page_example_runs_and_prints_what_the_page_says(capsys):
                             section, re.S).groups()
     exec(compile(code, "docs/statistics.md", "exec"), {})  # our own page, not model output
     assert capsys.readouterr().out == shown
+
+
+def test_the_terminal_lines_fit_a_narrow_terminal_without_cutting_a_figure():
+    from llmcheck.records.schema import EpisodeRecord
+    from llmcheck.reports.reliability import reliability_lines
+
+    episode = EpisodeRecord(source="loop", stop_reason="final_answer", steps=2)
+    record = run({"min_pass_rate": 0.9}, 0.8, seed=5,
+                 test_id="tests/agents/test_refund_flow.py::test_refund[" + "x" * 60 + "]")
+    assert reliability_lines([record], []) == []  # no episodes: only the JSON has them
+    shown = record.model_copy(update={"samples": [s.model_copy(update={"episode": episode})
+                                                  for s in record.samples]})
+    lines = reliability_lines([shown], [], width=60)
+    assert all(len(line) <= 60 for line in lines), lines
+    text = "\n".join(lines)
+    for s in shown.reliability:
+        iv = s.pass_hat_k_interval
+        assert f"pass^{s.k} {s.pass_hat_k:.2f} ({iv.low:.2f}-{iv.high:.2f})" in text
+    assert lines[0].startswith("pass^k: all of k runs pass") and "95% interval" in text
