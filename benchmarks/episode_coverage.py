@@ -138,6 +138,12 @@ def share(hits: int, runs: int) -> tuple[str, str]:
     return f"{hits / runs:.4f}", f"[{low:.4f}, {high:.4f}]"
 
 
+def progress(row: list[object], started: float) -> None:
+    """A finished row on stderr at once (the full run takes a while on a shared machine)."""
+    print(f"[{time.perf_counter() - started:.0f} s] " + " | ".join(map(str, row)),
+          file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=2000)
@@ -151,12 +157,14 @@ def main() -> None:
         hits, _, _ = scatter("single", p, runs, jobs, offset=100_000 * i)
         rows.append([f"one test, p={p:.2f}", f"{p**K:.4f}", runs, *share(hits, runs), "-",
                      "0.95"])
+        progress(rows[-1], started)
     for i, (name, ps) in enumerate(SUITES.items()):
         hits, boot, _ = scatter("suite", name, runs, jobs, offset=1_000_000 + 100_000 * i)
         truth = sum(p**K for p in ps) / len(ps)
         cases = ", ".join(f"{p:g}" for p in ps)
         rows.append([f"4 cases ({cases}), pooled", f"{truth:.4f}", runs, *share(hits, runs),
                      share(boot, runs)[0], "0.95"])
+        progress(rows[-1], started)
     print(f"(a) coverage of the 95% pass^{K} interval: concurrency {MARKER['concurrency']}, "
           f"sequential policy (min_pass_rate 0.9), failing episodes finish later")
     print(tabulate(rows, headers=["scenario", f"true pass^{K}", "runs", "coverage",
