@@ -22,7 +22,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from llmcheck.errors import UsageError
 
@@ -179,14 +179,15 @@ def sample_by_token(token: str) -> SampleContext | None:
     return _live.get(token)
 
 
-CALL_ROLES = ("app", "user", "judge")
+Role = Literal["app", "user", "judge"]
+CALL_ROLES: tuple[Role, ...] = ("app", "user", "judge")
 """Who makes a model call: the app under test, a simulated user, or a judge."""
-_role: contextvars.ContextVar[tuple[str, bool]] = contextvars.ContextVar(
+_role: contextvars.ContextVar[tuple[Role, bool]] = contextvars.ContextVar(
     "llmcheck_call_role", default=("app", True))
 
 
 @contextlib.contextmanager
-def call_role(role: str, *, faults: bool = False) -> Iterator[None]:
+def call_role(role: Role, *, faults: bool = False) -> Iterator[None]:
     """Model calls made inside the block are ``role``'s (recorded as ``CallRecord.role``).
 
     A simulated user's or a judge's calls are counted, cached and budgeted like the app's,
@@ -202,7 +203,7 @@ def call_role(role: str, *, faults: bool = False) -> Iterator[None]:
         _role.reset(token)
 
 
-def current_role() -> tuple[str, bool]:
+def current_role() -> tuple[Role, bool]:
     """``(role, injected)`` of a call made now: who makes it, and whether faults apply."""
     return _role.get()
 

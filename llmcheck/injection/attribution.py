@@ -101,13 +101,13 @@ def role_header() -> str | None:
     return None if role == "app" else role + ("; faults" if injected else "")
 
 
-def read_role_header(value: str | None) -> tuple[str, bool]:
+def read_role_header(value: str | None) -> tuple[context.Role, bool]:
     """``(role, injected)`` from a :data:`ROLE_HEADER` value (no header: the app's)."""
-    role, _, rest = (value or "app").partition(";")
-    role = role.strip().lower()
-    if role not in context.CALL_ROLES:
-        return "app", True
-    return role, role == "app" or rest.strip().lower() == "faults"
+    name, _, rest = (value or "app").partition(";")
+    for role in context.CALL_ROLES:
+        if role == name.strip().lower():
+            return role, role == "app" or rest.strip().lower() == "faults"
+    return "app", True
 
 
 def draw_current() -> Draw | None:

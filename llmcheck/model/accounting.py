@@ -179,7 +179,7 @@ def record_call(ctx: context.SampleContext | None, *, model: str, latency: float
                 time_to_first_token: float | None = None, via: str | None = None,
                 fault: str | None = None, params: dict[str, Any] | None = None,
                 answered: int | None = None, usable: bool = True, messages: Any = None,
-                answer: str | None = None, role: str | None = None,
+                answer: str | None = None, role: context.Role | None = None,
                 tool_calls: tuple[tuple[str, str, str | None], ...] = (),
                 chunks: int | None = None, max_gap: float | None = None
                 ) -> CallRecord | None:

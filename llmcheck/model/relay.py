@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import aiohttp
     from aiohttp import web
 
-    from llmcheck.core.context import SampleContext
+    from llmcheck.core.context import Role, SampleContext
 from llmcheck.model.wire import (
     _NOT_FORWARDED,
     _NOT_IN_CACHE_KEY,
@@ -89,7 +89,7 @@ class _Exchange:
         """The answer's text the client got, once read (see :func:`answer_of`)."""
         self.tool_calls: tuple[tuple[str, str, str | None], ...] = ()
         """The answer's tool calls (see :func:`tool_calls_of`)."""
-        self.role = "app"
+        self.role: Role = "app"
         """Who made the call (the request's ROLE_HEADER): app, user or judge."""
         self.clock: SSEClock | None = None
         """A relayed stream's timing (time to first token, gaps), once its bytes flow."""
@@ -128,7 +128,7 @@ class Relay:
     _cost: Callable[[str, int | None, int | None], float | None] | None
 
     @staticmethod
-    def _role(request: web.Request) -> tuple[str, bool]:
+    def _role(request: web.Request) -> tuple[Role, bool]:
         """Who made a request, and whether faults apply to it (its ROLE_HEADER)."""
         return read_role_header(request.headers.get(ROLE_HEADER))
 
