@@ -27,6 +27,7 @@ from typing import Any
 from llmcheck.checks.base import _soft_scope, check_fraction, conclude, excerpt, short_repr
 from llmcheck.checks.judge import grade
 from llmcheck.core.context import current_sample
+from llmcheck.episodes.checks import _episode  # the one check that an episode is one
 from llmcheck.episodes.episode import Episode, Step
 from llmcheck.errors import UsageError
 
@@ -58,14 +59,6 @@ def _holds(predicate: Callable[..., Any], *args: Any) -> tuple[bool, str | None]
         except AssertionError as exc:
             return False, str(exc) or "assertion failed"
     return result is not False, None if result is not False else "returned False"
-
-
-def _episode(episode: Any, check: str) -> Episode:
-    if not isinstance(episode, Episode):
-        raise UsageError(f"{check}: episode must be an Episode (from run_conversation or "
-                         f"Conversation.episode()), got {type(episode).__name__} "
-                         f"{short_repr(episode)}")
-    return episode
 
 
 def _replies(episode: Episode) -> list[Step]:
