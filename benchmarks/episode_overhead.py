@@ -9,7 +9,9 @@ over real HTTP, answering every call after a fixed latency:
     policy, budget admission, cache lookup, call records, redaction), argument
     validation by pydantic, the episode and its record on the sample;
 (b) a bare hand-written loop: ``litellm.completion`` with hand-written tool schemas,
-    ``json.loads`` of the arguments, the same tool functions, the same messages.
+    ``json.loads`` of the arguments, the same tool functions, the same messages;
+(c) between the two, to tell the loop's cost from the client's: the bare loop with
+    ``llm.chat`` in place of ``litellm.completion``, in a runner sample.
 
 Per-episode wall time: the median over the episodes of each repeat, then the median over
 repeats; the ratio (a)/(b) and the added milliseconds per episode (3 model calls). At 0 ms
@@ -88,32 +90,42 @@ BARE_TOOLS = [
 FUNCTIONS = {"lookup_order": lookup_order, "refund": refund}
 
 
-def bare_episode(url: str) -> str:
-    """What a developer writes without llmcheck: the loop over litellm.completion."""
+def bare_episode(url: str, llm: LLMClient | None = None) -> str:
+    """What a developer writes without llmcheck: the loop over litellm.completion (or,
+    given ``llm``, over ``llm.chat``)."""
     litellm = import_litellm()
     messages: list[dict[str, Any]] = [{"role": "user", "content": PROMPT}]
     for _ in range(10):
-        response = litellm.completion(model="openai/llmcheck-sim", api_base=url,
-                                      api_key="sk-no-key-required", messages=messages,
-                                      tools=BARE_TOOLS, num_retries=0, max_retries=0)
-        message = response.choices[0].message
-        calls = message.tool_calls or []
+        if llm is not None:
+            answer = llm.chat(list(messages), tools=BARE_TOOLS)
+            text, calls = answer.text, [(c.id, c.name, c.arguments) for c in answer.tool_calls]
+        else:
+            message = litellm.completion(model="openai/llmcheck-sim", api_base=url,
+                                         api_key="sk-no-key-required", messages=messages,
+                                         tools=BARE_TOOLS, num_retries=0,
+                                         max_retries=0).choices[0].message
+            text, calls = message.content, [(c.id, c.function.name, c.function.arguments)
+                                            for c in message.tool_calls or []]
         if not calls:
-            return str(message.content)
-        messages.append({"role": "assistant", "content": message.content, "tool_calls": [
-            {"id": c.id, "type": "function", "function": {
-                "name": c.function.name, "arguments": c.function.arguments}} for c in calls]})
-        for c in calls:
-            result = FUNCTIONS[c.function.name](**json.loads(c.function.arguments))
-            messages.append({"role": "tool", "tool_call_id": c.id,
+            return str(text)
+        messages.append({"role": "assistant", "content": text, "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": name, "arguments": args}}
+            for i, name, args in calls]})
+        for i, name, args in calls:
+            result = FUNCTIONS[name](**json.loads(args))
+            messages.append({"role": "tool", "tool_call_id": i,
                              "content": result if isinstance(result, str) else json.dumps(result)})
     raise AssertionError("the bare loop did not finish")
 
 
-def harness_episodes(llm: LLMClient, episodes: int) -> list[float]:
-    """Seconds of each episode run by run_tool_loop, one per runner sample."""
+def harness_episodes(llm: LLMClient, episodes: int, loop: bool = True) -> list[float]:
+    """Seconds of each episode run by run_tool_loop (``loop=False``: the bare loop over
+    ``llm.chat``), one per runner sample."""
 
     def body() -> None:
+        if not loop:
+            assert bare_episode("", llm) == FINAL
+            return
         episode = llmcheck.run_tool_loop(llm, PROMPT, [lookup_order, refund])
         assert episode.final_text == FINAL and len(episode.steps) == 3, episode.stop_reason
 
@@ -139,19 +151,21 @@ def bench(latency_ms: float, episodes: int, repeats: int) -> list[str]:
                                     simulated=True, retries=0), ModelSession())
         bare_episode(server.url)  # warm up both paths (litellm's HTTP client, pydantic)
         harness_episodes(llm, 1)
-        ours, bare = [], []
-        for _ in range(repeats):  # interleaved, so drift in machine load hits both
+        ours, client_only, bare = [], [], []
+        for _ in range(repeats):  # interleaved, so drift in machine load hits all three
             bare.append(statistics.median(bare_episodes(server.url, episodes)))
+            client_only.append(statistics.median(harness_episodes(llm, episodes, loop=False)))
             ours.append(statistics.median(harness_episodes(llm, episodes)))
-    o, b = statistics.median(ours), statistics.median(bare)
-    return [f"{latency_ms:g} ms", f"{o * 1000:.1f} ms", f"{b * 1000:.1f} ms", f"{o / b:.3f}",
-            f"{(o - b) * 1000:+.1f} ms"]
+    o, c, b = (statistics.median(x) for x in (ours, client_only, bare))
+    return [f"{latency_ms:g} ms", f"{o * 1000:.1f} ms", f"{c * 1000:.1f} ms",
+            f"{b * 1000:.1f} ms", f"{o / b:.3f}", f"{(o - b) * 1000:+.1f} ms",
+            f"{(o - c) * 1000:+.1f} ms"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a few episodes, one repeat")
-    parser.add_argument("--episodes", type=int, default=30, help="episodes per repeat")
+    parser.add_argument("--episodes", type=int, default=20, help="episodes per repeat")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 20.0],
                         help="the simulator's latency per call, in ms")
@@ -162,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [bench(latency, episodes, repeats) for latency in latencies]
     print(f"3-step tool episode (3 model calls, 2 tools), {episodes} episodes x {repeats} "
           "repeats, median per episode")
-    print(tabulate(rows, headers=["latency per call", "run_tool_loop in a sample",
-                                  "bare litellm loop", "ratio", "added per episode"],
-                   tablefmt="github"))
+    print(tabulate(rows, headers=["latency per call", "(a) run_tool_loop", "(c) llm.chat loop",
+                                  "(b) bare litellm loop", "ratio a/b", "added a-b",
+                                  "of which the loop (a-c)"], tablefmt="github"))
     return 0
 
 

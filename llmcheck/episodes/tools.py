@@ -21,6 +21,7 @@ import functools
 import inspect
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, get_type_hints
 
@@ -282,6 +283,21 @@ def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
     return Tool(fn, name=name, description=description, timeout=timeout)
 
 
+_made: weakref.WeakKeyDictionary[Any, Tool] = weakref.WeakKeyDictionary()
+"""Tools made from plain functions, kept while the function lives: deriving a schema
+costs milliseconds, and a test passes the same functions to every episode."""
+
+
+def _tool_of(fn: Any) -> Tool:
+    try:
+        made = _made.get(fn)
+    except TypeError:  # not weakly referable (a builtin, a callable object's class...)
+        return Tool(fn)
+    if made is None:
+        made = _made[fn] = Tool(fn)
+    return made
+
+
 def as_tools(tools: Iterable[Any]) -> dict[str, Tool]:
     """The tools of a loop by name: :class:`Tool` objects or plain functions; a name
     given twice is a usage error (the model could not tell them apart)."""
@@ -291,7 +307,7 @@ def as_tools(tools: Iterable[Any]) -> dict[str, Tool]:
                          f"got {tools!r}")
     out: dict[str, Tool] = {}
     for item in tools:
-        made = item if isinstance(item, Tool) else Tool(item)
+        made = item if isinstance(item, Tool) else _tool_of(item)
         if made.name in out:
             raise UsageError(f"two tools are named {made.name!r} ({out[made.name].fn!r} and "
                              f"{made.fn!r}); give one another name with "
