@@ -116,13 +116,14 @@ def assert_goal_reached(episode: Episode, by_turn: int | None = None,
     label = "goal_reached" + (f"(by turn {by})" if by is not None else "")
     reached: int | None = None
     if check is None:
-        if ep.ended_by is None:
+        if ep.ended_by is None and ep.stop_reason != "max_turns":
             raise UsageError("assert_goal_reached: give check= (a predicate on the episode, "
                              "or a criterion for the judge): this conversation had no "
                              "simulated user to say its goal was reached")
         if ep.ended_by in ("done", "stop") and turns:
             reached = turns
-        why = f"the user ended the conversation with {ep.ended_by!r} after {turns} turn(s)"
+        why = (f"the user ended the conversation with {ep.ended_by!r} after {turns} turn(s)"
+               if ep.ended_by else f"the user was not done after {turns} turn(s) (max_turns)")
     elif isinstance(check, str) and check.strip():
         verdicts = grade(transcript(_upto(ep, last)), f"The conversation reaches this goal "
                          f"of the user: {check}", model=model)
@@ -151,7 +152,7 @@ def assert_every_reply(episode: Episode, check: Callable[[str], Any], *,
     """Every reply of the app passes ``check`` (called with the reply's text; it fails a
     reply by returning False or raising AssertionError, as every ``llmcheck.assert_*``
     does). Recorded as ``every_reply(<name>)``; a failure names the first failing turn
-    (its step). Returns the number of replies checked."""
+    (its step). Returns the number of replies that passed (all, on a pass)."""
     __tracebackhide__ = True
     ep = _episode(episode, "assert_every_reply")
     if not callable(check):
@@ -160,12 +161,12 @@ def assert_every_reply(episode: Episode, check: Callable[[str], Any], *,
     shown = name or getattr(check, "__name__", "check")
     label = "every_reply" + ("" if shown == "<lambda>" else f"({shown})")
     replies = _replies(ep)
-    for step in replies:
+    for passed, step in enumerate(replies):
         ok, why = _holds(check, step.text)
         if not ok:
             conclude(label, False, f"the reply of {step.label} failed: {why}; reply "
                      f"{excerpt(step.text, 120)}", value=_turn_of(step), step=step.label)
-            return _turn_of(step) - 1
+            return passed
     conclude(label, True, value=len(replies))
     return len(replies)
 
@@ -199,7 +200,8 @@ def assert_never_contradicts(episode: Episode, fact: str, *,
     each reply against the fact (a pass at ``threshold``; ``model``: the judge's). A
     predicate ``judge(reply, fact)`` says whether a reply agrees with the fact (False or
     AssertionError: it contradicts it). Recorded as ``never_contradicts(<fact>)``; a
-    failure names the first contradicting turn. Returns the replies checked."""
+    failure names the first contradicting turn. Returns the number of replies that
+    passed (all, on a pass)."""
     __tracebackhide__ = True
     ep = _episode(episode, "assert_never_contradicts")
     if not isinstance(fact, str) or not fact.strip():
@@ -213,7 +215,7 @@ def assert_never_contradicts(episode: Episode, fact: str, *,
     frame = _frame(fact) if judge is False else None
     label = f"never_contradicts({short_repr(plain, 40)})"
     replies = _replies(ep)
-    for step in replies:
+    for passed, step in enumerate(replies):
         why = None
         if frame is not None:
             said = [m.group("value") for m in frame[0].finditer(step.text)]
@@ -230,6 +232,6 @@ def assert_never_contradicts(episode: Episode, fact: str, *,
             conclude(label, False, f"the reply of {step.label} contradicts the fact: {why}; "
                      f"reply {excerpt(step.text, 120)}", value=_turn_of(step),
                      step=step.label)
-            return _turn_of(step) - 1
+            return passed
     conclude(label, True, value=len(replies))
     return len(replies)

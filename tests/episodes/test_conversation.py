@@ -63,6 +63,9 @@ def test_the_turn_limit_and_the_stop_condition_end_a_conversation():
     episode = llmcheck.run_conversation(support_bot, looping)
     assert episode.stop_reason == "max_turns" and len(episode.model_steps) == 4
     assert llmcheck.run_conversation(support_bot, looping, max_turns=2).summary()["turns"] == 2
+    with pytest.raises(CheckFailed, match="not done after 4 turn") as info:
+        llmcheck.assert_goal_reached(episode)  # the user never said it was done
+    assert info.value.results[0].step == "turn 4"
 
     refunded = customer(stop=lambda c: "refunded" in c.replies[-1])
     episode = llmcheck.run_conversation(support_bot, refunded)
