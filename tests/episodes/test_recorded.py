@@ -131,6 +131,26 @@ def test_an_apps_own_loop_is_rebuilt_with_its_tool_path(app, endpoint, sample):
     assert (sample.episode.steps, sample.episode.tools) == (2, ["get_weather"])
 
 
+def test_a_loop_over_the_llm_client_is_rebuilt_too(simulator, sample):
+    """The ``llm`` client's calls record their tool calls like the proxy's."""
+    from llmcheck.model.accounting import ModelSession
+    from llmcheck.model.client import LLMClient, ModelConfig
+
+    llm = LLMClient(ModelConfig(model="openai/llmcheck-sim", api_base=simulator.url,
+                                api_key_env=None, simulated=True), ModelSession())
+    messages: list[dict] = [{"role": "user", "content": QUESTION}]
+    first = llm.chat(messages, tools=[WEATHER_TOOL], temperature=0)
+    (asked,) = first.tool_calls
+    messages += [{"role": "assistant", "content": None, "tool_calls": [
+        {"id": asked.id, "type": "function",
+         "function": {"name": asked.name, "arguments": asked.arguments}}]},
+        {"role": "tool", "tool_call_id": asked.id, "content": get_weather(**asked.args())}]
+    final = llm.chat(messages, tools=[WEATHER_TOOL], temperature=0)
+    episode = llmcheck.recorded_episode()
+    check_path(episode)
+    assert episode.tool_calls[0].id == asked.id and episode.final_text == final.text
+
+
 def test_only_the_apps_answered_calls_are_steps():
     """A judge's and a simulated user's calls, and a call that got no answer (a retried
     429), are not steps; results go to the call with the same id; arguments that do not
