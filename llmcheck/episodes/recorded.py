@@ -56,7 +56,7 @@ def rebuild(exchanges: Sequence[Exchange], calls: Sequence[Any] = ()) -> Episode
     sample's CallRecords, for each step's tokens and latency)."""
     app = sorted((e for e in exchanges if e.role == "app"), key=lambda e: e.call)
     results = _tool_results(app)
-    steps = []
+    steps: list[Step] = []
     for e in (e for e in app if e.answer is not None):
         index = len(steps) + 1
         record = calls[e.call] if 0 <= e.call < len(calls) else None
