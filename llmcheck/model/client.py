@@ -34,10 +34,11 @@ litellm is imported on the first call, offline (:func:`~llmcheck.model.provider.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -59,7 +60,6 @@ from llmcheck.model.accounting import (
 from llmcheck.model.completion import Completion, ToolCall, Usage
 from llmcheck.model.deadline import (
     STOP_POLL,
-    DeadlineExceeded,
     asleep,
     await_with_deadline,
     calls_stopped,
@@ -79,7 +79,7 @@ from llmcheck.model.failures import (
 )
 from llmcheck.model.provider import SIMULATOR_MODEL, import_litellm, register_free_model
 from llmcheck.model.retry import CallPolicy, attempts_of
-from llmcheck.model.streaming import StreamAccumulator, aclose, close, content_type
+from llmcheck.model.streaming import aconsume, consume, is_warm, warm_tokenizer
 from llmcheck.redact import register_secret, sanitize_url
 
 __all__ = [  # what the rest of llmcheck and its users import from here
@@ -177,6 +177,8 @@ class LLMClient:
         cached = self._from_cache(request)
         if cached is not None:
             return cached
+        if request.stream:  # before the clock starts: not in the first stream's ttft
+            warm_tokenizer(import_litellm(), self.model)
         import_litellm()
         started = time.perf_counter()
         policy = CallPolicy(self.config)
@@ -206,6 +208,8 @@ class LLMClient:
         cached = self._from_cache(request)
         if cached is not None:
             return cached
+        if request.stream and not is_warm(self.model):  # before the clock starts
+            await asyncio.to_thread(warm_tokenizer, import_litellm(), self.model)
         import_litellm()
         started = time.perf_counter()
         policy = CallPolicy(self.config)
@@ -229,14 +233,14 @@ class LLMClient:
         """One request and its whole answer (run in a helper thread by :meth:`chat`)."""
         response = import_litellm().completion(**request.kwargs)
         if request.stream:
-            return self._consume_stream(response, started, abandoned)
+            return consume(response, self.model, started, self.config.timeout, abandoned)
         return self._parse(response)
 
     async def _aattempt(self, request: _Request, started: float) -> Completion:
         """One request and its whole answer (awaited under a deadline by :meth:`achat`)."""
         response = await import_litellm().acompletion(**request.kwargs)
         if request.stream:
-            return await self._consume_astream(response, started)
+            return await aconsume(response, self.model, started)
         return self._parse(response)
 
     def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
@@ -394,27 +398,6 @@ class LLMClient:
             usage=Usage(getattr(usage, "prompt_tokens", None),
                         getattr(usage, "completion_tokens", None)),
         )
-
-    def _consume_stream(self, chunks: Iterable[Any], started: float,
-                        abandoned: threading.Event | None = None) -> Completion:
-        acc = StreamAccumulator(self.model, started)
-        for chunk in chunks:
-            if abandoned is not None and abandoned.is_set():
-                close(chunks)  # the caller gave up (deadline, stop): free the connection
-                raise DeadlineExceeded(self.config.timeout)
-            acc.add(chunk)
-        return acc.completion(content_type(chunks))
-
-    async def _consume_astream(self, chunks: Any, started: float) -> Completion:
-        acc = StreamAccumulator(self.model, started)
-        try:
-            async for chunk in chunks:
-                acc.add(chunk)
-        except BaseException:
-            # cancelled at the deadline, or the stream broke: close the connection
-            await aclose(chunks)
-            raise
-        return acc.completion(content_type(chunks))
 
     def __repr__(self) -> str:
         where = " (simulator)" if self.config.simulated else ""

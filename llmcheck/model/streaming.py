@@ -13,11 +13,39 @@ such chunk, and the gaps are the waits between consecutive ones.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
 from llmcheck.model.completion import Completion, ToolCall, Usage
+from llmcheck.model.deadline import DeadlineExceeded
 from llmcheck.model.failures import MalformedResponse
+
+_warmed: set[str] = set()
+_warm_lock = threading.Lock()
+
+
+def warm_tokenizer(litellm: Any, model: str) -> None:
+    """Load what litellm counts a streamed request's tokens with, once per model, before
+    the first stream's clock starts: litellm counts the prompt with tiktoken before it
+    hands back a stream, and the first count in a process loads the encodings (seconds
+    on a busy machine), which the first streams' time to first token would carry. A
+    model litellm cannot count for is left alone (its streams then pay nothing)."""
+    if model in _warmed:
+        return
+    with _warm_lock:
+        if model in _warmed:
+            return
+        try:
+            litellm.token_counter(model=model, messages=[{"role": "user", "content": "."}])
+        except Exception:  # noqa: BLE001 - warming is best effort, the call says what failed
+            pass
+        _warmed.add(model)
+
+
+def is_warm(model: str) -> bool:
+    """Whether :func:`warm_tokenizer` already ran for ``model``."""
+    return model in _warmed
 
 
 def content_type(chunks: Any) -> str | None:
@@ -182,3 +210,30 @@ class StreamAccumulator:
             time_to_first_token=self.clock.first, gaps=tuple(self.clock.gaps),
         )
 
+
+
+def consume(chunks: Any, model: str, started: float, timeout: float,
+            abandoned: threading.Event | None = None) -> Completion:
+    """The Completion of litellm's streamed ``chunks``, read in the helper thread of a
+    sync call; once ``abandoned`` is set (the caller's deadline or stop) the connection
+    is closed and :class:`DeadlineExceeded` raised."""
+    acc = StreamAccumulator(model, started)
+    for chunk in chunks:
+        if abandoned is not None and abandoned.is_set():
+            close(chunks)  # the caller gave up (deadline, stop): free the connection
+            raise DeadlineExceeded(timeout)
+        acc.add(chunk)
+    return acc.completion(content_type(chunks))
+
+
+async def aconsume(chunks: Any, model: str, started: float) -> Completion:
+    """The Completion of litellm's async streamed ``chunks`` (awaited under a deadline)."""
+    acc = StreamAccumulator(model, started)
+    try:
+        async for chunk in chunks:
+            acc.add(chunk)
+    except BaseException:
+        # cancelled at the deadline, or the stream broke: close the connection
+        await aclose(chunks)
+        raise
+    return acc.completion(content_type(chunks))

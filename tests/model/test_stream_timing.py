@@ -9,12 +9,14 @@ chunks, the pacing the simulator says it drew), never by wall-clock bounds."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from fault_server import FaultServer
-from helpers import scenario_server
+from helpers import load_report, scenario_server
 
 import llmcheck
 from llmcheck.core.context import SampleContext, _reset, _set, call_role
@@ -206,3 +208,30 @@ def test_stream_matches_refuses_bad_arguments(sim, args, kwargs, expected):
     with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         llmcheck.assert_stream_matches(client(sim.url) if llm is None else llm, what,
                                        **kwargs)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "latency.md"
+
+
+def test_the_docs_example_runs_and_reports_its_streams(pytester):
+    """docs/latency.md's streams example through the real plugin and the simulator: every
+    sample's stream check is recorded, its calls carry their chunks, and its ttft is
+    what the latency requirement judged (shape only, never wall-clock figures)."""
+    example = re.search(r"<!-- streams-example -->\n```python\n(.*?)```", DOCS.read_text(),
+                        re.S)
+    assert example, "docs/latency.md has its example between streams-example markers"
+    pytester.makepyfile(test_stream=example.group(1))
+    result = pytester.runpytest_inprocess("--llm-seed=4", "-p", "no:cacheprovider")
+    assert result.parseoutcomes() == {"passed": 1}, result.stdout.str()
+    (test,) = load_report(pytester)["tests"]
+    samples = test["samples"]
+    assert len(samples) == test["settings"]["runs"] == 20
+    for sample in samples:
+        assert [c["name"] for c in sample["checks"]][0] == "stream_matches"
+        assert sample["checks"][0]["passed"]
+        plain, streamed = sample["calls"]
+        assert plain["chunks"] is None and streamed["chunks"] >= 1
+        assert sample["durations"]["ttft"] == streamed["time_to_first_token"]
+        assert 0 < sample["durations"]["ttft"] <= sample["durations"]["total"]
+    (ttft,) = test["latency"]
+    assert (ttft["metric"], ttft["samples"], ttft["outcome"]) == ("ttft", 20, "passed")
