@@ -13,8 +13,10 @@ mean of the cases' unbiased estimators; the interval is the mean of the cases' m
 bounds at the simultaneous level :func:`simultaneous_confidence` (Šidák): the cases are
 independent, so all their intervals hold at once with probability at least
 ``confidence``, and then the mean lies between the means of their bounds, however much
-the cases differ. (A percentile bootstrap over a handful of cases has no such
-guarantee: it undercovers, see benchmarks/episode_coverage.py.)
+the cases differ. The price of the guarantee is width: in benchmarks/episode_coverage.py
+it covers in nearly every run. (A percentile bootstrap over a handful of cases has no
+guarantee at all: it measures how the mean would move with other cases drawn, not how
+sure these cases' rates are.)
 """
 
 from __future__ import annotations
