@@ -261,6 +261,22 @@ def _episode(loop: _Loop) -> Generator[tuple[str, Any], Any, Episode]:
     return loop.finish(reason)
 
 
+class _Sent:
+    """What a runner hands back to :func:`_episode`: the answer to its last request, or the
+    error that request raised."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+    def into(self, steps: Generator[tuple[str, Any], Any, Episode]) -> tuple[str, Any] | Episode:
+        """Send it; the loop's next request, or the finished episode."""
+        value, error, self.value, self.error = self.value, self.error, None, None
+        try:
+            return steps.throw(error) if error is not None else steps.send(value)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
 def run_tool_loop(llm: LLMClient, prompt_or_messages: str | list[dict[str, Any]],
                   tools: Iterable[Any], *, max_steps: int = 10,
                   budget: EpisodeBudget | None = None, state: Any = None,
@@ -283,22 +299,15 @@ def run_tool_loop(llm: LLMClient, prompt_or_messages: str | list[dict[str, Any]]
     _client(llm, "chat")
     loop = _Loop(prompt_or_messages, tools, max_steps=max_steps, budget=budget, state=state,
                  tool_faults=tool_faults, tool_timeout=tool_timeout, params=params)
-    steps = _episode(loop)
-    value: Any = None
-    error: BaseException | None = None
-    while True:
+    steps, sent = _episode(loop), _Sent()
+    while not isinstance(request := sent.into(steps), Episode):
+        kind, what = request
         try:
-            kind, what = steps.throw(error) if error is not None else steps.send(value)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            if kind == "chat":
-                value = llm.chat(what, **loop.params)
-            else:
-                value = what[0].invoke(what[1], state, loop.timeout_of(what[0]))
+            sent.value = (llm.chat(what, **loop.params) if kind == "chat" else
+                          what[0].invoke(what[1], state, loop.timeout_of(what[0])))
         except BaseException as exc:  # noqa: BLE001 - thrown into the loop, which decides
-            error = exc
+            sent.error = exc
+    return request
 
 
 async def arun_tool_loop(llm: LLMClient, prompt_or_messages: str | list[dict[str, Any]],
@@ -311,19 +320,12 @@ async def arun_tool_loop(llm: LLMClient, prompt_or_messages: str | list[dict[str
     _client(llm, "achat")
     loop = _Loop(prompt_or_messages, tools, max_steps=max_steps, budget=budget, state=state,
                  tool_faults=tool_faults, tool_timeout=tool_timeout, params=params)
-    steps = _episode(loop)
-    value: Any = None
-    error: BaseException | None = None
-    while True:
+    steps, sent = _episode(loop), _Sent()
+    while not isinstance(request := sent.into(steps), Episode):
+        kind, what = request
         try:
-            kind, what = steps.throw(error) if error is not None else steps.send(value)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            if kind == "chat":
-                value = await llm.achat(what, **loop.params)
-            else:
-                value = await what[0].ainvoke(what[1], state, loop.timeout_of(what[0]))
+            sent.value = await (llm.achat(what, **loop.params) if kind == "chat" else
+                                what[0].ainvoke(what[1], state, loop.timeout_of(what[0])))
         except BaseException as exc:  # noqa: BLE001 - thrown into the loop, which decides
-            error = exc
+            sent.error = exc
+    return request
