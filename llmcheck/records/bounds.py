@@ -36,6 +36,12 @@ class Bounds:
 
 
 def _interval(r: Any) -> str | None:
+    # a rate's interval lies in [0, 1]; a latency quantile's (order-statistics) is seconds
+    kind = "amounts" if r.method == "order-statistics" else "rates"
+    for name in ("low", "high"):
+        found = _number_problem(name, getattr(r, name), kind)
+        if found is not None:
+            return found
     if r.low > r.high + SLACK:
         return f"low: {r.low:g} is above high ({r.high:g}); an interval's bounds are ordered"
     return None
@@ -89,7 +95,9 @@ BOUNDS: dict[str, Bounds] = {
     "LocalModelRecord": Bounds(counts=("size", "context", "threads")),
     "FaultRecord": Bounds(counts=("call",)),
     "SampleRecord": Bounds(counts=("index",), amounts=("duration",)),
-    "Interval": Bounds(rates=("low", "high", "confidence"), agree=_interval),
+    "Interval": Bounds(rates=("confidence",), agree=_interval),
+    "LatencyStat": Bounds(counts=("samples", "samples_to_conclusive"), rates=("quantile",),
+                          amounts=("limit", "estimate")),
     "FailureGroup": Bounds(counts=("count", "samples")),
     "UsageTotals": Bounds(counts=("calls", "cached_calls", "failed_calls", "retries",
                                   "prompt_tokens", "completion_tokens", "unpriced_calls",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
@@ -141,6 +142,22 @@ def test_conclusive_fail_fails_the_test_and_says_which_part():
     assert record.verdict.outcome == "failed"
     assert record.verdict.reason.startswith("failed on p90 lookup <= 1 s.")
     assert record.verdict.conclusive  # the pass rate and both requirements are
+
+
+def test_a_saved_report_with_latency_in_seconds_reads_back(tmp_path):
+    """An order-statistics interval is in seconds (above 1): read back, it is not taken
+    for a rate; a negative duration in it is still refused."""
+    record = _run(_body(2.0), latency="p50 lookup <= 5s")
+    assert record.latency[0].interval.high > 1
+    session = SessionRecord.assemble([record], seed=5, started=datetime.now(timezone.utc))
+    path = tmp_path / "llmcheck.json"
+    path.write_text(session.model_dump_json())
+    loaded = llmcheck.load_session(path)
+    assert loaded.tests[0].latency == record.latency
+    path.write_text(path.read_text().replace(
+        f'"low":{record.latency[0].interval.low}', '"low":-1.0'))
+    with pytest.raises(llmcheck.ReportError, match="low: -1 is negative"):
+        llmcheck.load_session(path)
 
 
 def test_inconclusive_with_the_samples_that_would_settle_it():
