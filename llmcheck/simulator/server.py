@@ -282,35 +282,18 @@ class SimulatorServer(LoopbackServer):
     async def _answer(
         self, request: web.Request, decision: Decision, headers: dict[str, str]
     ) -> web.StreamResponse:
-        """The decided answer, streamed (paced, when the scenario says so) or as one JSON
-        document."""
-        if decision.stream and decision.ttft_s is not None:
-            return await self._paced(request, decision, headers)
-        if decision.stream:
-            return await self._stream(request, self._chunks(decision), headers)
-        return self._json(self._completion(decision), headers=headers)
-
-    async def _paced(
-        self, request: web.Request, decision: Decision, headers: dict[str, str]
-    ) -> web.StreamResponse:
-        """A paced stream: the headers and the role chunk at once, the first token chunk
-        after the time to first token, each later one after its gap. The delays drawn go
-        in :data:`STREAM_DELAYS_HEADER` (milliseconds, time to first token first), so a
-        test can read what was chosen rather than time it."""
-        from aiohttp import web
-
+        """The decided answer, as one JSON document or streamed. A paced stream sends each
+        token chunk after its delay (the first after the time to first token) and lists
+        the delays in :data:`STREAM_DELAYS_HEADER`, so a test reads them, never times them."""
+        if not decision.stream:
+            return self._json(self._completion(decision), headers=headers)
         events = paced_events(decision, self._new_id("chatcmpl-"), self._fingerprint)
         delays = decision.stream_delays(sum(token for _, token in events))
-        headers[STREAM_DELAYS_HEADER] = ",".join(f"{d * 1000:.3f}" for d in delays)
-        resp = web.StreamResponse(status=200, headers={**headers, **_SSE_HEADERS})
-        await resp.prepare(request)
+        if delays:
+            headers[STREAM_DELAYS_HEADER] = ",".join(f"{d * 1000:.3f}" for d in delays)
         waits = iter(delays)
-        for event, token in events:
-            if token:
-                await self._sleep(next(waits))
-            await resp.write(event)
-        await resp.write_eof()
-        return resp
+        return await self._stream(request, [event for event, _ in events], headers,
+                                  [next(waits, 0.0) if token else 0.0 for _, token in events])
 
     async def _fault(
         self,
@@ -423,14 +406,16 @@ class SimulatorServer(LoopbackServer):
         return chunk_events(decision, self._new_id("chatcmpl-"), self._fingerprint)
 
     async def _stream(
-        self, request: web.Request, events: list[bytes], headers: dict[str, str]
+        self, request: web.Request, events: list[bytes], headers: dict[str, str],
+        waits: list[float] | None = None,
     ) -> web.StreamResponse:
-        """An SSE response of ``events``."""
+        """An SSE response of ``events``, each after its wait in ``waits`` (seconds)."""
         from aiohttp import web
 
         resp = web.StreamResponse(status=200, headers={**headers, **_SSE_HEADERS})
         await resp.prepare(request)
-        for event in events:
+        for event, wait in zip(events, waits or [0.0] * len(events), strict=True):
+            await self._sleep(wait)
             await resp.write(event)
         await resp.write_eof()
         return resp
