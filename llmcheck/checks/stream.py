@@ -21,7 +21,7 @@ from typing import Any
 from llmcheck.checks.base import conclude, excerpt_around, short_repr
 from llmcheck.core.context import current_sample
 from llmcheck.errors import UsageError
-from llmcheck.model.completion import Completion
+from llmcheck.model.completion import Completion, chat_messages
 
 NAME = "stream_matches"
 
@@ -44,7 +44,7 @@ def assert_stream_matches(llm: Any, messages_or_prompt: str | list[dict[str, Any
     ``seed_not_honoured``); a failing message names the first character that differs.
     """
     __tracebackhide__ = True
-    messages = _messages(messages_or_prompt)
+    messages = chat_messages(messages_or_prompt, "assert_stream_matches")
     if not callable(getattr(llm, "chat", None)):
         raise UsageError(f"assert_stream_matches: llm must be the model client (the llm "
                          f"fixture, an LLMClient), got {type(llm).__name__} {short_repr(llm)}")
@@ -76,17 +76,6 @@ def assert_stream_matches(llm: Any, messages_or_prompt: str | list[dict[str, Any
                  + ("" if verify_seed else "; if the provider does not honour seeds, "
                     "verify_seed=True tells"), len(streamed.text))
     return streamed
-
-
-def _messages(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, str):
-        return [{"role": "user", "content": value}]
-    if isinstance(value, list) and value and all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) for m in value):
-        return value
-    raise UsageError("assert_stream_matches: messages_or_prompt must be a prompt (str) or a "
-                     "non-empty list of chat messages (dicts with a 'role'), got "
-                     f"{type(value).__name__} {short_repr(value)}")
 
 
 def _answer(completion: Completion) -> tuple[str, tuple[tuple[str, str], ...]]:

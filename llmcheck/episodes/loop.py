@@ -28,7 +28,7 @@ from llmcheck.episodes.faults import ToolFaultPlan, garbage, tool_fault_plan
 from llmcheck.episodes.tools import Tool, as_tools, check_timeout
 from llmcheck.errors import UsageError
 from llmcheck.model.client import LLMClient
-from llmcheck.model.completion import Completion
+from llmcheck.model.completion import Completion, chat_messages
 from llmcheck.model.failures import short
 
 __all__ = ["EpisodeBudget", "arun_tool_loop", "run_tool_loop"]
@@ -94,7 +94,8 @@ class _Loop:
         self.plan = (tool_fault_plan(tool_faults) if tool_faults is not None
                      else getattr(self.sample, "tool_faults", None))
         self.key = self.sample.seed if self.sample is not None else 0
-        self.episode = Episode(messages=_messages(prompt), state=state, source="loop")
+        self.episode = Episode(messages=chat_messages(prompt, "run_tool_loop"), state=state,
+                               source="loop")
         self.cost = 0.0
         self.invocations = 0
         self.started = time.perf_counter()
@@ -209,16 +210,6 @@ class _Loop:
             self.sample.note_episode(EpisodeRecord(**episode.summary()))
             self.sample.record_duration("episode", episode.duration)
         return episode
-
-
-def _messages(prompt: Any) -> list[dict[str, Any]]:
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    if isinstance(prompt, list) and prompt and all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) for m in prompt):
-        return [dict(m) for m in prompt]
-    raise UsageError(f"run_tool_loop: give a prompt (str) or a non-empty list of messages "
-                     f"(dicts with 'role' and 'content'), got {short(repr(prompt), 120)}")
 
 
 def _text(result: Any) -> str:

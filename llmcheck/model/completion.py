@@ -9,9 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmcheck.errors import UsageError
 from llmcheck.model.jsontext import read_json, strip_code_fence
 
-__all__ = ["Completion", "ToolCall", "Usage", "parse_json_text", "strip_code_fence"]
+__all__ = ["Completion", "ToolCall", "Usage", "chat_messages", "parse_json_text",
+           "strip_code_fence"]
+
+
+def chat_messages(value: Any, caller: str) -> list[dict[str, Any]]:
+    """What a call that asks a model takes: a prompt (one user message) or a non-empty
+    list of chat messages (dicts with a string ``role``), as a new list of copied
+    messages; a :class:`~llmcheck.errors.UsageError` naming ``caller`` otherwise."""
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    if isinstance(value, list) and value and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) for m in value):
+        return [dict(m) for m in value]
+    shown = repr(value)
+    raise UsageError(f"{caller}: give a prompt (str) or a non-empty list of messages (dicts "
+                     f"with 'role' and 'content'), got {type(value).__name__} "
+                     f"{shown if len(shown) <= 120 else shown[:117] + '...'}")
 
 
 def parse_json_text(text: str, *, allow_fence: bool = True) -> Any:

@@ -198,8 +198,8 @@ def test_stream_matches_fails_clearly_when_the_provider_ignores_seeds():
 
 @pytest.mark.parametrize("args, kwargs, expected", [
     (("not a client", "hi"), {}, "llm must be the model client"),
-    ((None, 42), {}, "messages_or_prompt must be a prompt (str) or a non-empty list"),
-    ((None, []), {}, "non-empty list of chat messages"),
+    ((None, 42), {}, "assert_stream_matches: give a prompt (str) or a non-empty list"),
+    ((None, [{"content": "no role"}]), {}, "non-empty list of messages (dicts with 'role'"),
     ((None, "hi"), {"stream": True}, "do not pass stream="),
     ((None, "hi"), {"verify_seed": "yes"}, "verify_seed must be True or False"),
 ])
