@@ -61,7 +61,7 @@ class ToolInvocation:
     model (the loop stopped on it) or the model never got another turn after it."""
     duration: float = 0.0
     step: int = 0
-    """The index of the step (model call) that asked for it."""
+    """The index (1-based) of the step (model call) that asked for it."""
 
 
 @dataclass

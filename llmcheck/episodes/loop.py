@@ -128,7 +128,7 @@ class _Loop:
         for earlier in self.episode.tool_calls:
             earlier.handled = True  # the model has had a turn after every earlier error
         self.cost += completion.cost or 0.0
-        index = len(self.episode.steps)
+        index = len(self.episode.steps) + 1  # 1-based, as every episode source counts
         step = Step(index=index, text=completion.text, completion=completion,
                     usage=completion.usage, latency=completion.latency)
         self.episode.steps.append(step)

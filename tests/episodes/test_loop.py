@@ -208,7 +208,7 @@ def test_a_three_step_episode_runs_the_tools_and_feeds_results_back(agent):
     assert [len(s.tool_calls) for s in episode.steps] == [1, 1, 0]
     first, second = episode.tool_calls
     assert first.args == {"order_id": "A1"} and first.result == {"order_id": "A1", "total": 20.0}
-    assert second.result == "refunded 20.0" and second.step == 1 and second.error is None
+    assert second.result == "refunded 20.0" and second.step == 2 and second.error is None
     for step in episode.steps:
         assert step.completion is not None and step.usage.total_tokens
         assert step.latency > 0
@@ -287,8 +287,8 @@ def test_max_steps_stops_the_loop_and_leaves_the_last_error_unhandled(agent):
     assert len(episode.steps) == 3 and len(calls) == 3  # the last step's tools still ran
     assert episode.final_text == ""
     errors = [(c.step, c.error, c.handled) for c in episode.tool_calls if c.error]
-    assert errors == [(0, "ConnectionError: host unreachable", True),
-                      (2, "ConnectionError: host unreachable", False)]
+    assert errors == [(1, "ConnectionError: host unreachable", True),
+                      (3, "ConnectionError: host unreachable", False)]
     assert episode.summary()["unhandled_tool_errors"] == 1
 
 
