@@ -263,6 +263,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     # A bad keyword on the marker is the test's own error: report it on the item.
     item.stash[ITEM_SETTINGS] = state.item_settings(item)
     item.stash[ITEM_FAULTS] = state.fault_plan(item)
+    item.stash[ITEM_TOOL_FAULTS] = state.tool_fault_plan(item)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -279,7 +280,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
         async def body() -> None:
             __tracebackhide__ = True
-    item.stash[ITEM_TOOL_FAULTS] = state.tool_fault_plan(item)
             await testfunction(**funcargs)
     else:
         body = functools.partial(testfunction, **funcargs)
@@ -297,6 +297,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         model=None if client is None else client.config.name or client.model,
         simulated=client is not None and client.config.simulated,
         fault_plan=pyfuncitem.stash.get(ITEM_FAULTS, None),
+        tool_faults=pyfuncitem.stash.get(ITEM_TOOL_FAULTS, None),
         fingerprint=fingerprint(pyfuncitem),
         keep_io=state.setting("keep_io"),
         full_trace=bool(pyfuncitem.config.option.fulltrace),
@@ -313,7 +314,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         if pyfuncitem.config.option.fulltrace:
             raise
         # Where Ctrl-C landed (deep in threading, asyncio or litellm) is all pytest
-        tool_faults=pyfuncitem.stash.get(ITEM_TOOL_FAULTS, None),
         # would show, after parsing every source file of that traceback (seconds, and
         # its chained CancelledErrors, under asyncio); which test stopped, and how far
         # it got, is what the user needs. --full-trace keeps the original.

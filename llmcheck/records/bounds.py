@@ -113,7 +113,6 @@ BOUNDS: dict[str, Bounds] = {
                         agree=_parts("cases", "cases_passed", "cases_failed")),
     "Verdict": Bounds(counts=("samples_to_conclusive", "decided_after")),
     "KStat": Bounds(counts=("k",), rates=("pass_hat_k", "pass_at_k")),
-    "KStat": Bounds(counts=("k",), rates=("pass_hat_k", "pass_at_k")),
     "TestSettings": Bounds(counts=("runs", "concurrency", "max_tokens"),
                            rates=("min_pass_rate", "confidence", "margin", "alpha", "beta"),
                            amounts=("temperature",), agree=_settings),
