@@ -55,6 +55,24 @@ def wide_terminal(monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
 
 
+FOREIGN_PLUGINS = "-p no:langsmith_plugin -p no:hypothesispytest"
+"""Third-party pytest plugins that sessions run by these tests leave out: langsmith's
+(langchain-openai, a dev dependency, brings it) and hypothesis's import their packages
+when pytest starts, two thirds of an empty session's start-up (measured: 6.7 s of CPU
+with both, 1.6 s without, on this 2-core machine under load), paid again by every
+subprocess and xdist worker. llmcheck's plugin runs beside both in this session itself,
+and the start-up test (tests/plugin/test_verdict_words.py) keeps them."""
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch) -> pytest.Pytester:
+    """pytest's own, whose sessions (in-process or not, and ``python -m pytest`` run in
+    its folder) load no foreign plugin: see :data:`FOREIGN_PLUGINS`. (pytester drops
+    the outer PYTEST_ADDOPTS when it starts; this is set after it.)"""
+    monkeypatch.setenv("PYTEST_ADDOPTS", FOREIGN_PLUGINS)
+    return pytester
+
+
 @pytest.fixture(autouse=True)
 def no_step_summary(monkeypatch):
     """Sessions run by these tests never append to the step summary of the CI job

@@ -142,9 +142,11 @@ def test_first_samples(llm):
 """
 
 
-def test_start_up_is_not_in_the_first_samples_durations(pytester) -> None:
+def test_start_up_is_not_in_the_first_samples_durations(pytester, monkeypatch) -> None:
     """21: litellm's import (seconds) happens once before the first sample, not inside
-    it, and the summary shows it once. In a process of its own: this one preloaded it."""
+    it, and the summary shows it once. In a process of its own: this one preloaded it.
+    With every installed plugin, as a user's session starts (conftest leaves some out)."""
+    monkeypatch.delenv("PYTEST_ADDOPTS")
     pytester.makepyfile(test_start=START_UP_SUITE)
     result = pytester.runpytest_subprocess("--llm-seed=2", "-p", "no:randomly")
     result.assert_outcomes(passed=1)
