@@ -25,9 +25,7 @@ from llmcheck.core.context import SampleContext, _reset, _set
 from llmcheck.errors import InfrastructureError
 from llmcheck.model.client import (
     CallsStopped,
-    DeadlineExceeded,
     LLMClient,
-    MalformedResponse,
     ModelCallError,
     ModelConfig,
     ModelSession,
@@ -35,6 +33,8 @@ from llmcheck.model.client import (
     reset_calls,
     stop_calls,
 )
+from llmcheck.model.deadline import DeadlineExceeded
+from llmcheck.model.failures import MalformedResponse
 
 
 @pytest.fixture(autouse=True)
