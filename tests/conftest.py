@@ -74,6 +74,17 @@ def pytester(pytester: pytest.Pytester, monkeypatch) -> pytest.Pytester:
 
 
 @pytest.fixture(autouse=True)
+def calls_allowed():
+    """Model calls are allowed again after each test: the stop switch is process-wide,
+    and an in-process session that stopped calls (a killed local-model server, Ctrl-C)
+    would otherwise stop the next test's calls in the same xdist worker."""
+    yield
+    from llmcheck.model.deadline import reset_calls
+
+    reset_calls()
+
+
+@pytest.fixture(autouse=True)
 def no_step_summary(monkeypatch):
     """Sessions run by these tests never append to the step summary of the CI job
     running them (GitHub Actions sets GITHUB_STEP_SUMMARY); the tests of that feature
