@@ -193,7 +193,15 @@ class _Loop:
     def replied(self, step_calls: list[ToolInvocation]) -> None:
         """One ``role: tool`` message per call of the step, in order."""
         for inv in step_calls:
-            content = f"error: {inv.error}" if inv.error is not None else _text(inv.result)
+            content = None
+            if inv.error is None:
+                try:
+                    content = _text(inv.result)
+                except (TypeError, ValueError, RecursionError) as exc:  # e.g. a circular dict
+                    self._error(inv, "ToolResultError", f"{inv.name} returned a value that "
+                                f"cannot be sent to the model as JSON: {exc}")
+            if content is None:
+                content = f"error: {inv.error}"
             self.episode.messages.append({"role": "tool", "tool_call_id": inv.id,
                                           "content": content})
 

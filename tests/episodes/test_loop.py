@@ -273,6 +273,24 @@ def test_unknown_tools_and_raising_tools_become_tool_errors(agent):
     assert episode.messages[2]["content"] == "error: " + error
 
 
+def test_a_result_that_cannot_be_written_as_json_is_a_tool_error_the_model_is_told(agent):
+    """A tool answering a circular structure: the loop goes on and the model is told,
+    instead of the sample failing with a serializer's error naming no tool."""
+
+    def lookup_order(order_id: str) -> dict:
+        """Find an order."""
+        order: dict = {"id": order_id}
+        order["self"] = order
+        return order
+
+    episode = llmcheck.run_tool_loop(client(agent), "refund order A1", [lookup_order])
+    call = episode.tool_calls[0]
+    assert call.error.startswith("ToolResultError: lookup_order returned a value that cannot "
+                                 "be sent to the model as JSON: Circular reference")
+    assert episode.messages[2]["content"] == "error: " + call.error
+    assert call.handled and episode.stop_reason == "final_answer"
+
+
 def test_max_steps_stops_the_loop_and_leaves_the_last_error_unhandled(agent):
     calls = []
 
